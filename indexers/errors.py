@@ -1,0 +1,41 @@
+"""Typed errors raised by the library; the service maps them to HTTP status codes."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptIndex",
+    "IndexExists",
+    "IndexNotFound",
+    "InvalidConfig",
+    "InvalidInput",
+    "RetrievalError",
+    "UnsupportedOperation",
+]
+
+
+class RetrievalError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class IndexNotFound(RetrievalError):
+    """No index (or no committed version of it) exists at the given name or path."""
+
+
+class IndexExists(RetrievalError):
+    """An index with that name already exists."""
+
+
+class InvalidConfig(RetrievalError):
+    """A configuration is inconsistent, names an unknown kind, or does not fit the data."""
+
+
+class InvalidInput(RetrievalError):
+    """Documents or queries are malformed: empty or duplicate ids, empty text, queries too long."""
+
+
+class UnsupportedOperation(RetrievalError):
+    """The operation is not available in this build (e.g. a GPU was asked for and none exists)."""
+
+
+class CorruptIndex(RetrievalError):
+    """An index folder is missing files, has a bad manifest, or was written by another format."""

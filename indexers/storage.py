@@ -1,0 +1,144 @@
+"""Versioned index folders with an atomic `CURRENT` pointer.
+
+Layout: `{root}/{name}/{version}/` holds one saved index; `{root}/{name}/CURRENT` names the live
+version. A commit writes a complete new version folder first and swaps `CURRENT` last (write a temp
+file, fsync, `os.replace`), so readers never see a half-written index and a crashed build leaves
+the previous version serving.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from indexers.base import Index
+from indexers.errors import IndexNotFound, InvalidInput
+from indexers.registry import open_index
+
+__all__ = [
+    "commit",
+    "current_path",
+    "current_version",
+    "list_versions",
+    "open_current",
+    "remove",
+    "validate_name",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_VERSION = re.compile(r"^v(\d{6})$")
+POINTER = "CURRENT"
+STALE_STAGING_S = 3600.0
+
+
+def validate_name(name: str) -> str:
+    """Index names are 1-128 characters of letters, digits, `_`, `.` and `-` (no path tricks).
+
+    Raises:
+        InvalidInput: the name would escape the folder or is empty.
+    """
+    if not _NAME.match(name) or name in {".", ".."}:
+        raise InvalidInput(
+            f"invalid index name {name!r}: use 1-128 letters, digits, '_', '.', '-', starting with a letter or digit"
+        )
+    return name
+
+
+def list_versions(root: Path, name: str) -> list[str]:
+    """Committed and in-progress version folder names, oldest first."""
+    folder = root / validate_name(name)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name))
+
+
+def current_version(root: Path, name: str) -> str:
+    """The version `CURRENT` points to.
+
+    Raises:
+        IndexNotFound: nothing has been committed under `name`.
+    """
+    pointer = root / validate_name(name) / POINTER
+    try:
+        version = pointer.read_text().strip()
+    except FileNotFoundError as exc:
+        raise IndexNotFound(f"index {name!r} has no committed version under {root}") from exc
+    if not _VERSION.match(version) or not (root / name / version).is_dir():
+        raise IndexNotFound(f"index {name!r}: CURRENT names missing version {version!r}")
+    return version
+
+
+def current_path(root: Path, name: str) -> Path:
+    """Folder of the live version of `name`."""
+    return root / name / current_version(root, name)
+
+
+def open_current(root: Path, name: str) -> Index:
+    """Load the live version of `name`."""
+    return open_index(current_path(root, name))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
+    """Save `index` as a new version of `name` and make it current. Returns the version.
+
+    Args:
+        index: the index to persist.
+        root: the data folder holding every index.
+        name: the index name.
+        keep: how many committed versions to keep (older ones are removed after the swap).
+    """
+    folder = root / validate_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / f".staging-{uuid.uuid4().hex}"
+    index.save(staging)
+    for file in staging.iterdir():
+        if file.is_file():
+            with open(file, "rb+") as handle:
+                os.fsync(handle.fileno())
+    existing = [int(_VERSION.match(v).group(1)) for v in list_versions(root, name)]  # type: ignore[union-attr]
+    version = f"v{(max(existing) + 1 if existing else 1):06d}"
+    os.replace(staging, folder / version)
+    pointer_tmp = folder / f".{POINTER}.{uuid.uuid4().hex}"
+    pointer_tmp.write_text(version)
+    with open(pointer_tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, folder / POINTER)
+    _fsync_dir(folder)
+    _prune(folder, version, keep)
+    return version
+
+
+def _prune(folder: Path, live: str, keep: int) -> None:
+    """Remove stale staging leftovers (crashed builds) and all but the newest `keep` versions."""
+    now = time.time()
+    for leftover in folder.glob(".staging-*"):
+        if now - leftover.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(leftover, ignore_errors=True)
+    versions = sorted(p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name))
+    for old in versions[: max(0, len(versions) - keep)]:
+        if old != live:
+            shutil.rmtree(folder / old, ignore_errors=True)
+
+
+def remove(root: Path, name: str) -> None:
+    """Delete every version of `name`.
+
+    Raises:
+        IndexNotFound: no such index.
+    """
+    folder = root / validate_name(name)
+    if not folder.is_dir():
+        raise IndexNotFound(f"index {name!r} does not exist under {root}")
+    shutil.rmtree(folder)
