@@ -9,6 +9,7 @@ from indexers.base import Doc, Hit, Index, Manifest
 from indexers.configs import IndexConfig, parse_config
 from indexers.errors import (
     CorruptIndex,
+    DocumentNotFound,
     IndexExists,
     IndexNotFound,
     InvalidConfig,
@@ -22,6 +23,7 @@ __all__ = [
     "KINDS",
     "CorruptIndex",
     "Doc",
+    "DocumentNotFound",
     "Hit",
     "Index",
     "IndexConfig",

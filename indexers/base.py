@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -19,10 +19,12 @@ from indexers.errors import CorruptIndex, IndexNotFound, InvalidInput
 __all__ = [
     "Doc",
     "DocTable",
+    "Explainable",
     "Hit",
     "Index",
     "Manifest",
     "Progress",
+    "TokenMatch",
     "read_manifest",
     "validate_docs",
     "validate_queries",
@@ -54,6 +56,29 @@ class Hit:
     doc_id: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMatch:
+    """Why a document scored: one query token, the document token it matched best, and the similarity."""
+
+    query_token: str
+    doc_token: str
+    score: float
+
+
+@runtime_checkable
+class Explainable(Protocol):
+    """Capability of late-interaction kinds: show which document token each query token matched."""
+
+    def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
+        """One TokenMatch per query token, in query order.
+
+        Raises:
+            InvalidInput: the query is empty or too long.
+            DocumentNotFound: `doc_id` is not in the index.
+        """
+        ...
 
 
 class Manifest(BaseModel):

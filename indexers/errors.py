@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptIndex",
+    "DocumentNotFound",
     "IndexExists",
     "IndexNotFound",
     "InvalidConfig",
@@ -19,6 +20,10 @@ class RetrievalError(Exception):
 
 class IndexNotFound(RetrievalError):
     """No index (or no committed version of it) exists at the given name or path."""
+
+
+class DocumentNotFound(RetrievalError):
+    """No live document with that id exists in the index."""
 
 
 class IndexExists(RetrievalError):
