@@ -135,6 +135,7 @@ class DocTable:
         self.ext_ids: list[str | None] = []
         self.metadata: list[dict[str, Any] | None] = []
         self.by_ext: dict[str, int] = {}
+        self._alive: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.by_ext)
@@ -155,6 +156,7 @@ class DocTable:
             self.by_ext[doc.id] = len(self.ext_ids)
             self.ext_ids.append(doc.id)
             self.metadata.append(dict(doc.metadata))
+        self._alive = None
         return np.arange(start, len(self.ext_ids), dtype=np.int64)
 
     def delete(self, doc_ids: Iterable[str]) -> list[int]:
@@ -166,11 +168,14 @@ class DocTable:
                 self.ext_ids[internal] = None
                 self.metadata[internal] = None
                 removed.append(internal)
+        self._alive = None
         return removed
 
     def alive(self) -> np.ndarray:
-        """Boolean mask `(size,)`: True where the internal id is live."""
-        return np.fromiter((e is not None for e in self.ext_ids), dtype=bool, count=len(self.ext_ids))
+        """Boolean mask `(size,)`: True where the internal id is live (cached; do not modify)."""
+        if self._alive is None:
+            self._alive = np.fromiter((e is not None for e in self.ext_ids), dtype=bool, count=self.size)
+        return self._alive
 
     def hit(self, internal: int, score: float) -> Hit | None:
         """Turn an internal id and score into a Hit, or None if the id is tombstoned."""

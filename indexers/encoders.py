@@ -102,9 +102,7 @@ class _Encoder(ABC):
                     f"{self.config.query_max_length} (encoder query_max_length)"
                 )
 
-    def _batches(
-        self, texts: Sequence[str], *, is_query: bool, progress: Progress | None
-    ) -> Any:
+    def _batches(self, texts: Sequence[str], *, is_query: bool, progress: Progress | None) -> Any:
         """Yield (positions, token id lists) batches in length order, reporting progress."""
         ids = self._token_ids(texts, is_query=is_query)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -324,8 +322,10 @@ class _FakeMixin:
         if is_query:
             self._check_query_length([len(i) for i in out])  # type: ignore[attr-defined]
             return out
-        return [ids[: self.config.doc_max_length - 1] + [2] if len(ids) > self.config.doc_max_length else ids
-                for ids in out]
+        return [
+            ids[: self.config.doc_max_length - 1] + [2] if len(ids) > self.config.doc_max_length else ids
+            for ids in out
+        ]
 
     @staticmethod
     def _masks(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -392,7 +392,9 @@ def _fake_dim(model: str) -> int:
     try:
         dim = int(tail.lstrip(":"))
     except ValueError as exc:
-        raise InvalidConfig(f"fake encoder name must be 'fake:hash' or 'fake:hash:<dim>', got {model!r}") from exc
+        raise InvalidConfig(
+            f"fake encoder name must be 'fake:hash' or 'fake:hash:<dim>', got {model!r}"
+        ) from exc
     if not 2 <= dim <= 4096:
         raise InvalidConfig(f"fake encoder dimension must be in 2..4096, got {dim}")
     return dim

@@ -43,7 +43,8 @@ def validate_name(name: str) -> str:
     """
     if not _NAME.match(name) or name in {".", ".."}:
         raise InvalidInput(
-            f"invalid index name {name!r}: use 1-128 letters, digits, '_', '.', '-', starting with a letter or digit"
+            f"invalid index name {name!r}: use 1-128 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
         )
     return name
 

@@ -1,0 +1,149 @@
+"""Shared machinery of the late-interaction kinds: encode documents into token vectors, keep them in
+a TokenStore keyed by DocTable internal ids, explain scores token by token."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from indexers.base import Doc, Hit, Index, Progress, TokenMatch, validate_docs, validate_queries
+from indexers.encoders import TokenEncoder, load_token_encoder
+from indexers.errors import CorruptIndex, DocumentNotFound
+from indexers.maxsim import maxsim_matches
+from indexers.pooling import pool_tokens
+from indexers.token_store import TokenStore
+
+__all__ = ["TokenIndex"]
+
+INGEST_CHUNK = 2048
+META_FILE = "token_index.json"
+
+
+class TokenIndex(Index):
+    """Base of kinds that store per-token document vectors (exact MaxSim, pooled ColBERT, ...).
+
+    Subclasses choose the pool factor and codec, and implement `_after_ingest` (e.g. feed an ANN)
+    and `_search_one`.
+    """
+
+    pool_factor: int = 1
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._encoder: TokenEncoder | None = None
+        self.store: TokenStore | None = None
+
+    @property
+    def encoder(self) -> TokenEncoder:
+        """The token encoder, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = load_token_encoder(self.config.encoder)
+        return self._encoder
+
+    @property
+    def num_vectors(self) -> int:
+        """Stored token vectors (tombstoned documents included until the next build)."""
+        return self.store.num_vectors if self.store is not None else 0
+
+    def _new_store(self, dim: int) -> TokenStore:
+        return TokenStore(dim)
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def build(self, docs: Iterable[Doc], progress: Progress | None = None) -> None:
+        """Build into a fresh instance, then take over its state: a failed build leaves this one intact."""
+        batch = list(docs)
+        validate_docs(batch)
+        fresh = type(self)(self.config)
+        fresh._encoder = self._encoder
+        fresh._ingest(batch, progress, building=True)
+        self.__dict__.update(fresh.__dict__)
+
+    def add(self, docs: Sequence[Doc], progress: Progress | None = None) -> None:
+        batch = list(docs)
+        validate_docs(batch)
+        self._ingest(batch, progress, building=False)
+
+    def _ingest(self, docs: list[Doc], progress: Progress | None, *, building: bool) -> None:
+        """Encode and pool in chunks, append to the store, then let the subclass index the new rows."""
+        first_row = self.num_vectors
+        for start in range(0, len(docs), INGEST_CHUNK):
+            chunk = docs[start : start + INGEST_CHUNK]
+
+            def chunk_progress(done: int, _total: int, offset: int = start) -> None:
+                if progress is not None:
+                    progress(offset + done, len(docs))
+
+            encoded = self.encoder.encode(
+                [d.full_text for d in chunk], is_query=False, progress=chunk_progress
+            )
+            pooled = [pool_tokens(e.vectors, self.pool_factor) for e in encoded]
+            if self.store is None:
+                self.store = self._new_store(self.encoder.dim)
+            self.store.append(
+                [p.vectors for p in pooled],
+                [e.token_ids[p.representatives] for e, p in zip(encoded, pooled, strict=True)],
+            )
+            self.docs.assign(chunk)
+        if self.store is not None and self.store.num_slots != self.docs.size:
+            raise CorruptIndex("token store and document table are out of step")
+        self._after_ingest(first_row, building=building)
+
+    def _after_ingest(self, first_row: int, *, building: bool) -> None:
+        """Hook: index store rows from `first_row` on (the rows just added)."""
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def search(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+        validate_queries(queries, k)
+        if self.store is None or self.num_docs == 0:
+            return [[] for _ in queries]
+        encoded = self.encoder.encode(list(queries), is_query=True)
+        return [self._search_one(e.vectors, k) for e in encoded]
+
+    @abstractmethod
+    def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:
+        """Top-k hits for one query's token vectors `(q, dim)`."""
+
+    def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
+        """Which stored document token each query token matched, and the similarity."""
+        validate_queries([query], 1)
+        internal = self.docs.by_ext.get(doc_id)
+        if internal is None or self.store is None:
+            raise DocumentNotFound(f"document {doc_id!r} is not in this index")
+        encoded = self.encoder.encode([query], is_query=True)[0]
+        rows = self.store.doc_rows(internal)
+        best, sims = maxsim_matches(encoded.vectors, self.store.doc_vectors(internal))
+        query_tokens = self.encoder.decode_tokens(encoded.token_ids)
+        doc_tokens = self.encoder.decode_tokens(self.store.token_ids[rows][best])
+        return [
+            TokenMatch(query_token=q, doc_token=d, score=float(s))
+            for q, d, s in zip(query_tokens, doc_tokens, sims, strict=True)
+        ]
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    def _save_payload(self, path: Path) -> None:
+        meta = {"dim": self.store.dim if self.store is not None else None}
+        (path / META_FILE).write_text(json.dumps(meta))
+        if self.store is not None:
+            self.store.save(path)
+
+    @classmethod
+    def _load_payload(cls, path: Path, config: Any) -> Self:
+        index = cls(config)
+        try:
+            dim = json.loads((path / META_FILE).read_text())["dim"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndex(f"{path}: unreadable {META_FILE}: {exc}") from exc
+        if dim is not None:
+            index.store = index._load_store(path, int(dim))
+        return index
+
+    def _load_store(self, path: Path, dim: int) -> TokenStore:
+        return TokenStore.load(path, dim, "float16", 48)

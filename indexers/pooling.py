@@ -1,0 +1,63 @@
+"""Hierarchical token pooling (Clavié et al., 2024): merge similar token vectors of a document.
+
+Ward linkage over the L2-normalised token vectors (Euclidean distance between unit vectors is
+`sqrt(2 * cosine distance)`, so this is Ward clustering under cosine distance), cut into
+`max(n // pool_factor, 1)` clusters; each cluster becomes its mean, re-normalised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+
+__all__ = ["PooledTokens", "pool_tokens"]
+
+
+class PooledTokens:
+    """Result of pooling one document.
+
+    Attributes:
+        vectors: `(m, dim)` float32 unit vectors, `m <= n`.
+        representatives: `(m,)` index of the original token closest to each pooled vector.
+        assignment: `(n,)` pooled-vector index of every original token.
+    """
+
+    __slots__ = ("assignment", "representatives", "vectors")
+
+    def __init__(self, vectors: np.ndarray, representatives: np.ndarray, assignment: np.ndarray) -> None:
+        self.vectors = vectors
+        self.representatives = representatives
+        self.assignment = assignment
+
+
+def pool_tokens(vectors: np.ndarray, pool_factor: int) -> PooledTokens:
+    """Pool one document's token vectors.
+
+    Args:
+        vectors: `(n, dim)` float32 unit vectors of one document.
+        pool_factor: target reduction; 1 returns the input unchanged.
+
+    Returns:
+        PooledTokens with about `n / pool_factor` vectors.
+    """
+    n = len(vectors)
+    if pool_factor <= 1 or n <= 2:
+        identity = np.arange(n)
+        return PooledTokens(np.asarray(vectors, dtype=np.float32), identity, identity)
+    target = max(n // pool_factor, 1)
+    tree = linkage(vectors.astype(np.float64), method="ward")
+    labels = fcluster(tree, t=target, criterion="maxclust") - 1
+    _, assignment = np.unique(labels, return_inverse=True)
+    m = int(assignment.max()) + 1
+    sums = np.zeros((m, vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, assignment, vectors)
+    pooled = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    pooled = pooled.astype(np.float32)
+    sims = np.einsum("nd,nd->n", vectors, pooled[assignment])
+    representatives = np.zeros(m, dtype=np.int64)
+    best = np.full(m, -np.inf)
+    for token, (cluster, sim) in enumerate(zip(assignment, sims, strict=True)):
+        if sim > best[cluster]:
+            best[cluster] = sim
+            representatives[cluster] = token
+    return PooledTokens(pooled, representatives, assignment)

@@ -1,0 +1,126 @@
+"""FAISS inner-product index over token vectors, for candidate generation.
+
+Row `i` of the ANN is row `i` of the TokenStore (vectors are only ever appended, in row order), so a
+search returns store rows directly. Structures: exact flat (small collections), IVF with 8-bit
+scalar-quantised lists (trained on a sample), or HNSW. On a CUDA machine with faiss-gpu installed,
+flat and IVF searches run on the GPU (`use_gpu=True`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexers.errors import CorruptIndex, UnsupportedOperation
+
+__all__ = ["AUTO_FLAT_LIMIT", "TokenANN"]
+
+AUTO_FLAT_LIMIT = 20_000
+TRAIN_POINTS_PER_LIST = 64
+FILE = "token_ann.faiss"
+
+
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
+class TokenANN:
+    """A FAISS index whose ids are token-store rows."""
+
+    def __init__(self, index: Any, nprobe: int, ef_search: int, use_gpu: bool) -> None:
+        self.index = index
+        self.use_gpu = use_gpu
+        self._gpu_index: Any = None
+        self._configure(nprobe, ef_search)
+        if use_gpu and _faiss().get_num_gpus() == 0:
+            raise UnsupportedOperation(
+                "use_gpu=True needs faiss-gpu and a CUDA device; none was found (install the 'gpu' extra "
+                "on a GPU machine, or set use_gpu=false)"
+            )
+
+    def _configure(self, nprobe: int, ef_search: int) -> None:
+        faiss = _faiss()
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is not None:
+            ivf.nprobe = min(nprobe, ivf.nlist)
+        if hasattr(self.index, "hnsw"):
+            self.index.hnsw.efSearch = ef_search
+
+    @classmethod
+    def create(
+        cls,
+        sample: np.ndarray,
+        n_total: int,
+        structure: Literal["auto", "flat", "ivf", "hnsw"],
+        *,
+        nlist: int | None,
+        nprobe: int,
+        hnsw_m: int,
+        ef_search: int,
+        use_gpu: bool,
+    ) -> TokenANN:
+        """Create (and train, for IVF) an empty index sized for `n_total` vectors.
+
+        Args:
+            sample: `(n, dim)` float32 training vectors (a sample of what will be added).
+            n_total: how many vectors are about to be added.
+            structure: `auto` picks flat below AUTO_FLAT_LIMIT vectors, else IVF.
+        """
+        faiss = _faiss()
+        dim = sample.shape[1]
+        if structure == "auto":
+            structure = "flat" if n_total < AUTO_FLAT_LIMIT else "ivf"
+        if structure == "flat":
+            index = faiss.IndexFlatIP(dim)
+        elif structure == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        else:
+            lists = nlist or int(2 * math.sqrt(max(n_total, 1)))
+            lists = max(1, min(lists, len(sample) // 39 or 1))
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+            rng = np.random.default_rng(0)
+            take = rng.choice(
+                len(sample), size=min(len(sample), lists * TRAIN_POINTS_PER_LIST), replace=False
+            )
+            index.train(np.ascontiguousarray(sample[np.sort(take)], dtype=np.float32))
+        return cls(index, nprobe, ef_search, use_gpu)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append `(n, dim)` vectors; they get the next row ids."""
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self._gpu_index = None
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows per query vector: similarities `(q, k)` float32 and rows `(q, k)` int64 (-1 = none)."""
+        index = self.index
+        if self.use_gpu:
+            if self._gpu_index is None:
+                self._gpu_index = _faiss().index_cpu_to_all_gpus(self.index)
+            index = self._gpu_index
+        sims, rows = index.search(
+            np.ascontiguousarray(queries, dtype=np.float32), min(k, max(self.ntotal, 1))
+        )
+        return sims, rows
+
+    def save(self, path: Path) -> None:
+        _faiss().write_index(self.index, str(path / FILE))
+
+    @classmethod
+    def load(cls, path: Path, *, nprobe: int, ef_search: int, use_gpu: bool) -> TokenANN:
+        try:
+            index = _faiss().read_index(str(path / FILE))
+        except RuntimeError as exc:
+            raise CorruptIndex(f"{path}: unreadable {FILE}: {exc}") from exc
+        return cls(index, nprobe, ef_search, use_gpu)

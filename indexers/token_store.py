@@ -1,0 +1,129 @@
+"""Token vectors of every document, back to back, stored compactly and memory-mapped on load.
+
+Document `i` (a DocTable internal id) owns rows `offsets[i]:offsets[i+1]`. Rows are float16 by
+default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand.
+Each row also keeps the vocabulary id of the token it stands for (for pooled rows: the member token
+closest to the pooled vector), which explanations use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from indexers.errors import CorruptIndex, InvalidConfig
+
+__all__ = ["TokenStore"]
+
+MIN_PQ_TRAINING = 1024
+
+
+class TokenStore:
+    """Append-only matrix of token vectors grouped by document."""
+
+    def __init__(self, dim: int, codec: Literal["float16", "pq"] = "float16", pq_m: int = 48) -> None:
+        if codec == "pq" and dim % pq_m:
+            raise InvalidConfig(f"pq_m={pq_m} must divide the vector dimension {dim}")
+        self.dim = dim
+        self.codec = codec
+        self.pq_m = pq_m
+        self._pq: object | None = None
+        self.rows = np.zeros(
+            (0, pq_m if codec == "pq" else dim), dtype=np.uint8 if codec == "pq" else np.float16
+        )
+        self.token_ids = np.zeros(0, dtype=np.int32)
+        self.offsets = np.zeros(1, dtype=np.int64)
+
+    @property
+    def num_vectors(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def num_slots(self) -> int:
+        """Number of documents (internal ids) with a slot, live or tombstoned."""
+        return len(self.offsets) - 1
+
+    def append(self, vectors: Sequence[np.ndarray], token_ids: Sequence[np.ndarray]) -> None:
+        """Append one `(n_i, dim)` block and `(n_i,)` token ids per document, in internal-id order."""
+        if not vectors:
+            return
+        block = np.concatenate(vectors).astype(np.float32, copy=False)
+        if self.codec == "pq":
+            if self._pq is None:
+                self._train_pq(block)
+            encoded = self._pq.compute_codes(np.ascontiguousarray(block))  # type: ignore[attr-defined]
+        else:
+            encoded = block.astype(np.float16)
+        lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+        self.rows = np.concatenate([self.rows, encoded])
+        self.token_ids = np.concatenate([self.token_ids, np.concatenate(token_ids).astype(np.int32)])
+        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
+
+    def _train_pq(self, sample: np.ndarray) -> None:
+        import faiss
+
+        if len(sample) < MIN_PQ_TRAINING:
+            raise InvalidConfig(
+                f"vector_codec='pq' needs at least {MIN_PQ_TRAINING} token vectors in the first batch "
+                f"to train; got {len(sample)} (use vector_codec='float16' for small collections)"
+            )
+        pq = faiss.ProductQuantizer(self.dim, self.pq_m, 8)
+        rng = np.random.default_rng(0)
+        take = rng.choice(len(sample), size=min(len(sample), 65536), replace=False)
+        pq.train(np.ascontiguousarray(sample[take]))
+        self._pq = pq
+
+    def decode(self, rows: np.ndarray) -> np.ndarray:
+        """Float32 vectors `(n, dim)` for stored rows."""
+        if self.codec == "pq":
+            return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[attr-defined, no-any-return]
+        return rows.astype(np.float32)
+
+    def doc_rows(self, internal: int) -> slice:
+        return slice(int(self.offsets[internal]), int(self.offsets[internal + 1]))
+
+    def doc_vectors(self, internal: int) -> np.ndarray:
+        """`(n, dim)` float32 vectors of one document."""
+        return self.decode(self.rows[self.doc_rows(internal)])
+
+    def gather(self, internal_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of several documents back to back: `(n, dim)` float32 and `(len(ids) + 1,)` offsets."""
+        starts = self.offsets[internal_ids]
+        lengths = self.offsets[internal_ids + 1] - starts
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return self.decode(self.rows[rows]), offsets
+
+    def doc_of(self, rows: np.ndarray) -> np.ndarray:
+        """Internal document id owning each row index."""
+        return np.searchsorted(self.offsets, rows, side="right") - 1
+
+    def save(self, path: Path) -> None:
+        import faiss
+
+        np.save(path / "token_rows.npy", np.ascontiguousarray(self.rows))
+        np.save(path / "token_ids.npy", self.token_ids)
+        np.save(path / "token_offsets.npy", self.offsets)
+        if self._pq is not None:
+            faiss.write_ProductQuantizer(self._pq, str(path / "token_pq.faiss"))
+
+    @classmethod
+    def load(cls, path: Path, dim: int, codec: Literal["float16", "pq"], pq_m: int) -> TokenStore:
+        """Open a saved store; the row matrix is memory-mapped, not read."""
+        import faiss
+
+        store = cls(dim, codec, pq_m)
+        try:
+            store.rows = np.load(path / "token_rows.npy", mmap_mode="r")
+            store.token_ids = np.load(path / "token_ids.npy")
+            store.offsets = np.load(path / "token_offsets.npy")
+            if codec == "pq":
+                store._pq = faiss.read_ProductQuantizer(str(path / "token_pq.faiss"))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CorruptIndex(f"{path}: unreadable token store: {exc}") from exc
+        if len(store.rows) != store.num_vectors or len(store.token_ids) != store.num_vectors:
+            raise CorruptIndex(f"{path}: token store arrays disagree on the number of vectors")
+        return store

@@ -1,0 +1,67 @@
+"""TokenStore: float16 and PQ codecs, gathering, memory-mapped reload, corruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.token_store import TokenStore
+
+
+def blocks(rng: np.random.Generator, sizes: list[int], dim: int) -> list[np.ndarray]:
+    out = []
+    for n in sizes:
+        x = rng.standard_normal((n, dim)).astype(np.float32)
+        out.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+    return out
+
+
+def test_float16_roundtrip_and_gather(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vecs = blocks(rng, [3, 1, 4], 8)
+    store = TokenStore(8)
+    store.append(vecs, [np.arange(len(v)) for v in vecs])
+    assert store.num_vectors == 8 and store.num_slots == 3
+    assert np.allclose(store.doc_vectors(2), vecs[2], atol=1e-3)
+    gathered, offsets = store.gather(np.array([2, 0]))
+    assert offsets.tolist() == [0, 4, 7]
+    assert np.allclose(gathered[:4], vecs[2], atol=1e-3) and np.allclose(gathered[4:], vecs[0], atol=1e-3)
+    assert store.doc_of(np.array([0, 2, 3, 7])).tolist() == [0, 0, 1, 2]
+    store.save(tmp_path)
+    loaded = TokenStore.load(tmp_path, 8, "float16", 48)
+    assert isinstance(loaded.rows, np.memmap)
+    assert np.array_equal(loaded.offsets, store.offsets)
+
+
+def test_pq_codec_is_compact_and_close() -> None:
+    rng = np.random.default_rng(1)
+    vecs = blocks(rng, [800, 700], 32)
+    store = TokenStore(32, "pq", pq_m=8)
+    store.append(vecs, [np.zeros(len(v), dtype=np.int32) for v in vecs])
+    assert store.rows.dtype == np.uint8 and store.rows.shape == (1500, 8)
+    decoded = store.doc_vectors(0)
+    cosine = (decoded * vecs[0]).sum(1) / np.linalg.norm(decoded, axis=1)
+    assert cosine.mean() > 0.7
+
+
+def test_pq_needs_enough_training_vectors_and_a_divisor() -> None:
+    with pytest.raises(InvalidConfig, match="divide"):
+        TokenStore(30, "pq", pq_m=8)
+    store = TokenStore(32, "pq", pq_m=8)
+    with pytest.raises(InvalidConfig, match="at least"):
+        store.append(blocks(np.random.default_rng(2), [10], 32), [np.zeros(10, dtype=np.int32)])
+
+
+def test_truncated_store_is_reported_corrupt(tmp_path: Path) -> None:
+    store = TokenStore(4)
+    store.append(blocks(np.random.default_rng(3), [5], 4), [np.zeros(5, dtype=np.int32)])
+    store.save(tmp_path)
+    np.save(tmp_path / "token_ids.npy", np.zeros(2, dtype=np.int32))
+    with pytest.raises(CorruptIndex):
+        TokenStore.load(tmp_path, 4, "float16", 48)
+    (tmp_path / "token_rows.npy").unlink()
+    with pytest.raises(CorruptIndex):
+        TokenStore.load(tmp_path, 4, "float16", 48)
