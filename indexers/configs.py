@@ -95,7 +95,6 @@ class DenseConfig(_Frozen):
     ef_search: int = Field(128, ge=8)
 
 
-
 IndexConfig = Annotated[
     ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig,
     Field(discriminator="kind"),

@@ -104,16 +104,16 @@ def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".staging-{uuid.uuid4().hex}"
     index.save(staging)
-    for file in staging.iterdir():
+    for file in staging.rglob("*"):
         if file.is_file():
-            with open(file, "rb+") as handle:
+            with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
     existing = [int(_VERSION.match(v).group(1)) for v in list_versions(root, name)]  # type: ignore[union-attr]
     version = f"v{(max(existing) + 1 if existing else 1):06d}"
     os.replace(staging, folder / version)
     pointer_tmp = folder / f".{POINTER}.{uuid.uuid4().hex}"
     pointer_tmp.write_text(version)
-    with open(pointer_tmp, "rb+") as handle:
+    with open(pointer_tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(pointer_tmp, folder / POINTER)
     _fsync_dir(folder)

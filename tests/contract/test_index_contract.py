@@ -16,7 +16,7 @@ from indexers.storage import commit, open_current
 SLOW_KINDS: set[str] = set()
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
-    "what causes lung cancer",
+    "tobacco smoking and lung cancer",
     "carbon dioxide warms the climate",
     "energy of the cell ATP",
 ]

@@ -1,0 +1,400 @@
+"""BEIR evaluation of one index configuration: build, save, reopen, search query by query, score.
+
+Library use: `run(config, load_beir(folder, split)) -> EvalResult`. Command line:
+
+    python -m evals.beir --data ../shared/data/scifact --split dev --kind colbert_pooled \
+        --set pool_factor=3 --set encoder.quantize=int8 [--config base.json] [--out runs/] [--limit-docs N]
+
+writes the result as JSON and prints it as a one-row Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import re
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from tqdm import tqdm
+
+from evals.datasets import BeirDataset, load_beir
+from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
+from indexers.base import Progress
+from indexers.configs import IndexConfig, parse_config
+from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+from indexers.registry import KINDS, create_index, open_index
+
+__all__ = [
+    "SEARCH_K",
+    "EvalResult",
+    "build_config",
+    "config_label",
+    "main",
+    "markdown_table",
+    "result_filename",
+    "run",
+]
+
+logger = logging.getLogger(__name__)
+
+SEARCH_K = 100
+"""Hits retrieved per query (enough for Recall@100)."""
+
+_COLUMNS = (
+    "kind/config",
+    "nDCG@10",
+    "Recall@100",
+    "MRR@10",
+    "build docs/s",
+    "index MB",
+    "bytes/doc",
+    "vectors",
+    "p50 ms",
+    "p95 ms",
+    "peak RSS MB",
+)
+
+
+class EvalResult(BaseModel):
+    """Quality and cost of one index configuration on one dataset split."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    kind: str
+    config: dict[str, Any]
+    dataset: str
+    split: str
+    limit_docs: int | None
+    num_docs: int
+    num_queries: int
+    ndcg_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    build_s: float
+    build_docs_per_s: float
+    index_bytes: int
+    bytes_per_doc: float
+    num_vectors: int | None
+    latency_ms_p50: float
+    latency_ms_p95: float
+    latency_ms_mean: float
+    peak_rss_mb: float
+    created_at: datetime
+
+    def markdown_row(self) -> str:
+        """This result as one row of `markdown_table`."""
+        cells = (
+            self.label,
+            f"{self.ndcg_at_10:.3f}",
+            f"{self.recall_at_100:.3f}",
+            f"{self.mrr_at_10:.3f}",
+            f"{self.build_docs_per_s:.1f}",
+            f"{self.index_bytes / 2**20:.1f}",
+            f"{self.bytes_per_doc:.0f}",
+            "—" if self.num_vectors is None else str(self.num_vectors),
+            f"{self.latency_ms_p50:.1f}",
+            f"{self.latency_ms_p95:.1f}",
+            f"{self.peak_rss_mb:.0f}",
+        )
+        return "| " + " | ".join(cells) + " |"
+
+
+def markdown_table(results: Sequence[EvalResult]) -> str:
+    """A Markdown table with a header and one row per result."""
+    header = "| " + " | ".join(_COLUMNS) + " |"
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(_COLUMNS))) + "|"
+    return "\n".join([header, rule, *(r.markdown_row() for r in results)])
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_label(config: IndexConfig) -> str:
+    """The kind followed by every setting that differs from the kind's defaults.
+
+    >>> from indexers.configs import PooledColBERTConfig
+    >>> config_label(PooledColBERTConfig(pool_factor=3))
+    'colbert_pooled pool_factor=3'
+    """
+    defaults = _flatten(type(config)().model_dump(mode="json"))
+    changed = [
+        f"{key}={value}"
+        for key, value in _flatten(config.model_dump(mode="json")).items()
+        if defaults.get(key) != value
+    ]
+    return " ".join([config.kind, *changed])
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+@contextmanager
+def _index_folder(index_dir: Path | None) -> Iterator[Path]:
+    if index_dir is None:
+        with tempfile.TemporaryDirectory(prefix="tessera-eval-") as tmp:
+            yield Path(tmp) / "index"
+        return
+    if index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir())):
+        raise InvalidInput(f"index folder {index_dir} already exists and is not empty")
+    yield index_dir
+
+
+def run(
+    config: IndexConfig,
+    dataset: BeirDataset,
+    *,
+    index_dir: Path | None = None,
+    label: str | None = None,
+    build_progress: Progress | None = None,
+    search_progress: Progress | None = None,
+) -> EvalResult:
+    """Evaluate one configuration on one dataset split, the way a deployment would use it.
+
+    Builds the index (timed: build docs/s; model loading at construction is not counted), saves it
+    (size on disk, bytes per document), reopens it from disk with `open_index`, runs one untimed
+    warm-up query, then searches every judged query one at a time for `SEARCH_K` hits (online
+    latency) and scores the run with nDCG@10, Recall@100 and MRR@10. Peak RSS is that of the whole
+    process so far: run one configuration per process to compare memory.
+
+    Args:
+        config: the index configuration.
+        dataset: the documents, queries and judgments.
+        index_dir: where to save the index (must be absent or empty); a temporary folder,
+            removed afterwards, when None.
+        label: the name of this configuration in tables; `config_label(config)` when None.
+        build_progress: called with (documents done, total) while building.
+        search_progress: called with (queries done, total) while searching.
+
+    Raises:
+        InvalidConfig: the kind is not registered or the config does not fit.
+        InvalidInput: `index_dir` is not empty, or the data is rejected by the index.
+    """
+    with _index_folder(index_dir) as folder:  # checked before the (long) build
+        index = create_index(config)
+        started = time.perf_counter()
+        index.build(dataset.docs, progress=build_progress)
+        build_s = time.perf_counter() - started
+        num_docs = index.num_docs
+        logger.info("built %s over %d documents in %.1f s", config.kind, num_docs, build_s)
+
+        index.save(folder)
+        index_bytes = _folder_bytes(folder)
+        del index
+        gc.collect()
+        index = open_index(folder)
+        num_vectors = getattr(index, "num_vectors", None)
+
+        query_ids = list(dataset.queries)
+        index.search([dataset.queries[query_ids[0]]], k=SEARCH_K)  # warm-up: lazy model loads, caches
+        ranked: dict[str, list[str]] = {}
+        latencies_ms = np.empty(len(query_ids))
+        for position, query_id in enumerate(query_ids):
+            started = time.perf_counter()
+            hits = index.search([dataset.queries[query_id]], k=SEARCH_K)[0]
+            latencies_ms[position] = (time.perf_counter() - started) * 1000
+            ranked[query_id] = [hit.doc_id for hit in hits]
+            if search_progress is not None:
+                search_progress(position + 1, len(query_ids))
+        del index
+
+    return EvalResult(
+        label=label or config_label(config),
+        kind=config.kind,
+        config=config.model_dump(mode="json"),
+        dataset=dataset.name,
+        split=dataset.split,
+        limit_docs=dataset.limit_docs,
+        num_docs=num_docs,
+        num_queries=len(query_ids),
+        ndcg_at_10=mean_metric(ndcg_at_k, ranked, dataset.qrels, 10),
+        recall_at_100=mean_metric(recall_at_k, ranked, dataset.qrels, 100),
+        mrr_at_10=mean_metric(mrr_at_k, ranked, dataset.qrels, 10),
+        build_s=build_s,
+        build_docs_per_s=num_docs / max(build_s, 1e-9),
+        index_bytes=index_bytes,
+        bytes_per_doc=index_bytes / num_docs if num_docs else 0.0,
+        num_vectors=None if num_vectors is None else int(num_vectors),
+        latency_ms_p50=float(np.percentile(latencies_ms, 50)),
+        latency_ms_p95=float(np.percentile(latencies_ms, 95)),
+        latency_ms_mean=float(latencies_ms.mean()),
+        peak_rss_mb=_peak_rss_mb(),
+        created_at=datetime.now(UTC),
+    )
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _apply_override(config: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise InvalidConfig(
+            f"bad override {item!r}: expected key=value, e.g. pool_factor=3 or encoder.quantize=int8"
+        )
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    node = config
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InvalidConfig(f"bad override {item!r}: {part!r} is a value, not a section")
+    node[parts[-1]] = value
+
+
+def build_config(
+    kind: str | None, config_file: Path | None = None, overrides: Sequence[str] = ()
+) -> IndexConfig:
+    """An index config from a kind, an optional JSON file, and `key.sub=value` overrides.
+
+    Override values are parsed as JSON when they parse (`2`, `true`, `null`, `[1, 2]`), else kept
+    as strings (`fake:hash`).
+
+    Raises:
+        InvalidConfig: the file is unreadable, the kind is missing, unknown or contradicts the
+            file, an override is malformed, or the result does not validate.
+    """
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = json.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidConfig(f"cannot read config file {config_file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidConfig(f"config file {config_file} must hold a JSON object")
+    if kind is not None:
+        if data.get("kind", kind) != kind:
+            raise InvalidConfig(f"--kind {kind} contradicts kind {data['kind']!r} in {config_file}")
+        data["kind"] = kind
+    if "kind" not in data:
+        raise InvalidConfig("no index kind: give --kind or a config file with a 'kind' field")
+    if data["kind"] not in KINDS:
+        raise InvalidConfig(f"unknown index kind {data['kind']!r}; known kinds: {', '.join(sorted(KINDS))}")
+    for item in overrides:
+        _apply_override(data, item)
+    return parse_config(data)
+
+
+class _Bar:
+    """A Progress callback drawing a tqdm bar on stderr, created on the first call."""
+
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit = desc, unit
+        self.bar: tqdm[Any] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total or None, desc=self.desc, unit=self.unit, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+        if 0 < total <= done:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def result_filename(dataset: str, split: str, label: str, limit_docs: int | None = None) -> str:
+    """The JSON file name of one result, e.g. `scifact-dev-colbert_pooled_pool_factor=3.json`."""
+    limit = f"-limit{limit_docs}" if limit_docs else ""
+    slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+    return f"{dataset}-{split}{limit}-{slug}.json"
+
+
+def _output_path(out: Path, result: EvalResult) -> Path:
+    if out.suffix == ".json":
+        return out
+    return out / result_filename(result.dataset, result.split, result.label, result.limit_docs)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.beir", description="Evaluate one index configuration on a BEIR-layout dataset."
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/"
+    )
+    parser.add_argument("--split", required=True, help="qrels split, e.g. dev or test")
+    parser.add_argument("--kind", help=f"index kind: {', '.join(sorted(KINDS))}")
+    parser.add_argument("--config", type=Path, help="JSON file with a base index config")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, dotted keys for nested fields (repeatable), e.g. encoder.quantize=int8",
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="result folder, or a .json file path")
+    parser.add_argument("--limit-docs", type=int, help="smoke run: keep only the first N documents")
+    parser.add_argument("--index-dir", type=Path, help="keep the saved index here (absent or empty folder)")
+    parser.add_argument(
+        "--label", help="name of this configuration in tables (default: kind + changed settings)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `python -m evals.beir`; returns the exit code (2 for bad arguments, config or data)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage and the problem
+        return exc.code if isinstance(exc.code, int) else 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logger.setLevel(logging.INFO)
+    build_bar, search_bar = _Bar("build", "doc"), _Bar("search", "query")
+    try:
+        config = build_config(args.kind, args.config, args.overrides)
+        dataset = load_beir(args.data, args.split, args.limit_docs)
+        result = run(
+            config,
+            dataset,
+            index_dir=args.index_dir,
+            label=args.label,
+            build_progress=build_bar,
+            search_progress=search_bar,
+        )
+    except (InvalidConfig, InvalidInput, UnsupportedOperation) as exc:
+        print(f"evals.beir: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        build_bar.close()
+        search_bar.close()
+    path = _output_path(args.out, result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    print(markdown_table([result]))
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
