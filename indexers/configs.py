@@ -63,7 +63,7 @@ class PooledColBERTConfig(_Frozen):
     ann: Literal["auto", "flat", "ivf", "hnsw"] = Field(
         "auto", description="token ANN structure; auto = flat below 20k vectors, else IVF"
     )
-    nlist: int | None = Field(None, ge=1, description="IVF lists; default about 4 * sqrt(n_vectors)")
+    nlist: int | None = Field(None, ge=1, description="IVF lists; default sqrt(n_vectors)")
     nprobe: int = Field(16, ge=1)
     hnsw_m: int = Field(32, ge=4, le=128)
     ef_search: int = Field(128, ge=8)

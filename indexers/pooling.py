@@ -54,10 +54,7 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int) -> PooledTokens:
     pooled = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     pooled = pooled.astype(np.float32)
     sims = np.einsum("nd,nd->n", vectors, pooled[assignment])
-    representatives = np.zeros(m, dtype=np.int64)
-    best = np.full(m, -np.inf)
-    for token, (cluster, sim) in enumerate(zip(assignment, sims, strict=True)):
-        if sim > best[cluster]:
-            best[cluster] = sim
-            representatives[cluster] = token
+    by_cluster_then_similarity = np.lexsort((-sims, assignment))
+    first_of_cluster = np.searchsorted(assignment[by_cluster_then_similarity], np.arange(m))
+    representatives = by_cluster_then_similarity[first_of_cluster]
     return PooledTokens(pooled, representatives, assignment)

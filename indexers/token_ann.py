@@ -19,7 +19,7 @@ from indexers.errors import CorruptIndex, UnsupportedOperation
 __all__ = ["AUTO_FLAT_LIMIT", "TokenANN"]
 
 AUTO_FLAT_LIMIT = 20_000
-TRAIN_POINTS_PER_LIST = 64
+TRAIN_POINTS_PER_LIST = 40
 FILE = "token_ann.faiss"
 
 
@@ -80,7 +80,7 @@ class TokenANN:
         elif structure == "hnsw":
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         else:
-            lists = nlist or int(2 * math.sqrt(max(n_total, 1)))
+            lists = nlist or int(math.sqrt(max(n_total, 1)))
             lists = max(1, min(lists, len(sample) // 39 or 1))
             quantizer = faiss.IndexFlatIP(dim)
             index = faiss.IndexIVFScalarQuantizer(

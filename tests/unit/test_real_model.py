@@ -12,7 +12,9 @@ from indexers import Doc, create_index, parse_config
 
 @pytest.fixture(scope="module")
 def tiny_queries(data_dir: Path) -> list[tuple[str, str]]:
-    texts = {q["_id"]: q["text"] for q in map(json.loads, (data_dir / "queries.jsonl").read_text().splitlines())}
+    texts = {
+        q["_id"]: q["text"] for q in map(json.loads, (data_dir / "queries.jsonl").read_text().splitlines())
+    }
     rows = (data_dir / "qrels" / "test.tsv").read_text().splitlines()[1:]
     return [(texts[qid], doc_id) for qid, doc_id, _ in (r.split("\t") for r in rows)]
 
@@ -34,5 +36,7 @@ def test_minilm_late_interaction_finds_each_relevant_document(
     index.build(tiny_docs)
     results = index.search([q for q, _ in tiny_queries], k=3)
     top1 = sum(hits[0].doc_id == want for hits, (_, want) in zip(results, tiny_queries, strict=True))
-    top3 = sum(want in {h.doc_id for h in hits} for hits, (_, want) in zip(results, tiny_queries, strict=True))
+    top3 = sum(
+        want in {h.doc_id for h in hits} for hits, (_, want) in zip(results, tiny_queries, strict=True)
+    )
     assert top1 >= 9 and top3 == 10

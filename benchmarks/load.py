@@ -1,0 +1,143 @@
+"""Load benchmark against a running Tessera server: ingest throughput through the API, then
+concurrent searches per kind (throughput and p50/p95/p99 latency).
+
+    tessera serve &                      # or docker compose up
+    python -m benchmarks.load --corpus ../shared/data/scifact/corpus.jsonl \
+        --queries ../shared/data/scifact/queries.jsonl --kind exact --kind bm25 --concurrency 8
+
+Creates the collection (unless --reuse), uploads the corpus as JSONL batches, waits for the jobs,
+then runs `--requests` searches per kind from `--concurrency` threads. Prints one JSON report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ingest(client: httpx.Client, name: str, corpus: Path, batch: int, limit: int | None) -> dict[str, Any]:
+    """Upload the corpus in JSONL batches and wait for every job; returns counts and docs/s."""
+    lines = [line for line in corpus.read_bytes().splitlines(keepends=True) if line.strip()][:limit]
+    start = time.perf_counter()
+    jobs = []
+    for offset in range(0, len(lines), batch):
+        response = client.post(
+            f"/v1/collections/{name}/documents/jsonl",
+            content=b"".join(lines[offset : offset + batch]),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        response.raise_for_status()
+        jobs.append(response.json()["id"])
+    uploaded = time.perf_counter() - start
+    states: dict[str, str] = {}
+    while len(states) < len(jobs):
+        for job_id in jobs:
+            if job_id not in states:
+                job = client.get(f"/v1/jobs/{job_id}").json()
+                if job["state"] in TERMINAL:
+                    states[job_id] = job["state"]
+        time.sleep(0.5)
+    total = time.perf_counter() - start
+    return {
+        "documents": len(lines),
+        "jobs": len(jobs),
+        "failed_jobs": sum(state != "succeeded" for state in states.values()),
+        "upload_s": round(uploaded, 2),
+        "indexed_s": round(total, 2),
+        "upload_docs_per_s": round(len(lines) / uploaded, 1),
+        "indexed_docs_per_s": round(len(lines) / total, 1),
+    }
+
+
+def search_load(
+    client: httpx.Client, name: str, kind: str, queries: list[str], requests: int, concurrency: int, k: int
+) -> dict[str, Any]:
+    """`requests` searches of one kind from `concurrency` threads."""
+
+    def one(i: int) -> tuple[float, int]:
+        body: dict[str, Any] = {"query": queries[i % len(queries)], "k": k}
+        body |= {"hybrid": {}} if kind == "hybrid" else {"kind": kind}
+        start = time.perf_counter()
+        status = client.post(f"/v1/collections/{name}/search", json=body).status_code
+        return time.perf_counter() - start, status
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, range(requests)))
+    elapsed = time.perf_counter() - start
+    latencies = [seconds * 1000 for seconds, status in results if status == 200]
+    return {
+        "kind": kind,
+        "requests": requests,
+        "errors": sum(status != 200 for _, status in results),
+        "concurrency": concurrency,
+        "throughput_qps": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--api-key")
+    parser.add_argument("--collection", default="bench")
+    parser.add_argument("--corpus", type=Path, required=True, help="BEIR corpus.jsonl")
+    parser.add_argument("--queries", type=Path, required=True, help="BEIR queries.jsonl")
+    parser.add_argument(
+        "--kind", action="append", required=True, help="index kind (repeat); 'hybrid' fuses them"
+    )
+    parser.add_argument("--config", default="{}", help="JSON config fields for every kind (e.g. an encoder)")
+    parser.add_argument("--limit", type=int, help="index only the first N documents")
+    parser.add_argument("--batch", type=int, default=500, help="documents per upload")
+    parser.add_argument("--requests", type=int, default=200, help="searches per kind")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--reuse", action="store_true", help="search an existing collection, skip ingest")
+    args = parser.parse_args(argv)
+
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    kinds = [kind for kind in args.kind if kind != "hybrid"]
+    report: dict[str, Any] = {"url": args.url, "collection": args.collection}
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    with httpx.Client(base_url=args.url, headers=headers, timeout=600, limits=limits) as client:
+        if not args.reuse:
+            configs = [{"kind": kind, **json.loads(args.config)} for kind in kinds]
+            created = client.post("/v1/collections", json={"name": args.collection, "indexes": configs})
+            created.raise_for_status()
+            report["ingest"] = ingest(client, args.collection, args.corpus, args.batch, args.limit)
+        queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
+        client.post(f"/v1/collections/{args.collection}/search", json={"query": queries[0]})  # warm up
+        report["search"] = [
+            search_load(client, args.collection, kind, queries, args.requests, args.concurrency, args.k)
+            for kind in args.kind
+        ]
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

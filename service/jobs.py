@@ -1,0 +1,221 @@
+"""Job payloads and on-disk layout shared by the API and the workers (pydantic and stdlib only).
+
+The API enqueues jobs by task name and never imports `workers`; workers import this module and
+`service.settings`, nothing else from `service`. Every path both sides use is computed here.
+
+Layout under `data_dir`:
+    collections/{tenant}/{name}/collection.json   the collection spec (kinds and their configs)
+    collections/{tenant}/{name}/indexes/{kind}/   versioned index folders + CURRENT (indexers.storage)
+    collections/{tenant}/{name}/.lock             flock held by whoever writes the collection
+    jobs/{tenant}/{job_id}.json                   job record (type, collection, created_at)
+    jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
+    jobs/{tenant}/{job_id}.heartbeat              touched by the worker while the job runs
+    staging/{job_id}.jsonl                        documents handed from the API to a worker
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexers.configs import IndexConfig
+from service.settings import Settings
+
+__all__ = [
+    "TASK_ADD",
+    "TASK_BUILD",
+    "TASK_DELETE",
+    "AddJob",
+    "BuildJob",
+    "CollectionLocked",
+    "CollectionSpec",
+    "DeleteJob",
+    "JobPayload",
+    "JobRecord",
+    "JobType",
+    "Layout",
+    "atomic_write",
+    "celery_config",
+    "collection_lock",
+]
+
+TASK_BUILD: Final = "index.build"
+TASK_ADD: Final = "index.add"
+TASK_DELETE: Final = "index.delete"
+JobType = Literal["index.build", "index.add", "index.delete"]
+
+
+class JobPayload(BaseModel):
+    """What every index job carries: its id and the collection it writes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_id: str
+    tenant: str
+    collection: str
+
+
+class BuildJob(JobPayload):
+    """Rebuild every kind of a collection from scratch from a staged JSONL snapshot of its documents."""
+
+    staging: str = Field(description="file name under data_dir/staging")
+
+
+class AddJob(JobPayload):
+    """Add or replace the staged documents in every kind of a collection."""
+
+    staging: str = Field(description="file name under data_dir/staging")
+
+
+class DeleteJob(JobPayload):
+    """Delete documents by id from every kind of a collection."""
+
+    ids: list[str]
+
+
+class CollectionSpec(BaseModel):
+    """A collection: its name, owner and the index kinds it keeps (one config per kind)."""
+
+    name: str
+    tenant: str
+    configs: list[IndexConfig]
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def kinds(self) -> list[str]:
+        return [config.kind for config in self.configs]
+
+    def config_for(self, kind: str) -> IndexConfig | None:
+        return next((config for config in self.configs if config.kind == kind), None)
+
+
+class JobRecord(BaseModel):
+    """What the API remembers about a job it enqueued (the state lives in the Celery backend)."""
+
+    id: str
+    type: JobType
+    tenant: str
+    collection: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class CollectionLocked(Exception):
+    """Another process holds the collection's write lock."""
+
+
+class Layout:
+    """Every path under `data_dir`, computed in one place."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def tenant_dir(self, tenant: str) -> Path:
+        return self.data_dir / "collections" / tenant
+
+    def collection_dir(self, tenant: str, name: str) -> Path:
+        return self.tenant_dir(tenant) / name
+
+    def spec_file(self, tenant: str, name: str) -> Path:
+        return self.collection_dir(tenant, name) / "collection.json"
+
+    def index_root(self, tenant: str, name: str) -> Path:
+        """Root handed to `indexers.storage`; the storage name inside it is the kind."""
+        return self.collection_dir(tenant, name) / "indexes"
+
+    def lock_file(self, tenant: str, name: str) -> Path:
+        return self.collection_dir(tenant, name) / ".lock"
+
+    def jobs_dir(self, tenant: str) -> Path:
+        return self.data_dir / "jobs" / tenant
+
+    def job_file(self, tenant: str, job_id: str, suffix: str = "json") -> Path:
+        return self.jobs_dir(tenant) / f"{job_id}.{suffix}"
+
+    def staging_file(self, name: str) -> Path:
+        return self.data_dir / "staging" / name
+
+    def read_spec(self, tenant: str, name: str) -> CollectionSpec | None:
+        """The collection spec, or None if the collection does not exist."""
+        try:
+            return CollectionSpec.model_validate_json(self.spec_file(tenant, name).read_text())
+        except FileNotFoundError:
+            return None
+
+    def cancel_requested(self, tenant: str, job_id: str) -> bool:
+        return self.job_file(tenant, job_id, "cancel").exists()
+
+    def heartbeat(self, tenant: str, job_id: str) -> None:
+        path = self.job_file(tenant, job_id, "heartbeat")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@contextmanager
+def collection_lock(path: Path, *, blocking: bool = True) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (one writer per collection across processes).
+
+    Raises:
+        CollectionLocked: `blocking` is False and another process holds the lock.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            raise CollectionLocked(str(path)) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery configuration shared by the API's client app and the worker app."""
+    config: dict[str, Any] = {
+        "broker_url": settings.broker,
+        "result_backend": settings.backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_track_started": True,
+        "result_expires": settings.result_expires_s,
+        "result_extended": True,
+        "task_default_queue": settings.task_queue,
+        "task_routes": {"index.*": {"queue": settings.task_queue}},
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+    if settings.mode == "embedded":
+        # The SQLAlchemy transport has no fanout exchange: no remote control, mingle or gossip.
+        config["worker_enable_remote_control"] = False
+    else:
+        # Unacknowledged jobs of a dead worker come back after the visibility timeout; sweep for
+        # them at least every 10 s (kombu's default scans only on every 10th 10 s tick).
+        config["broker_transport_options"] = {
+            "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": min(10, max(1, settings.visibility_timeout_s // 2)),
+            "unacked_restore_throttle": 1,
+        }
+    return config

@@ -1,0 +1,92 @@
+"""The FastAPI application: `create_app(settings)`; `app` for `uvicorn service.main:app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.catalog import Catalog
+from service.deps import Services
+from service.docstore import DocumentStore
+from service.errors import register_exception_handlers
+from service.jobs import Layout
+from service.metrics import Metrics
+from service.middleware import BodyLimit, RequestContext
+from service.queue import JobQueue
+from service.routes import collections, documents, health, jobs, search
+from service.search import Searcher
+from service.settings import Settings, get_settings
+from service.store import IndexStore
+
+__all__ = ["app", "build_services", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, metrics: Metrics) -> Services:
+    """Open the document store, the index store and the job queue for `settings`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    layout = Layout(settings.data_dir)
+    docs = DocumentStore(
+        url=settings.qdrant_url, api_key=settings.qdrant_api_key, path=settings.data_dir / "qdrant"
+    )
+    indexes = IndexStore(layout)
+    catalog = Catalog(layout, docs, indexes)
+    return Services(
+        settings=settings,
+        layout=layout,
+        docs=docs,
+        indexes=indexes,
+        catalog=catalog,
+        searcher=Searcher(settings, catalog, indexes, docs),
+        queue=JobQueue(settings, layout),
+        metrics=metrics,
+    )
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids as `{tag}-{name}`, e.g. `collections-create`."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Tessera API for `settings` (default: from the environment). Nothing heavy happens until
+    the lifespan starts: then the document store and job queue open; indexes load on first use."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, metrics)
+        app.state.services = services
+        logger.info("tessera API ready (%s mode, data in %s)", settings.mode, settings.data_dir)
+        try:
+            yield
+        finally:
+            services.queue.close()
+            services.docs.close()
+
+    app = FastAPI(
+        title="Tessera",
+        version=version("tessera"),
+        description="Retrieval over token-level representations: collections, documents, search, jobs.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.metrics = metrics
+    app.dependency_overrides[get_settings] = lambda: settings
+    register_exception_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext, metrics=metrics)  # outermost: ids and metrics cover 413s too
+    for module in (collections, documents, search, jobs, health):
+        app.include_router(module.router)
+    app.include_router(health.metrics_router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,258 @@
+"""Request and response bodies of the HTTP API (template naming: XCreate, XPublic, XsPublic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from indexers.configs import IndexConfig
+from service.filters import Filter
+
+__all__ = [
+    "ERRORS",
+    "NAME_PATTERN",
+    "ErrorPublic",
+    "BatchSearchRequest",
+    "BatchSearchResponse",
+    "CollectionCreate",
+    "CollectionPublic",
+    "CollectionsPublic",
+    "DocumentIn",
+    "DocumentPublic",
+    "DocumentsAdd",
+    "DocumentsDelete",
+    "HealthPublic",
+    "HitPublic",
+    "Hybrid",
+    "JobPublic",
+    "JobState",
+    "JobsPublic",
+    "JobsQuery",
+    "KindPublic",
+    "Progress",
+    "ReadinessPublic",
+    "SearchRequest",
+    "SearchResponse",
+    "TokenMatchPublic",
+    "UploadQuery",
+]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
+QueryText = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"\S")]
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(_Strict):
+    """A new collection with one or more index kinds (several kinds allow hybrid search)."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="1-128 letters, digits, '_', '.', '-'")
+    indexes: list[IndexConfig] = Field(
+        min_length=1, max_length=8, description="one config per kind, e.g. [{'kind': 'exact'}]"
+    )
+
+
+class KindPublic(BaseModel):
+    kind: str
+    config: dict[str, Any]
+    version: str | None = Field(description="current committed version; null before the first job")
+    size_bytes: int
+
+
+class JobsQuery(_Strict):
+    """Query parameters of the job listing (unknown parameters are rejected)."""
+
+    limit: int = Field(100, ge=1, le=1000, description="at most this many jobs, newest first")
+    collection: str | None = Field(None, pattern=NAME_PATTERN, description="only jobs of this collection")
+
+
+class UploadQuery(_Strict):
+    """Query parameters of the JSONL upload (unknown parameters are rejected)."""
+
+    mode: Literal["upsert", "add"] = Field(
+        "upsert", description="upsert replaces existing ids; add rejects the batch (409) if one exists"
+    )
+
+
+class CollectionPublic(BaseModel):
+    name: str
+    documents: int = Field(description="documents in the document store")
+    size_bytes: int = Field(description="bytes of the current index versions")
+    kinds: list[KindPublic]
+    created_at: datetime
+
+
+class CollectionsPublic(BaseModel):
+    data: list[CollectionPublic]
+    count: int
+
+
+class DocumentIn(_Strict):
+    id: str = Field(min_length=1, max_length=512, pattern=r"\S")
+    text: str = Field(max_length=1_000_000)
+    title: str | None = Field(None, max_length=10_000)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict, description="JSON payload, filterable")
+
+
+class DocumentsAdd(_Strict):
+    documents: list[DocumentIn] = Field(min_length=1)
+    mode: Literal["upsert", "add"] = Field(
+        "upsert", description="upsert replaces existing ids; add rejects the batch (409) if one exists"
+    )
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    text: str
+    title: str | None
+    metadata: dict[str, Any]
+
+
+class DocumentsDelete(BaseModel):
+    """Delete by ids or by a metadata filter (exactly one)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["ids"]}, {"required": ["filter"]}]}
+    )
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        None,  # type: ignore[arg-type]
+        min_length=1,
+        max_length=100_000,
+    )
+    filter: Filter = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> DocumentsDelete:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of 'ids' or 'filter'")
+        return self
+
+
+class Hybrid(_Strict):
+    """Reciprocal rank fusion across kinds: score = sum over kinds of weight / (rrf_k + rank)."""
+
+    kinds: list[str] | None = Field(
+        None, min_length=1, max_length=8, description="kinds to fuse; default: every kind of the collection"
+    )
+    weights: dict[str, Annotated[float, Field(ge=0, le=1000)]] | None = Field(
+        None, description="per-kind weight in [0, 1000] (default 1.0)"
+    )
+    rrf_k: int | None = Field(None, ge=1, le=10_000, description="RRF constant (default from settings)")
+
+
+class _SearchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["kind", "hybrid"]}})
+
+    k: int = Field(None, ge=1, description="hits per query (default from settings, at most max_k)")  # type: ignore[assignment]
+    kind: str = Field(None, pattern=KIND_PATTERN, description="kind to search; default: the first")  # type: ignore[assignment]
+    hybrid: Hybrid = Field(None, description="fuse several kinds instead of searching one")  # type: ignore[assignment]
+    filter: Filter = None  # type: ignore[assignment]
+    explain: bool = Field(False, description="add token matches for kinds that can explain scores")
+    with_text: bool = Field(False, description="include document text and title in hits")
+
+    @model_validator(mode="after")
+    def _kind_or_hybrid(self) -> _SearchOptions:
+        if self.kind is not None and self.hybrid is not None:
+            raise ValueError("give either 'kind' or 'hybrid', not both")
+        return self
+
+
+class SearchRequest(_SearchOptions):
+    query: QueryText
+
+
+class BatchSearchRequest(_SearchOptions):
+    queries: list[QueryText] = Field(min_length=1, description="at most max_batch_queries queries")
+
+
+class TokenMatchPublic(BaseModel):
+    query_token: str
+    doc_token: str
+    score: float
+
+
+class HitPublic(BaseModel):
+    id: str
+    score: float
+    metadata: dict[str, Any]
+    text: str | None = None
+    title: str | None = None
+    matches: list[TokenMatchPublic] | None = Field(None, description="why it matched (explainable kinds)")
+
+
+class SearchResponse(BaseModel):
+    kinds: list[str] = Field(description="kinds searched (several when fused)")
+    hits: list[HitPublic]
+
+
+class BatchSearchResponse(BaseModel):
+    kinds: list[str]
+    results: list[list[HitPublic]]
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class JobPublic(BaseModel):
+    id: str
+    type: str
+    collection: str
+    state: JobState
+    progress: Progress | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    created_at: datetime
+    links: dict[str, str]
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessPublic(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description="check name -> 'ok' or what failed")
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ErrorPublic(BaseModel):
+    """Every error response: a readable message, the request id, and validation details for 422s."""
+
+    detail: str
+    request_id: str
+    errors: list[ValidationIssue] | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": description}
+    for status, description in [
+        (400, "the body could not be read (not JSON, or not UTF-8)"),
+        (401, "missing or invalid API key"),
+        (404, "no such collection, document or job (for this tenant)"),
+        (409, "conflict: the name or the documents already exist, or a job is writing the collection"),
+        (413, "request body or batch over the limits"),
+        (422, "invalid request: the message names the field and the problem"),
+        (500, "internal error; quote the request id"),
+        (503, "the job broker is unreachable"),
+    ]
+}

@@ -1,0 +1,74 @@
+"""Loaded indexes, served from each kind's current version and reloaded when a job swaps it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from indexers import storage
+from indexers.base import Index
+from indexers.errors import CorruptIndex, IndexNotFound
+from indexers.registry import open_index
+from service.jobs import Layout
+
+__all__ = ["IndexStore"]
+
+Key = tuple[str, str, str]
+
+
+class IndexStore:
+    """(tenant, collection, kind) -> the loaded index of its current version.
+
+    Every lookup reads the kind's `CURRENT` pointer (one small file) and reloads when it names a
+    newer version, so a search never sees a half-built index: a build writes a new version folder
+    and swaps `CURRENT` only at the end. Loads happen once per version, under a per-key lock.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._loaded: dict[Key, tuple[str, Index]] = {}
+        self._locks: dict[Key, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: Key) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, tenant: str, collection: str, kind: str) -> Index | None:
+        """The live index, or None when the kind has no committed version yet (nothing indexed)."""
+        key = (tenant, collection, kind)
+        root = self.layout.index_root(tenant, collection)
+        for attempt in range(3):
+            try:
+                version = storage.current_version(root, kind)
+            except IndexNotFound:
+                self._loaded.pop(key, None)
+                return None
+            loaded = self._loaded.get(key)
+            if loaded is not None and loaded[0] == version:
+                return loaded[1]
+            with self._lock(key):
+                loaded = self._loaded.get(key)
+                if loaded is not None and loaded[0] == version:
+                    return loaded[1]
+                try:
+                    index = open_index(root / kind / version)
+                except (IndexNotFound, CorruptIndex):
+                    # A newer commit pruned this version while we read it: read CURRENT again.
+                    if attempt == 2:
+                        raise
+                    continue
+                self._loaded[key] = (version, index)
+                return index
+        raise IndexNotFound(f"index {kind!r} of {collection!r} kept changing while loading")
+
+    def version(self, tenant: str, collection: str, kind: str) -> str | None:
+        try:
+            return storage.current_version(self.layout.index_root(tenant, collection), kind)
+        except IndexNotFound:
+            return None
+
+    def evict(self, tenant: str, collection: str, kinds: Iterable[str]) -> None:
+        """Forget the loaded indexes of a collection (after it is deleted)."""
+        for kind in kinds:
+            self._loaded.pop((tenant, collection, kind), None)

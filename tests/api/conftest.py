@@ -1,0 +1,46 @@
+"""API fixtures: an app on a temporary data folder whose jobs run inline through the real task
+functions (send_task is replaced; results go to the real SQLite result backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.settings import Settings, get_settings
+from tests.api.support import DENSE, EXACT, make_settings, open_client
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Test settings; the environment points the worker code at the same data folder."""
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TESSERA_MODE", "embedded")
+    get_settings.cache_clear()
+    yield make_settings(tmp_path)
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def client(settings: Settings) -> Iterator[TestClient]:
+    for test_client, _ in open_client(settings):
+        yield test_client
+
+
+@pytest.fixture()
+def tiny_records(tiny_docs: list[Any]) -> list[dict[str, Any]]:
+    """The tiny corpus as API documents (metadata: topic, year)."""
+    return [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in tiny_docs]
+
+
+@pytest.fixture()
+def loaded(client: TestClient, tiny_records: list[dict[str, Any]]) -> TestClient:
+    """A client whose collection `docs` (kinds exact + dense, fake encoder) holds the tiny corpus."""
+    created = client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT, DENSE]})
+    assert created.status_code == 201, created.text
+    job = client.post("/v1/collections/docs/documents", json={"documents": tiny_records})
+    assert job.status_code == 202 and job.json()["state"] == "succeeded", job.text
+    return client

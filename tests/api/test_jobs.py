@@ -1,0 +1,84 @@
+"""Jobs: states, progress, failures, lost workers, listing and cancellation."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from service.settings import Settings
+from tests.api.support import EXACT, open_client
+
+
+def test_queued_then_succeeded_and_listed(settings: Settings, tiny_records: list[dict[str, Any]]) -> None:
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        first = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[:10]}).json()
+        second = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[10:]}).json()
+        assert first["state"] == second["state"] == "queued"
+        assert first["links"]["self"] == f"/v1/jobs/{first['id']}"
+        assert [name for name, _ in jobs.sent] == ["index.add", "index.add"]
+
+        jobs.run_pending()
+        done = client.get(f"/v1/jobs/{second['id']}").json()
+        assert done["state"] == "succeeded"
+        assert done["result"] == {
+            "collection": "docs",
+            "documents": 10,
+            "versions": {"exact": "v000002"},
+            "num_docs": {"exact": 20},
+        }
+        listed = client.get("/v1/jobs").json()
+        assert listed["count"] == 2 and [job["id"] for job in listed["data"]] == [second["id"], first["id"]]
+        assert client.get("/v1/jobs", params={"collection": "other"}).json()["count"] == 0
+        assert client.get("/v1/jobs", params={"limit": 1}).json()["count"] == 1
+
+
+def test_cancel_a_queued_job(settings: Settings, tiny_records: list[dict[str, Any]]) -> None:
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        job = client.post("/v1/collections/docs/documents", json={"documents": tiny_records}).json()
+        cancelled = client.post(f"/v1/jobs/{job['id']}/cancel")
+        assert cancelled.status_code == 202
+        assert cancelled.json()["state"] == "cancelled" and cancelled.json()["cancel_requested"]
+        jobs.run_pending()  # the worker sees the flag and commits nothing
+        assert client.get("/v1/collections/docs").json()["kinds"][0]["version"] is None
+        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "cancelled"
+
+
+def test_failed_job_reports_its_error(settings: Settings, tiny_records: list[dict[str, Any]]) -> None:
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        job = client.post("/v1/collections/docs/documents", json={"documents": tiny_records}).json()
+        assert client.delete("/v1/collections/docs").status_code == 204
+        jobs.run_pending()
+        failed = client.get(f"/v1/jobs/{job['id']}").json()
+        assert failed["state"] == "failed"
+        assert failed["error"].startswith("IndexNotFound") and "no longer exists" in failed["error"]
+
+
+def test_running_job_shows_progress_and_a_lost_worker_fails(settings: Settings) -> None:
+    settings = settings.model_copy(update={"job_stale_s": 5.0})
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        job = client.post(
+            "/v1/collections/docs/documents", json={"documents": [{"id": "a", "text": "b"}]}
+        ).json()
+        # What a worker writes while it runs: progress in the task state, and a heartbeat file.
+        jobs.backend.store_result(job["id"], {"done": 3, "total": 8}, "PROGRESS")
+        beat = settings.data_dir / "jobs" / "default" / f"{job['id']}.heartbeat"
+        beat.touch()
+        running = client.get(f"/v1/jobs/{job['id']}").json()
+        assert running["state"] == "running" and running["progress"] == {"done": 3, "total": 8}
+        old = time.time() - 60
+        os.utime(beat, (old, old))
+        lost = client.get(f"/v1/jobs/{job['id']}").json()
+        assert lost["state"] == "failed" and "worker lost" in lost["error"]
+
+
+def test_unknown_and_malformed_job_ids(client: Any) -> None:
+    assert client.get(f"/v1/jobs/{uuid.uuid4()}").status_code == 404
+    assert client.post(f"/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404
+    assert client.get("/v1/jobs/..%2F..%2Fetc").status_code in {404, 422}
+    assert client.get("/v1/jobs/not-a-uuid").status_code == 422

@@ -1,0 +1,213 @@
+"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`.
+
+Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
+library and commits a new version per kind (`indexers.storage.commit`: build a new folder, swap
+CURRENT last), so a redelivered or crashed job never leaves a half-built index serving. Progress
+goes to the Celery task state as `{"done": n, "total": m}`; a heartbeat file tells the API the
+worker is alive; a cancel flag written by the API is honoured between progress steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Ignore
+
+from indexers import storage
+from indexers.base import Doc, Index
+from indexers.corpus import read_corpus
+from indexers.errors import IndexNotFound
+from indexers.registry import create_index
+from service.jobs import (
+    TASK_ADD,
+    TASK_BUILD,
+    TASK_DELETE,
+    AddJob,
+    BuildJob,
+    CollectionSpec,
+    DeleteJob,
+    JobPayload,
+    Layout,
+    collection_lock,
+)
+from service.settings import get_settings
+from workers.celery_app import app
+
+__all__ = ["CANCELLED", "JobCancelled", "add_documents", "build_collection", "delete_documents"]
+
+logger = logging.getLogger(__name__)
+
+CANCELLED = "CANCELLED"
+PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+RETRY = {
+    "bind": True,
+    "autoretry_for": (OSError,),
+    "dont_autoretry_for": PERMANENT_OS_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": get_settings().task_max_retries,
+}
+
+
+class JobCancelled(Exception):
+    """The API asked for this job to be cancelled."""
+
+
+class JobRun:
+    """Progress, heartbeat and cancellation for one running job (a context manager)."""
+
+    def __init__(self, task: Task, job: JobPayload, layout: Layout, heartbeat_s: float) -> None:
+        self.task = task
+        self.job = job
+        self.layout = layout
+        self.heartbeat_s = heartbeat_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._last_update = 0.0
+
+    def __enter__(self) -> JobRun:
+        self.check_cancelled()
+        self.layout.heartbeat(self.job.tenant, self.job.job_id)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            self.layout.heartbeat(self.job.tenant, self.job.job_id)
+
+    def check_cancelled(self) -> None:
+        if self.layout.cancel_requested(self.job.tenant, self.job.job_id):
+            raise JobCancelled(self.job.job_id)
+
+    def progress(self, done: int, total: int, *, force: bool = False) -> None:
+        """Report progress (throttled to twice a second) and honour a pending cancellation."""
+        self.check_cancelled()
+        now = time.monotonic()
+        if not force and now - self._last_update < 0.5:
+            return
+        self._last_update = now
+        self.task.update_state(task_id=self.job.job_id, state="PROGRESS", meta={"done": done, "total": total})
+
+
+Apply = Callable[[CollectionSpec, JobRun], dict[str, Any]]
+
+
+def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
+    """Run `apply` under the collection lock, with progress and cancellation; returns a small result.
+
+    Raises:
+        IndexNotFound: the collection was deleted before the job ran.
+    """
+    settings = get_settings()
+    layout = Layout(settings.data_dir)
+    try:
+        with JobRun(task, job, layout, settings.heartbeat_s) as run:
+            with collection_lock(layout.lock_file(job.tenant, job.collection)):
+                spec = layout.read_spec(job.tenant, job.collection)
+                if spec is None:
+                    raise IndexNotFound(f"collection {job.collection!r} no longer exists")
+                result = apply(spec, run)
+    except JobCancelled:
+        logger.info("job %s cancelled", job.job_id)
+        task.update_state(task_id=job.job_id, state=CANCELLED, meta={"cancelled": True})
+        raise Ignore() from None
+    return {"collection": job.collection, **result}
+
+
+def _staged(job: BuildJob | AddJob) -> list[Doc]:
+    return list(read_corpus(Layout(get_settings().data_dir).staging_file(job.staging)))
+
+
+def _discard_staging(job: BuildJob | AddJob) -> None:
+    Layout(get_settings().data_dir).staging_file(job.staging).unlink(missing_ok=True)
+
+
+def _commit(index: Index, layout: Layout, spec: CollectionSpec) -> str:
+    root = layout.index_root(spec.tenant, spec.name)
+    return storage.commit(index, root, index.kind, keep=get_settings().keep_versions)
+
+
+def _write_all(spec: CollectionSpec, run: JobRun, docs: list[Doc], rebuild: bool) -> dict[str, Any]:
+    """Build (or add `docs` to) every kind of `spec`, committing one new version per kind."""
+    layout = Layout(get_settings().data_dir)
+    total = len(docs) * len(spec.configs)
+    versions: dict[str, str] = {}
+    num_docs: dict[str, int] = {}
+    for position, config in enumerate(spec.configs):
+        offset = position * len(docs)
+
+        def report(done: int, _total: int, offset: int = offset) -> None:
+            run.progress(offset + min(done, len(docs)), total)
+
+        index: Index | None = None
+        if not rebuild:
+            try:
+                index = storage.open_current(layout.index_root(spec.tenant, spec.name), config.kind)
+            except IndexNotFound:
+                index = None
+        if index is None:
+            index = create_index(config)
+            index.build(docs, progress=report)
+        else:
+            index.add(docs, progress=report)
+        run.check_cancelled()
+        versions[config.kind] = _commit(index, layout, spec)
+        num_docs[config.kind] = index.num_docs
+        run.progress(offset + len(docs), total, force=True)
+    return {"documents": len(docs), "versions": versions, "num_docs": num_docs}
+
+
+@app.task(name=TASK_BUILD, **RETRY)  # type: ignore[untyped-decorator]
+def build_collection(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild every kind of a collection from a staged snapshot of its documents."""
+    job = BuildJob.model_validate(payload)
+    result = run_job(self, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=True))
+    _discard_staging(job)
+    return result
+
+
+@app.task(name=TASK_ADD, **RETRY)  # type: ignore[untyped-decorator]
+def add_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Add (or replace) staged documents in every kind of a collection."""
+    job = AddJob.model_validate(payload)
+    result = run_job(self, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=False))
+    _discard_staging(job)
+    return result
+
+
+def _delete(job: DeleteJob, spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
+    layout = Layout(get_settings().data_dir)
+    versions: dict[str, str] = {}
+    num_docs: dict[str, int] = {}
+    for position, config in enumerate(spec.configs):
+        run.progress(position, len(spec.configs))
+        try:
+            index = storage.open_current(layout.index_root(spec.tenant, spec.name), config.kind)
+        except IndexNotFound:
+            continue
+        present = [doc_id for doc_id in job.ids if doc_id in index.docs.by_ext]
+        if present:
+            index.delete(present)
+            versions[config.kind] = _commit(index, layout, spec)
+        num_docs[config.kind] = index.num_docs
+    run.progress(len(spec.configs), len(spec.configs), force=True)
+    return {"requested": len(job.ids), "versions": versions, "num_docs": num_docs}
+
+
+@app.task(name=TASK_DELETE, **RETRY)  # type: ignore[untyped-decorator]
+def delete_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Delete documents by id from every kind of a collection."""
+    job = DeleteJob.model_validate(payload)
+    return run_job(self, job, lambda spec, run: _delete(job, spec, run))
