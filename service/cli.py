@@ -1,4 +1,4 @@
-"""The `tessera` command: serve, worker, create, ingest, search, job.
+"""The `tessera` command: serve, worker, create, ingest, search, job, eval.
 
 `serve` runs the API in this process; in embedded mode it also starts a real Celery worker
 (solo pool, SQLite broker) as a child process that dies with it. The API process is the only one
@@ -148,6 +148,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=_child_env(settings))
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run `python -m evals.beir` with the remaining arguments (a subprocess: the service layer
+    does not import the evaluation package)."""
+    return subprocess.call([sys.executable, "-m", "evals.beir", *args.eval_args])
+
+
 class Client:
     """A small HTTP client for the CLI commands."""
 
@@ -291,12 +297,21 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("--wait", action="store_true", help="wait until it ends")
     client_options(job)
     job.set_defaults(run=cmd_job)
+
+    evaluate = commands.add_parser(
+        "eval", help="BEIR evaluation of one index kind (arguments of python -m evals.beir)", add_help=False
+    )
+    evaluate.set_defaults(run=cmd_eval)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `tessera`."""
-    args = parser().parse_args(argv)
+    args, rest = parser().parse_known_args(argv)
+    if args.command == "eval":
+        args.eval_args = rest
+    elif rest:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
