@@ -34,7 +34,7 @@ class EncoderConfig(_Frozen):
     """
 
     model: str = "minilm"
-    batch_size: int = Field(32, ge=1, le=4096)
+    batch_size: int = Field(16, ge=1, le=4096)
     doc_max_length: int = Field(256, ge=8, le=8192, description="documents are cut to this many tokens")
     query_max_length: int = Field(
         128, ge=4, le=8192, description="longer queries are rejected with InvalidInput"
@@ -64,7 +64,7 @@ class PooledColBERTConfig(_Frozen):
         "auto", description="token ANN structure; auto = flat below 20k vectors, else IVF"
     )
     nlist: int | None = Field(None, ge=1, description="IVF lists; default sqrt(n_vectors)")
-    nprobe: int = Field(16, ge=1)
+    nprobe: int = Field(8, ge=1)
     hnsw_m: int = Field(32, ge=4, le=128)
     ef_search: int = Field(128, ge=8)
     candidate_tokens: int = Field(64, ge=1, le=4096, description="token neighbours per query token")

@@ -109,9 +109,17 @@ class TokenANN:
             if self._gpu_index is None:
                 self._gpu_index = _faiss().index_cpu_to_all_gpus(self.index)
             index = self._gpu_index
-        sims, rows = index.search(
-            np.ascontiguousarray(queries, dtype=np.float32), min(k, max(self.ntotal, 1))
-        )
+        faiss = _faiss()
+        threads = faiss.omp_get_max_threads()
+        # One query's token vectors are too few to share out: a single thread is faster, and idle
+        # OpenMP workers spinning after the search would slow the next query's encoder.
+        faiss.omp_set_num_threads(1)
+        try:
+            sims, rows = index.search(
+                np.ascontiguousarray(queries, dtype=np.float32), min(k, max(self.ntotal, 1))
+            )
+        finally:
+            faiss.omp_set_num_threads(threads)
         return sims, rows
 
     def save(self, path: Path) -> None:

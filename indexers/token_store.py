@@ -80,7 +80,9 @@ class TokenStore:
         """Float32 vectors `(n, dim)` for stored rows."""
         if self.codec == "pq":
             return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[attr-defined, no-any-return]
-        return rows.astype(np.float32)
+        import torch  # its float16 -> float32 conversion is vectorised; numpy's is ~3x slower
+
+        return torch.from_numpy(np.ascontiguousarray(rows)).float().numpy()  # type: ignore[no-any-return]
 
     def doc_rows(self, internal: int) -> slice:
         return slice(int(self.offsets[internal]), int(self.offsets[internal + 1]))
