@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from indexers.base import Doc
-from indexers.corpus import read_corpus
+from indexers.corpus import iter_json_lines, read_corpus
 from indexers.errors import InvalidInput
 
 __all__ = ["BeirDataset", "DatasetError", "Qrels", "load_beir", "read_qrels", "read_queries"]
@@ -49,22 +48,21 @@ def read_queries(path: Path) -> dict[str, str]:
     """
     queries: dict[str, str] = {}
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object")
-            query_id = record.get("_id", record.get("id"))
-            text = record.get("text")
-            if query_id is None or not isinstance(text, str):
-                raise DatasetError(f"{path}:{number}: a query needs '_id' and a string 'text'")
-            if str(query_id) in queries:
-                raise DatasetError(f"{path}:{number}: query id {query_id!r} appears twice")
-            queries[str(query_id)] = text
+        try:
+            for location, record in iter_json_lines(handle, f"{path}:"):
+                if not isinstance(record, dict):
+                    raise DatasetError(f"{location}: expected a JSON object")
+                query_id = record.get("_id", record.get("id"))
+                text = record.get("text")
+                if query_id is None or not isinstance(text, str):
+                    raise DatasetError(f"{location}: a query needs '_id' and a string 'text'")
+                if str(query_id) in queries:
+                    raise DatasetError(f"{location}: query id {query_id!r} appears twice")
+                queries[str(query_id)] = text
+        except DatasetError:
+            raise
+        except InvalidInput as exc:
+            raise DatasetError(str(exc)) from exc
     return queries
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from indexers.base import Doc
 from indexers.errors import InvalidInput
 
-__all__ = ["doc_from_record", "read_corpus"]
+__all__ = ["doc_from_record", "iter_json_lines", "read_corpus"]
 
 
 def doc_from_record(record: dict[str, Any], where: str = "record") -> Doc:
@@ -34,6 +34,21 @@ def doc_from_record(record: dict[str, Any], where: str = "record") -> Doc:
     return Doc(id=str(doc_id), text=text, title=title, metadata=metadata)
 
 
+def iter_json_lines(lines: Iterable[str], where: str = "line ") -> Iterator[tuple[str, Any]]:
+    """Parse JSON lines, skipping blank ones; yields `(f"{where}{line number}", value)`.
+
+    Raises:
+        InvalidInput: a line is not valid JSON (its location is named).
+    """
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{where}{number}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{where}{number}: invalid JSON ({exc.msg})") from exc
+
+
 def read_corpus(path: Path, limit: int | None = None) -> Iterator[Doc]:
     """Stream documents from a JSONL file, skipping blank lines.
 
@@ -41,15 +56,7 @@ def read_corpus(path: Path, limit: int | None = None) -> Iterator[Doc]:
         InvalidInput: a line is not valid JSON or not a document (the line number is named).
     """
     with open(path, encoding="utf-8") as handle:
-        count = 0
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+        for count, (location, record) in enumerate(iter_json_lines(handle, f"{path}:")):
             if limit is not None and count >= limit:
                 return
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{path}:{number}: invalid JSON ({exc.msg})") from exc
-            yield doc_from_record(record, f"{path}:{number}")
-            count += 1
+            yield doc_from_record(record, location)

@@ -94,12 +94,16 @@ class _Encoder(ABC):
     def _token_ids(self, texts: Sequence[str], *, is_query: bool) -> list[list[int]]:
         """Token ids per text (specials included), documents truncated, queries checked."""
 
+    window: int = 1 << 30
+    """Most tokens the model accepts (its position embeddings); fake encoders have no limit."""
+
     def _check_query_length(self, lengths: Sequence[int]) -> None:
+        limit = min(self.config.query_max_length, self.window)
         for position, length in enumerate(lengths):
-            if length > self.config.query_max_length:
+            if length > limit:
                 raise InvalidInput(
-                    f"query at position {position} has {length} tokens; the limit is "
-                    f"{self.config.query_max_length} (encoder query_max_length)"
+                    f"query at position {position} has {length} tokens; the limit is {limit} "
+                    f"(encoder query_max_length {self.config.query_max_length}, model window {self.window})"
                 )
 
     def _batches(self, texts: Sequence[str], *, is_query: bool, progress: Progress | None) -> Any:
@@ -225,6 +229,12 @@ def _load_hf(model: str, device: str, quantize: str, masked_lm: bool) -> tuple[A
     return tokenizer, net
 
 
+def _window(tokenizer: Any, net: Any) -> int:
+    """The longest input the model takes: its position embeddings and the tokenizer's own limit."""
+    positions = getattr(net.config, "max_position_embeddings", None) or 1 << 30
+    return int(min(positions, tokenizer.model_max_length))
+
+
 class _HFMixin:
     """Tokenisation and padding shared by the Hugging Face backends."""
 
@@ -240,7 +250,7 @@ class _HFMixin:
             ids: list[list[int]] = self.tokenizer(list(texts), truncation=False)["input_ids"]
             self._check_query_length([len(i) for i in ids])  # type: ignore[attr-defined]
             return ids
-        limit = min(self.config.doc_max_length, self.tokenizer.model_max_length)
+        limit = min(self.config.doc_max_length, self.window)  # type: ignore[attr-defined]
         return self.tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]  # type: ignore[no-any-return]
 
     def _inputs(self, batch: list[list[int]]) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
@@ -269,6 +279,7 @@ class HFTokenEncoder(_HFMixin, TokenEncoder):
         self.device = _device(config.device)
         self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, False)
         self.dim = int(self.net.config.hidden_size)
+        self.window = _window(self.tokenizer, self.net)
 
     def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import torch
@@ -290,6 +301,7 @@ class HFVocabEncoder(_HFMixin, VocabEncoder):
         self.device = _device(config.device)
         self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, True)
         self.vocab_size = int(self.net.config.vocab_size)
+        self.window = _window(self.tokenizer, self.net)
 
     def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -8,6 +8,7 @@ closest to the pooled vector), which explanations use.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -82,7 +83,10 @@ class TokenStore:
             return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[attr-defined, no-any-return]
         import torch  # its float16 -> float32 conversion is vectorised; numpy's is ~3x slower
 
-        return torch.from_numpy(np.ascontiguousarray(rows)).float().numpy()  # type: ignore[no-any-return]
+        with warnings.catch_warnings():  # memory-mapped rows are read-only; the tensor is only read
+            warnings.simplefilter("ignore", UserWarning)
+            half = torch.from_numpy(np.ascontiguousarray(rows))
+        return half.float().numpy()  # type: ignore[no-any-return]
 
     def doc_rows(self, internal: int) -> slice:
         return slice(int(self.offsets[internal]), int(self.offsets[internal + 1]))

@@ -147,7 +147,7 @@ class Hybrid(_Strict):
     rrf_k: int | None = Field(None, ge=1, le=10_000, description="RRF constant (default from settings)")
 
 
-class _SearchOptions(BaseModel):
+class SearchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["kind", "hybrid"]}})
 
     k: int = Field(None, ge=1, description="hits per query (default from settings, at most max_k)")  # type: ignore[assignment]
@@ -158,17 +158,17 @@ class _SearchOptions(BaseModel):
     with_text: bool = Field(False, description="include document text and title in hits")
 
     @model_validator(mode="after")
-    def _kind_or_hybrid(self) -> _SearchOptions:
+    def _kind_or_hybrid(self) -> SearchOptions:
         if self.kind is not None and self.hybrid is not None:
             raise ValueError("give either 'kind' or 'hybrid', not both")
         return self
 
 
-class SearchRequest(_SearchOptions):
+class SearchRequest(SearchOptions):
     query: QueryText
 
 
-class BatchSearchRequest(_SearchOptions):
+class BatchSearchRequest(SearchOptions):
     queries: list[QueryText] = Field(min_length=1, description="at most max_batch_queries queries")
 
 

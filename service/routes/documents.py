@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
 from indexers.base import Doc
-from indexers.corpus import doc_from_record
+from indexers.corpus import doc_from_record, iter_json_lines
 from indexers.errors import DocumentNotFound, InvalidInput
 from service.deps import CollectionName, ServicesDep, TenantDep
 from service.filters import to_qdrant
@@ -43,15 +42,7 @@ def add_jsonl(
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the body is not UTF-8 (byte {exc.start})") from exc
-    docs = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"line {number}: invalid JSON ({exc.msg})") from exc
-        docs.append(doc_from_record(record, f"line {number}"))
+    docs = [doc_from_record(record, where) for where, record in iter_json_lines(text.splitlines())]
     return ingest(services, tenant, name, docs, query.mode)
 
 

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import CollectionName, ServicesDep, TenantDep
+from service.deps import CollectionName, Services, ServicesDep, TenantDep
 from service.errors import PayloadTooLarge
-from service.schemas import ERRORS, BatchSearchRequest, BatchSearchResponse, SearchRequest, SearchResponse
+from service.jobs import CollectionSpec
+from service.schemas import (
+    ERRORS,
+    BatchSearchRequest,
+    BatchSearchResponse,
+    SearchOptions,
+    SearchRequest,
+    SearchResponse,
+)
+from service.search import Plan
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses=ERRORS)
 
 
-@router.post("/search")
-def search(
-    name: CollectionName, body: SearchRequest, tenant: TenantDep, services: ServicesDep
-) -> SearchResponse:
-    """The k best documents for one query."""
-    spec = services.catalog.get(tenant, name)
-    plan = services.searcher.plan(
+def _plan(services: Services, spec: CollectionSpec, body: SearchOptions) -> Plan:
+    """The search plan for a request's options (k, kind or hybrid, filter, explain, text)."""
+    return services.searcher.plan(
         spec,
         k=body.k,
         kind=body.kind,
@@ -26,6 +31,15 @@ def search(
         explain=body.explain,
         with_text=body.with_text,
     )
+
+
+@router.post("/search")
+def search(
+    name: CollectionName, body: SearchRequest, tenant: TenantDep, services: ServicesDep
+) -> SearchResponse:
+    """The k best documents for one query."""
+    spec = services.catalog.get(tenant, name)
+    plan = _plan(services, spec, body)
     return SearchResponse(kinds=plan.kinds, hits=services.searcher.search(spec, [body.query], plan)[0])
 
 
@@ -39,13 +53,5 @@ def search_batch(
             f"{len(body.queries)} queries in one batch; the limit is {services.settings.max_batch_queries}"
         )
     spec = services.catalog.get(tenant, name)
-    plan = services.searcher.plan(
-        spec,
-        k=body.k,
-        kind=body.kind,
-        hybrid=body.hybrid,
-        flt=body.filter,
-        explain=body.explain,
-        with_text=body.with_text,
-    )
+    plan = _plan(services, spec, body)
     return BatchSearchResponse(kinds=plan.kinds, results=services.searcher.search(spec, body.queries, plan))

@@ -19,7 +19,9 @@ ROWS = [row for row in load_expected() if (row.dataset, row.split) == ("scifact"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.kind)
+@pytest.mark.parametrize(
+    "row", ROWS, ids=lambda row: "-".join([row.kind, *(f"{k}={v}" for k, v in sorted(row.config.items()))])
+)
 def test_scifact_dev_matches_expected(row: Expected, tmp_path: Path) -> None:
     if not (SCIFACT / "corpus.jsonl").is_file():
         pytest.skip(

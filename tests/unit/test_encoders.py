@@ -63,3 +63,11 @@ def test_packaged_splade_vocabulary_weights() -> None:
     assert (out.values >= 0).all()
     first = out.indices[0][out.values[0].argmax()]
     assert enc.tokenizer.convert_ids_to_tokens(int(first)) == "insulin"
+
+
+def test_model_window_bounds_queries_and_documents() -> None:
+    enc = load_token_encoder(EncoderConfig(model="minilm", query_max_length=8192, doc_max_length=8192))
+    assert enc.window == 512
+    with pytest.raises(InvalidInput, match="model window 512"):
+        enc.encode(["word " * 600], is_query=True)
+    assert len(enc.encode(["word " * 600], is_query=False)[0].token_ids) == 510  # 512 minus [CLS], [SEP]
