@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             created.raise_for_status()
             report["ingest"] = ingest(client, args.collection, args.corpus, args.batch, args.limit)
         queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
-        client.post(f"/v1/collections/{args.collection}/search", json={"query": queries[0]})  # warm up
+        for kind in args.kind:  # warm up: load every kind's index before timing
+            body: dict[str, Any] = {"hybrid": {}} if kind == "hybrid" else {"kind": kind}
+            client.post(f"/v1/collections/{args.collection}/search", json={"query": queries[0], **body})
         report["search"] = [
             search_load(client, args.collection, kind, queries, args.requests, args.concurrency, args.k)
             for kind in args.kind

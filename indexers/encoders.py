@@ -225,7 +225,7 @@ def _load_hf(model: str, device: str, quantize: str, masked_lm: bool) -> tuple[A
     if quantize == "int8":
         if device != "cpu":
             raise InvalidConfig("quantize='int8' is a CPU option; use quantize='none' on cuda")
-        net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+        net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
     return tokenizer, net
 
 
@@ -354,7 +354,8 @@ class _FakeMixin:
 def _fake_table(dim: int) -> np.ndarray:
     """A fixed random unit vector per vocabulary id: `(FAKE_VOCAB, dim)` float32."""
     table = np.random.default_rng(1234).standard_normal((FAKE_VOCAB, dim)).astype(np.float32)
-    return table / np.linalg.norm(table, axis=1, keepdims=True)
+    normalised: np.ndarray = table / np.linalg.norm(table, axis=1, keepdims=True)
+    return normalised
 
 
 class FakeTokenEncoder(_FakeMixin, TokenEncoder):
