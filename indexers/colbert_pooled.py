@@ -45,7 +45,7 @@ class PooledColBERTIndex(TokenIndex):
     def _load_store(self, path: Path, dim: int) -> TokenStore:
         return TokenStore.load(path, dim, self.config.vector_codec, self.config.pq_m)
 
-    def _after_ingest(self, first_row: int, *, building: bool) -> None:
+    def _after_ingest(self, first_row: int) -> None:
         """Add the new store rows to the ANN, creating (and training) it on first use."""
         store = self.store
         if store is None or store.num_vectors == first_row:

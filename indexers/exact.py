@@ -22,7 +22,7 @@ class ExactMaxSimIndex(TokenIndex):
         super().__init__(config)
         self._dense: np.ndarray | None = None
 
-    def _after_ingest(self, first_row: int, *, building: bool) -> None:
+    def _after_ingest(self, first_row: int) -> None:
         self._dense = None
 
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:

@@ -61,15 +61,15 @@ class TokenIndex(Index):
         validate_docs(batch)
         fresh = type(self)(self.config)
         fresh._encoder = self._encoder
-        fresh._ingest(batch, progress, building=True)
+        fresh._ingest(batch, progress)
         self.__dict__.update(fresh.__dict__)
 
     def add(self, docs: Sequence[Doc], progress: Progress | None = None) -> None:
         batch = list(docs)
         validate_docs(batch)
-        self._ingest(batch, progress, building=False)
+        self._ingest(batch, progress)
 
-    def _ingest(self, docs: list[Doc], progress: Progress | None, *, building: bool) -> None:
+    def _ingest(self, docs: list[Doc], progress: Progress | None) -> None:
         """Encode and pool in chunks, append to the store, then let the subclass index the new rows."""
         first_row = self.num_vectors
         for start in range(0, len(docs), INGEST_CHUNK):
@@ -92,9 +92,9 @@ class TokenIndex(Index):
             self.docs.assign(chunk)
         if self.store is not None and self.store.num_slots != self.docs.size:
             raise CorruptIndex("token store and document table are out of step")
-        self._after_ingest(first_row, building=building)
+        self._after_ingest(first_row)
 
-    def _after_ingest(self, first_row: int, *, building: bool) -> None:
+    def _after_ingest(self, first_row: int) -> None:
         """Hook: index store rows from `first_row` on (the rows just added)."""
 
     # --- reading -------------------------------------------------------------------------------
