@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+from service.schemas import TERMINAL_STATES
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,7 +55,7 @@ def ingest(client: httpx.Client, name: str, corpus: Path, batch: int, limit: int
         for job_id in jobs:
             if job_id not in states:
                 job = client.get(f"/v1/jobs/{job_id}").json()
-                if job["state"] in TERMINAL:
+                if job["state"] in TERMINAL_STATES:
                     states[job_id] = job["state"]
         time.sleep(0.5)
     total = time.perf_counter() - start

@@ -19,7 +19,7 @@ import numpy as np
 
 from indexers.base import Doc, DocTable, Hit, Index, Progress, validate_docs, validate_queries
 from indexers.configs import DenseConfig
-from indexers.encoders import TokenEncoder, load_token_encoder
+from indexers.encoders import UsesTokenEncoder
 from indexers.errors import CorruptIndex, UnsupportedOperation
 
 __all__ = ["DenseIndex"]
@@ -35,7 +35,7 @@ def _faiss() -> Any:
     return faiss
 
 
-class DenseIndex(Index):
+class DenseIndex(UsesTokenEncoder, Index):
     """Dense retrieval with the encoder, ANN structure and HNSW settings of `DenseConfig`.
 
     Not safe for a mutation running concurrently with searches (single writer).
@@ -46,16 +46,8 @@ class DenseIndex(Index):
 
     def __init__(self, config: DenseConfig) -> None:
         super().__init__(config)
-        self._encoder: TokenEncoder | None = None
         self._index: Any = None  # faiss.IndexIDMap2, created on first build or add
         self._mapped = False  # True while the vectors are a read-only view of a saved file
-
-    @property
-    def encoder(self) -> TokenEncoder:
-        """The encoder, loaded on first use."""
-        if self._encoder is None:
-            self._encoder = load_token_encoder(self.config.encoder)
-        return self._encoder
 
     # --- writing ---------------------------------------------------------------------------
 

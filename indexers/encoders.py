@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TokenEmbeddings",
     "TokenEncoder",
+    "UsesTokenEncoder",
     "VocabEncoder",
     "VocabTokens",
     "load_token_encoder",
@@ -411,6 +412,19 @@ def _fake_dim(model: str) -> int:
     if not 2 <= dim <= 4096:
         raise InvalidConfig(f"fake encoder dimension must be in 2..4096, got {dim}")
     return dim
+
+
+class UsesTokenEncoder:
+    """Mixin for index kinds that encode with `config.encoder`: the encoder, loaded on first use."""
+
+    config: Any
+    _encoder: TokenEncoder | None = None
+
+    @property
+    def encoder(self) -> TokenEncoder:
+        if self._encoder is None:
+            self._encoder = load_token_encoder(self.config.encoder)
+        return self._encoder
 
 
 def load_token_encoder(config: EncoderConfig) -> TokenEncoder:

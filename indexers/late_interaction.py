@@ -12,7 +12,7 @@ from typing import Any, Self
 import numpy as np
 
 from indexers.base import Doc, Hit, Index, Progress, TokenMatch, validate_docs, validate_queries
-from indexers.encoders import TokenEncoder, load_token_encoder
+from indexers.encoders import UsesTokenEncoder
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.maxsim import maxsim_matches
 from indexers.pooling import pool_tokens
@@ -24,7 +24,7 @@ INGEST_CHUNK = 2048
 META_FILE = "token_index.json"
 
 
-class TokenIndex(Index):
+class TokenIndex(UsesTokenEncoder, Index):
     """Base of kinds that store per-token document vectors (exact MaxSim, pooled ColBERT, ...).
 
     Subclasses choose the pool factor and codec, and implement `_after_ingest` (e.g. feed an ANN)
@@ -35,15 +35,7 @@ class TokenIndex(Index):
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
-        self._encoder: TokenEncoder | None = None
         self.store: TokenStore | None = None
-
-    @property
-    def encoder(self) -> TokenEncoder:
-        """The token encoder, loaded on first use."""
-        if self._encoder is None:
-            self._encoder = load_token_encoder(self.config.encoder)
-        return self._encoder
 
     @property
     def num_vectors(self) -> int:

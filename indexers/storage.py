@@ -20,6 +20,7 @@ from indexers.errors import IndexNotFound, InvalidInput
 from indexers.registry import open_index
 
 __all__ = [
+    "atomic_write",
     "commit",
     "current_path",
     "current_version",
@@ -83,6 +84,17 @@ def open_current(root: Path, name: str) -> Index:
     return open_index(current_path(root, name))
 
 
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a fsynced temporary file and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -111,11 +123,7 @@ def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
     existing = [int(_VERSION.match(v).group(1)) for v in list_versions(root, name)]  # type: ignore[union-attr]
     version = f"v{(max(existing) + 1 if existing else 1):06d}"
     os.replace(staging, folder / version)
-    pointer_tmp = folder / f".{POINTER}.{uuid.uuid4().hex}"
-    pointer_tmp.write_text(version)
-    with open(pointer_tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(pointer_tmp, folder / POINTER)
+    atomic_write(folder / POINTER, version)
     _fsync_dir(folder)
     _prune(folder, version, keep)
     return version

@@ -9,9 +9,10 @@ from pathlib import Path
 from indexers import storage
 from indexers.configs import IndexConfig
 from indexers.errors import IndexExists, IndexNotFound, InvalidConfig
+from indexers.storage import atomic_write
 from service.docstore import DocumentStore
 from service.errors import Conflict
-from service.jobs import CollectionLocked, CollectionSpec, Layout, atomic_write, collection_lock
+from service.jobs import CollectionLocked, CollectionSpec, Layout, collection_lock
 from service.store import IndexStore
 
 __all__ = ["Catalog"]

@@ -24,12 +24,12 @@ from typing import Any
 
 import httpx
 
+from service.schemas import TERMINAL_STATES
 from service.settings import Settings, get_settings
 
 __all__ = ["main", "worker_command"]
 
 logger = logging.getLogger("tessera")
-TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 def worker_command(settings: Settings, pool: str = "solo", concurrency: int = 1) -> list[str]:
@@ -178,9 +178,9 @@ class Client:
         with tqdm(total=len(job_ids), unit="job", desc="indexing", file=sys.stderr) as bar:
             while True:
                 for job_id in job_ids:
-                    if jobs.get(job_id, {}).get("state") not in TERMINAL:
+                    if jobs.get(job_id, {}).get("state") not in TERMINAL_STATES:
                         jobs[job_id] = self.call("GET", f"/v1/jobs/{job_id}")
-                done = sum(job["state"] in TERMINAL for job in jobs.values())
+                done = sum(job["state"] in TERMINAL_STATES for job in jobs.values())
                 bar.update(done - bar.n)
                 if done == len(job_ids):
                     return [jobs[job_id] for job_id in job_ids]

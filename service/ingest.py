@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 from indexers.base import Doc, validate_docs
 from indexers.errors import InvalidInput
+from indexers.storage import atomic_write
 from service.deps import Services
 from service.errors import Conflict, PayloadTooLarge
-from service.jobs import TASK_ADD, AddJob, atomic_write
+from service.jobs import TASK_ADD, AddJob
 from service.queue import new_job_id
 from service.schemas import JobPublic
 

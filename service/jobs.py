@@ -16,8 +16,6 @@ Layout under `data_dir`:
 from __future__ import annotations
 
 import fcntl
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -42,7 +40,6 @@ __all__ = [
     "JobRecord",
     "JobType",
     "Layout",
-    "atomic_write",
     "celery_config",
     "collection_lock",
 ]
@@ -156,17 +153,6 @@ class Layout:
         path = self.job_file(tenant, job_id, "heartbeat")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @contextmanager

@@ -10,8 +10,9 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
+from indexers.storage import atomic_write
 from service.errors import NotFound, ServiceUnavailable
-from service.jobs import JobPayload, JobRecord, JobType, Layout, atomic_write, celery_config
+from service.jobs import JobPayload, JobRecord, JobType, Layout, celery_config
 from service.schemas import JobPublic, JobState, Progress
 from service.settings import Settings
 

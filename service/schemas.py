@@ -28,6 +28,7 @@ __all__ = [
     "Hybrid",
     "JobPublic",
     "JobState",
+    "TERMINAL_STATES",
     "JobsPublic",
     "JobsQuery",
     "KindPublic",
@@ -43,6 +44,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
 QueryText = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"\S")]
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL_STATES: frozenset[JobState] = frozenset({"succeeded", "failed", "cancelled"})
+"""Job states that never change again."""
 
 
 class _Strict(BaseModel):

@@ -17,7 +17,8 @@ from indexers import storage
 from indexers.base import Doc
 from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
-from service.jobs import CollectionSpec, Layout, atomic_write, collection_lock
+from indexers.storage import atomic_write
+from service.jobs import CollectionSpec, Layout, collection_lock
 from service.settings import get_settings
 
 FAKE = {"model": "fake:hash", "batch_size": 8}
