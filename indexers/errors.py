@@ -9,6 +9,9 @@ __all__ = [
     "IndexNotFound",
     "InvalidConfig",
     "InvalidInput",
+    "LLMBadOutput",
+    "LLMError",
+    "LLMUnavailable",
     "RetrievalError",
     "UnsupportedOperation",
 ]
@@ -44,3 +47,15 @@ class UnsupportedOperation(RetrievalError):
 
 class CorruptIndex(RetrievalError):
     """An index folder is missing files, has a bad manifest, or was written by another format."""
+
+
+class LLMError(RetrievalError):
+    """A language model call failed: the backend rejected the request or answered unusably."""
+
+
+class LLMUnavailable(LLMError):
+    """The language model could not be reached or did not answer in time, after bounded retries."""
+
+
+class LLMBadOutput(LLMError):
+    """The language model answered, but not in the form asked for (e.g. malformed JSON)."""

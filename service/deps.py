@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from indexers.llm import LLM, load_llm
 from service.catalog import Catalog
 from service.docstore import DocumentStore
 from service.jobs import Layout
@@ -18,7 +19,7 @@ from service.security import TenantDep
 from service.settings import Settings, get_settings
 from service.store import IndexStore
 
-__all__ = ["CollectionName", "Services", "ServicesDep", "SettingsDep", "TenantDep"]
+__all__ = ["CollectionName", "LLMDep", "Services", "ServicesDep", "SettingsDep", "TenantDep", "get_llm"]
 
 
 @dataclass
@@ -40,6 +41,12 @@ def get_services(request: Request) -> Services:
     return services
 
 
+def get_llm(request: Request) -> LLM:
+    """The configured LLM (loaded on first use, once per process); tests may override this dependency."""
+    return load_llm(get_services(request).settings.llm_config)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+LLMDep = Annotated[LLM, Depends(get_llm)]
 CollectionName = Annotated[str, Path(pattern=NAME_PATTERN, description="collection name")]

@@ -1,8 +1,8 @@
 """One place that turns exceptions into HTTP responses.
 
-Library errors (`indexers.errors`) map to 404/409/422/501; service errors carry their own status;
-request validation gives 422 with a one-line summary; anything else is logged and answered 500
-with the request id, never with the exception text.
+Library errors (`indexers.errors`) map to 404/409/422/501 and LLM failures to 502/503; service
+errors carry their own status; request validation gives 422 with a one-line summary; anything else
+is logged and answered 500 with the request id, never with the exception text.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from indexers.errors import (
     IndexNotFound,
     InvalidConfig,
     InvalidInput,
+    LLMBadOutput,
+    LLMError,
+    LLMUnavailable,
     RetrievalError,
     UnsupportedOperation,
 )
@@ -47,6 +50,9 @@ LIBRARY_STATUS: dict[type[RetrievalError], int] = {
     InvalidInput: 422,
     UnsupportedOperation: 501,
     CorruptIndex: 500,
+    LLMUnavailable: 503,
+    LLMBadOutput: 502,
+    LLMError: 502,
 }
 
 

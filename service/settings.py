@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from indexers.llm import LLMConfig
+
 __all__ = ["TENANT_PATTERN", "Settings", "get_settings"]
 
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -75,6 +77,15 @@ class Settings(BaseSettings):
     )
     keep_versions: int = Field(2, ge=1, description="committed versions kept per index kind")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
+    llm: LLMConfig = Field(
+        default_factory=LLMConfig,
+        description="the LLM for memory, compression and answers, by field: TESSERA_LLM__BACKEND (local, "
+        "openai), TESSERA_LLM__MODEL, TESSERA_LLM__BASE_URL, TESSERA_LLM__API_KEY, TESSERA_LLM__TIMEOUT_S",
+    )
+    model_cache_dir: Path = Field(
+        Path.home() / ".cache" / "tessera",
+        description="where packaged GGUF language models are converted to transformers folders (once)",
+    )
     api_url: str | None = Field(None, description="CLI client: server URL (default http://host:port)")
     api_key: str | None = Field(None, description="CLI client: API key to send")
 
@@ -100,6 +111,13 @@ class Settings(BaseSettings):
         if self.default_k > self.max_k:
             raise ValueError("default_k must not exceed max_k")
         return self
+
+    @property
+    def llm_config(self) -> LLMConfig:
+        """The LLM config, with the model cache folder filled in from `model_cache_dir`."""
+        if self.llm.cache_dir is not None:
+            return self.llm
+        return self.llm.model_copy(update={"cache_dir": self.model_cache_dir})
 
     @property
     def broker(self) -> str:

