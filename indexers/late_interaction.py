@@ -11,7 +11,16 @@ from typing import Any, Self
 
 import numpy as np
 
-from indexers.base import Doc, Hit, Index, Progress, TokenMatch, validate_docs, validate_queries
+from indexers.base import (
+    Doc,
+    Hit,
+    Index,
+    Progress,
+    TokenHeat,
+    TokenMatch,
+    validate_docs,
+    validate_queries,
+)
 from indexers.encoders import UsesTokenEncoder
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.maxsim import maxsim_matches
@@ -116,6 +125,31 @@ class TokenIndex(UsesTokenEncoder, Index):
         return [
             TokenMatch(query_token=q, doc_token=d, score=float(s))
             for q, d, s in zip(query_tokens, doc_tokens, sims, strict=True)
+        ]
+
+    def highlight(self, query: str, text: str) -> list[TokenHeat]:
+        """Every token of `text` with its similarity as this index sees it: the document is encoded
+        and pooled as at ingest, and each token gets the similarity of the vector it was pooled into."""
+        validate_queries([query], 1)
+        encoded = self.encoder.encode([query], is_query=True)[0]
+        doc, spans = self.encoder.encode_with_spans(text)
+        if len(encoded.vectors) == 0 or len(doc.vectors) == 0:
+            return []
+        pooled = pool_tokens(doc.vectors, self.pool_factor)
+        sims = encoded.vectors @ pooled.vectors.T  # (q, pooled vectors)
+        matched = np.zeros(len(pooled.vectors), dtype=bool)
+        matched[sims.argmax(axis=1)] = True
+        best_query = sims.argmax(axis=0)
+        query_tokens = self.encoder.decode_tokens(encoded.token_ids)
+        return [
+            TokenHeat(
+                start=int(start),
+                end=int(end),
+                score=float(sims[best_query[vector], vector]),
+                query_token=query_tokens[best_query[vector]],
+                matched=bool(matched[vector]),
+            )
+            for (start, end), vector in zip(spans, pooled.assignment, strict=True)
         ]
 
     # --- persistence ---------------------------------------------------------------------------

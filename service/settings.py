@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
     api_url: str | None = Field(None, description="CLI client: server URL (default http://host:port)")
     api_key: str | None = Field(None, description="CLI client: API key to send")
+    results_dir: Path = Field(
+        Path("docs/results"), description="evaluation and benchmark result JSON files shown by the console"
+    )
 
     @field_validator("broker_url")
     @classmethod
