@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
 	$(PIP) torch==2.13.0
 	$(PIP) --editable '.[cpu]' --group dev
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $@
 
 install: $(VENV)/.installed

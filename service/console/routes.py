@@ -223,7 +223,13 @@ async def upload(
 
 
 def _job(request: Request, job: dict[str, Any]) -> HTMLResponse:
-    return _render(request, "fragments/job.html", job=job, done=job["state"] in TERMINAL_STATES)
+    """The job panel; once the job has ended it stops polling and tells the page (`job-finished`)
+    so that the collection and job lists refresh."""
+    done = job["state"] in TERMINAL_STATES
+    response = _render(request, "fragments/job.html", job=job, done=done)
+    if done:
+        response.headers["HX-Trigger"] = "job-finished"
+    return response
 
 
 @router.get("/fragments/jobs/{job_id}")
