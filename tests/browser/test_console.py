@@ -49,7 +49,7 @@ def papers(server: Server) -> str:
             content=CORPUS.read_bytes(),
             headers={"Content-Type": "application/x-ndjson"},
         ).json()
-        assert wait_job(api, job["id"])["state"] == "succeeded"
+        assert wait_job(api, job["id"], timeout=300)["state"] == "succeeded"
     return "papers"
 
 
@@ -125,7 +125,10 @@ def test_a_failed_job_is_shown_in_plain_words(page: Any, server: Server, tmp_pat
     assert "The job failed" in message and "fake encoder dimension" in message
     assert "Traceback" not in page.content()
 
-    page.set_input_files("#upload-form input[type=file]", {"name": "bad.jsonl", "mimeType": "text/plain", "buffer": b"{not json\n"})
+    page.set_input_files(
+        "#upload-form input[type=file]",
+        {"name": "bad.jsonl", "mimeType": "text/plain", "buffer": b"{not json\n"},
+    )
     page.click("#upload-form button[type=submit]")
     page.wait_for_selector("#upload-job .error")
     assert "rejected the input" in page.inner_text("#upload-job")
