@@ -82,3 +82,16 @@ def test_heat_segments_keep_the_text_and_scale_heat() -> None:
         ("lowers", 0.0),
         ("glucose", 0.5),
     ]
+
+
+def test_vocabulary_terms_on_hits_are_shown() -> None:
+    """Vocabulary kinds (SLIM, LENS) put `terms` on their hits; the results view shows them."""
+    from service.console.routes import templates
+
+    hit = {"id": "d7", "score": 3.2, "text": "t", "title": None, "matches": None, "top_matches": []}
+    hit["terms"] = [{"term": "insulin", "score": 2.5}, {"term": "glucose", "score": 0.7}]
+    html = templates.get_template("fragments/results.html").render(
+        columns=[{"kind": "slim", "ms": 4.0, "hits": [hit], "explain_kind": "slim"}], collection="c", query="q"
+    )
+    assert '<span class="chip term">insulin 2.50</span>' in html
+    assert 'class="explain"' not in html  # no token matches: nothing to explain token by token
