@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -37,10 +38,7 @@ def install_console(app: FastAPI) -> None:
     """Mount the console on `app`: pages and fragments under /console, static files, and / -> /console."""
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/console/search")
+    app.add_api_route("/", home, include_in_schema=False)
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -56,7 +54,13 @@ def _error(request: Request, message: str) -> HTMLResponse:
 
 @router.get("")
 def home() -> RedirectResponse:
+    """The console opens on the search page."""
     return RedirectResponse("/console/search")
+
+
+def _segment(name: str) -> str:
+    """A user-typed name as one URL path segment (no '/', '?' or '..' tricks)."""
+    return quote(name.strip(), safe="")
 
 
 @router.get("/{page}")
@@ -111,7 +115,7 @@ async def search(
     for kind in [*chosen, *(["hybrid"] if hybrid else [])]:
         target: dict[str, Any] = {"hybrid": {}} if kind == "hybrid" else {"kind": kind}
         body = {"query": query, "k": k, "explain": True, "with_text": True, **target}
-        reply = await api.call("POST", f"/v1/collections/{collection}/search", json=body)
+        reply = await api.call("POST", f"/v1/collections/{_segment(collection)}/search", json=body)
         columns.append(_column(kind, reply))
     return _render(request, "fragments/results.html", columns=columns, collection=collection, query=query)
 
@@ -142,7 +146,9 @@ async def explain(
 ) -> HTMLResponse:
     """The heat map of one hit: every document token coloured by its best query-token similarity."""
     body = {"query": query, "id": id, **({"kind": kind} if kind else {})}
-    reply = await ApiClient(request).call("POST", f"/v1/collections/{collection}/explain", json=body)
+    reply = await ApiClient(request).call(
+        "POST", f"/v1/collections/{_segment(collection)}/explain", json=body
+    )
     if not reply.ok:
         return _error(request, plain_words(reply, f"Cannot explain {id!r}"))
     return _render(
@@ -212,7 +218,7 @@ async def upload(
         return _error(request, "Choose a non-empty JSONL file: one JSON document per line.")
     reply = await ApiClient(request).call(
         "POST",
-        f"/v1/collections/{collection}/documents/jsonl",
+        f"/v1/collections/{_segment(collection)}/documents/jsonl",
         params={"mode": mode},
         content=content,
         headers={"content-type": "application/x-ndjson"},
@@ -235,7 +241,7 @@ def _job(request: Request, job: dict[str, Any]) -> HTMLResponse:
 @router.get("/fragments/jobs/{job_id}")
 async def job(request: Request, job_id: str) -> HTMLResponse:
     """One job's state and progress (the fragment polls itself until the job ends)."""
-    reply = await ApiClient(request).call("GET", f"/v1/jobs/{job_id}")
+    reply = await ApiClient(request).call("GET", f"/v1/jobs/{_segment(job_id)}")
     if not reply.ok:
         return _error(request, plain_words(reply, "Cannot read the job"))
     return _job(request, reply.body)
@@ -271,7 +277,7 @@ async def memory_units(
     """An agent's memory units, 50 at a time."""
     if not agent.strip():
         return _error(request, "Type an agent id first.")
-    path = f"/v1/memory/{agent.strip()}/units"
+    path = f"/v1/memory/{_segment(agent)}/units"
     reply = await ApiClient(request).call("GET", path, params={"limit": 50, "offset": offset})
     if not reply.ok:
         return _error(request, _memory_error(reply, path, f"Cannot list the memory of {agent!r}"))
@@ -295,7 +301,7 @@ async def memory_query(
     """The context the memory would send to the LLM for a query, and its token cost."""
     if not agent.strip() or not query.strip():
         return _error(request, "Type an agent id and a query first.")
-    path = f"/v1/memory/{agent.strip()}/query"
+    path = f"/v1/memory/{_segment(agent)}/query"
     body = {"query": query, "token_budget": token_budget}
     reply = await ApiClient(request).call("POST", path, json=body)
     if not reply.ok:
@@ -315,7 +321,7 @@ async def reports(request: Request) -> HTMLResponse:
         return _error(request, plain_words(listing, "Cannot list the reports"))
     views, problems = [], []
     for entry in listing.body["data"]:
-        reply = await api.call("GET", f"/v1/reports/{entry['name']}")
+        reply = await api.call("GET", f"/v1/reports/{_segment(entry['name'])}")
         if reply.ok:
             view = report_view(entry["name"], reply.body)
             for table in view.tables:

@@ -51,6 +51,7 @@ def test_search_fragment_errors_in_plain_words(loaded: TestClient) -> None:
     assert "Type a query first" in search(collection="docs", query="  ", kinds="exact")
     assert "Tick at least one index kind" in search(collection="docs", query="x")
     assert "not found" in search(collection="ghost", query="x", kinds="exact")
+    assert "not found" in search(collection="../docs", query="x", kinds="exact")  # one path segment
     assert "has no index of kind" in search(collection="docs", query="x", kinds="bm25")
     fields = loaded.get("/console/fragments/search-fields", params={"collection": "ghost"}).text
     assert "&#39;ghost&#39; does not exist for this key. Pick one of: docs." in fields

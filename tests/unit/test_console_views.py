@@ -91,7 +91,9 @@ def test_vocabulary_terms_on_hits_are_shown() -> None:
     hit = {"id": "d7", "score": 3.2, "text": "t", "title": None, "matches": None, "top_matches": []}
     hit["terms"] = [{"term": "insulin", "score": 2.5}, {"term": "glucose", "score": 0.7}]
     html = templates.get_template("fragments/results.html").render(
-        columns=[{"kind": "slim", "ms": 4.0, "hits": [hit], "explain_kind": "slim"}], collection="c", query="q"
+        columns=[{"kind": "slim", "ms": 4.0, "hits": [hit], "explain_kind": "slim"}],
+        collection="c",
+        query="q",
     )
     assert '<span class="chip term">insulin 2.50</span>' in html
     assert 'class="explain"' not in html  # no token matches: nothing to explain token by token
