@@ -81,3 +81,22 @@ def test_minilm_spans_and_heat_follow_the_text() -> None:
     assert "".join(pieces) == text.lower().replace(" ", "")  # word pieces cover the text, in order
     hottest = max(heats, key=lambda h: h.score)
     assert text[hottest.start : hottest.end] == "Insulin" and hottest.matched
+
+
+def test_explanations_of_one_query_encode_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = create_index(parse_config({"kind": "exact", "encoder": FAKE}))
+    index.build([Doc("d1", TEXT), Doc("d2", "glucose meters")])
+    calls: list[bool] = []
+    encode = index.encoder.encode
+
+    def counting(texts: list[str], *, is_query: bool, **kwargs: object) -> object:
+        calls.append(is_query)
+        return encode(texts, is_query=is_query, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index.encoder, "encode", counting)
+    first = index.explain("insulin glucose", "d1")
+    index.explain("insulin glucose", "d2")
+    index.highlight("insulin glucose", TEXT)
+    assert calls == [True] and index.explain("insulin glucose", "d1") == first
+    index.explain("other words", "d1")
+    assert calls == [True, True]
