@@ -84,13 +84,14 @@ async def search_fields(request: Request, collection: str = "") -> HTMLResponse:
     names = [c["name"] for c in collections]
     if not collections:
         return _error(request, "No collections for this key yet. Create one on the Collections page.")
+    message = ""
     if collection and collection not in names:
-        return _error(
-            request,
-            f"Collection {collection!r} does not exist for this key. Pick one of: {', '.join(names)}.",
-        )
+        message = f"Collection {collection!r} does not exist for this key. Pick one of: {', '.join(names)}."
+        collection = ""
     chosen = next(c for c in collections if c["name"] == (collection or names[0]))
-    return _render(request, "fragments/search_fields.html", collections=collections, chosen=chosen)
+    return _render(
+        request, "fragments/search_fields.html", collections=collections, chosen=chosen, message=message
+    )
 
 
 @router.post("/fragments/search")

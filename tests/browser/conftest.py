@@ -8,7 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,8 @@ CHROMIUM_ARGS = [
 KEYS = {"key-alpha-0001": "alpha", "key-beta-00002": "beta"}
 ALPHA, BETA = list(KEYS)
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
+"""Folder for the screenshots (the README's: docs/screenshots); unset: pytest's temporary folder."""
 FAKE = {"model": "fake:hash", "batch_size": 8}
 
 
@@ -96,6 +97,14 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def use_key(page: Any, server: Server, key: str) -> None:
+    """Enter `key` in the page's key box, as a person would (it goes to sessionStorage)."""
+    page.goto(f"{server.url}/console/collections")
+    page.fill("#api-key", key)
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-state:has-text('key in use')")
+
+
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
@@ -105,14 +114,13 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def use_key(page: Any, server: Server, key: str) -> None:
-    """Enter `key` in the page's key box, as a person would (it goes to sessionStorage)."""
-    page.goto(f"{server.url}/console/collections")
-    page.fill("#api-key", key)
-    page.click("#key-form button[type=submit]")
-    page.wait_for_selector("#key-state:has-text('key in use')")
+@pytest.fixture(scope="session")
+def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any, str], None]:
+    """`screenshot(page, name)` saves the page as `{name}.png` in the screenshots folder."""
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
 
+    def save(page: Any, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"))
 
-def screenshot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    return save

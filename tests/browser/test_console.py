@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ALPHA, BETA, FAKE, Server, screenshot, use_key
+from tests.browser.conftest import ALPHA, BETA, FAKE, Server, use_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus.jsonl"
 MODEL = os.environ.get("CONSOLE_TEST_MODEL", "fake:hash")
+Shot = Callable[[Any, str], None]
 
 
 def wait_job(api: Any, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -35,7 +37,7 @@ def wait_job(api: Any, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
 def papers(server: Server) -> str:
     """Tenant alpha's collection `papers` holding the tiny corpus: exact MaxSim, pooled ColBERT and
     dense, on the fake encoder (fast), or on the model named by CONSOLE_TEST_MODEL (the README's
-    screenshots: `CONSOLE_TEST_MODEL=minilm`, real tokens in the explanations)."""
+    screenshots: `CONSOLE_TEST_MODEL=minilm CONSOLE_SCREENSHOTS=docs/screenshots`)."""
     encoder = {**FAKE, "model": MODEL}
     indexes = [
         {"kind": "exact", "encoder": encoder},
@@ -55,7 +57,9 @@ def papers(server: Server) -> str:
     return "papers"
 
 
-def test_search_side_by_side_then_explain_a_hit(page: Any, server: Server, papers: str) -> None:
+def test_search_side_by_side_then_explain_a_hit(
+    page: Any, server: Server, papers: str, screenshot: Shot
+) -> None:
     use_key(page, server, ALPHA)
     page.goto(f"{server.url}/console/search")
     page.wait_for_selector("input[name=kinds][value=exact]")
@@ -89,7 +93,7 @@ def test_search_side_by_side_then_explain_a_hit(page: Any, server: Server, paper
     assert page.locator(".column[data-kind=dense] button.explain").count() == 0
 
 
-def test_upload_jsonl_and_watch_the_job(page: Any, server: Server, tmp_path: Path) -> None:
+def test_upload_jsonl_and_watch_the_job(page: Any, server: Server, tmp_path: Path, screenshot: Shot) -> None:
     use_key(page, server, ALPHA)
     page.goto(f"{server.url}/console/collections")
     page.wait_for_selector("#create-form")
@@ -135,7 +139,7 @@ def test_a_failed_job_is_shown_in_plain_words(page: Any, server: Server, tmp_pat
     page.wait_for_selector("#upload-job:has-text('rejected the input')")
 
 
-def test_each_key_sees_only_its_tenant(page: Any, server: Server, papers: str) -> None:
+def test_each_key_sees_only_its_tenant(page: Any, server: Server, papers: str, screenshot: Shot) -> None:
     page.goto(f"{server.url}/console/collections")
     page.wait_for_selector("#collections .error")
     assert "needs a valid API key" in page.inner_text("#collections")
@@ -157,7 +161,9 @@ def test_each_key_sees_only_its_tenant(page: Any, server: Server, papers: str) -
     screenshot(page, "tenant")
 
 
-def test_memory_view_says_when_the_server_has_no_memory_api(page: Any, server: Server) -> None:
+def test_memory_view_says_when_the_server_has_no_memory_api(
+    page: Any, server: Server, screenshot: Shot
+) -> None:
     use_key(page, server, ALPHA)
     page.goto(f"{server.url}/console/memory")
     page.click("#units-form button")
@@ -168,7 +174,7 @@ def test_memory_view_says_when_the_server_has_no_memory_api(page: Any, server: S
     screenshot(page, "memory")
 
 
-def test_reports_render_tables_and_plots(page: Any, server: Server) -> None:
+def test_reports_render_tables_and_plots(page: Any, server: Server, screenshot: Shot) -> None:
     use_key(page, server, ALPHA)
     page.goto(f"{server.url}/console/reports")
     page.wait_for_selector("section[data-report='scifact-dev.json'] table")
