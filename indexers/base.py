@@ -20,10 +20,12 @@ __all__ = [
     "Doc",
     "DocTable",
     "Explainable",
+    "Highlightable",
     "Hit",
     "Index",
     "Manifest",
     "Progress",
+    "TokenHeat",
     "TokenMatch",
     "read_manifest",
     "validate_docs",
@@ -77,6 +79,33 @@ class Explainable(Protocol):
         Raises:
             InvalidInput: the query is empty or too long.
             DocumentNotFound: `doc_id` is not in the index.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHeat:
+    """One document token as the index scores it: its character span `[start, end)` in the text,
+    its best similarity to any query token, that query token, and whether the token's stored vector
+    is the best match of at least one query token (it counts in the MaxSim score)."""
+
+    start: int
+    end: int
+    score: float
+    query_token: str
+    matched: bool
+
+
+@runtime_checkable
+class Highlightable(Protocol):
+    """Capability of late-interaction kinds: a similarity for every token of a document's text."""
+
+    def highlight(self, query: str, text: str) -> list[TokenHeat]:
+        """One TokenHeat per encoded document token, in text order (text past the encoder's
+        document length limit gets none).
+
+        Raises:
+            InvalidInput: the query is empty or too long.
         """
         ...
 

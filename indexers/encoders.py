@@ -96,6 +96,11 @@ class _Encoder(ABC):
     def _token_ids(self, texts: Sequence[str], *, is_query: bool) -> list[list[int]]:
         """Token ids per text (specials included), documents truncated, queries checked."""
 
+    @abstractmethod
+    def _document_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """One document's token ids as `_token_ids` gives them, with each token's character span
+        in `text` (`(0, 0)` for special tokens)."""
+
     window: int = 1 << 30
     """Most tokens the model accepts (its position embeddings); fake encoders have no limit."""
 
@@ -134,21 +139,37 @@ class TokenEncoder(_Encoder):
     def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
         """Token strings for token ids (for explanations)."""
 
+    def _embed(self, batch: list[list[int]]) -> tuple[list[TokenEmbeddings], np.ndarray]:
+        """Encode one batch: L2-normalised kept-token vectors per row, and the kept mask `(b, L)`."""
+        hidden, _, keep = self._forward(batch)
+        hidden = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
+        out = []
+        for row, seq in enumerate(batch):
+            ids = np.asarray(seq + [0] * (hidden.shape[1] - len(seq)), dtype=np.int32)
+            out.append(
+                TokenEmbeddings(
+                    vectors=np.ascontiguousarray(hidden[row][keep[row]], dtype=np.float32),
+                    token_ids=ids[keep[row]],
+                )
+            )
+        return out, keep
+
     def encode(
         self, texts: Sequence[str], *, is_query: bool, progress: Progress | None = None
     ) -> list[TokenEmbeddings]:
         """Token vectors per text, L2-normalised, special tokens dropped, in input order."""
         out: list[TokenEmbeddings | None] = [None] * len(texts)
         for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
-            hidden, _, keep = self._forward(batch)
-            hidden = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
-            for row, position in enumerate(positions):
-                ids = np.asarray(batch[row] + [0] * (hidden.shape[1] - len(batch[row])), dtype=np.int32)
-                out[position] = TokenEmbeddings(
-                    vectors=np.ascontiguousarray(hidden[row][keep[row]], dtype=np.float32),
-                    token_ids=ids[keep[row]],
-                )
+            for position, embedded in zip(positions, self._embed(batch)[0], strict=True):
+                out[position] = embedded
         return out  # type: ignore[return-value]
+
+    def encode_with_spans(self, text: str) -> tuple[TokenEmbeddings, np.ndarray]:
+        """One document's token vectors (as `encode(..., is_query=False)` gives them) and the
+        character span of each kept token in `text`: `(n_tokens, 2)` int64 `[start, end)`."""
+        ids, spans = self._document_spans(text)
+        embedded, keep = self._embed([ids])
+        return embedded[0], np.asarray(spans, dtype=np.int64).reshape(-1, 2)[keep[0][: len(ids)]]
 
     def encode_dense(
         self, texts: Sequence[str], *, is_query: bool, progress: Progress | None = None
@@ -260,6 +281,17 @@ class _HFMixin:
         limit = min(self.config.doc_max_length, self.window)  # type: ignore[attr-defined]
         return self.tokenizer(list(texts), truncation=True, max_length=limit)["input_ids"]  # type: ignore[no-any-return]
 
+    def _document_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise UnsupportedOperation("token spans need a fast (Rust) tokenizer; this model has none")
+        prefix = len(self.config.document_prefix)
+        limit = min(self.config.doc_max_length, self.window)  # type: ignore[attr-defined]
+        encoded = self.tokenizer(
+            self.config.document_prefix + text, truncation=True, max_length=limit, return_offsets_mapping=True
+        )
+        spans = [(max(start - prefix, 0), max(end - prefix, 0)) for start, end in encoded["offset_mapping"]]
+        return list(encoded["input_ids"]), spans
+
     def _inputs(self, batch: list[list[int]]) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
         import torch
 
@@ -345,6 +377,14 @@ class _FakeMixin:
             ids[: self.config.doc_max_length - 1] + [2] if len(ids) > self.config.doc_max_length else ids
             for ids in out
         ]
+
+    def _document_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        prefix = len(self.config.document_prefix)
+        ids = self._token_ids([text], is_query=False)[0]
+        found = _WORD.finditer((self.config.document_prefix + text).lower())
+        words = [(m.start() - prefix, m.end() - prefix) for m in found]
+        inner = [(max(start, 0), max(end, 0)) for start, end in words[: len(ids) - 2]]
+        return ids, [(0, 0), *inner, (0, 0)]
 
     @staticmethod
     def _masks(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

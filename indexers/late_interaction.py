@@ -4,15 +4,26 @@ a TokenStore keyed by DocTable internal ids, explain scores token by token."""
 from __future__ import annotations
 
 import json
+import threading
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 
-from indexers.base import Doc, Hit, Index, Progress, TokenMatch, validate_docs, validate_queries
-from indexers.encoders import UsesTokenEncoder
+from indexers.base import (
+    Doc,
+    Hit,
+    Index,
+    Progress,
+    TokenHeat,
+    TokenMatch,
+    validate_docs,
+    validate_queries,
+)
+from indexers.encoders import TokenEmbeddings, UsesTokenEncoder
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.maxsim import maxsim_matches
 from indexers.pooling import pool_tokens
@@ -22,6 +33,8 @@ __all__ = ["TokenIndex"]
 
 INGEST_CHUNK = 2048
 META_FILE = "token_index.json"
+QUERY_CACHE = 64
+"""Queries whose token vectors explanations remember (one search explains each of its hits)."""
 
 
 class TokenIndex(UsesTokenEncoder, Index):
@@ -36,6 +49,8 @@ class TokenIndex(UsesTokenEncoder, Index):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.store: TokenStore | None = None
+        self._queries: OrderedDict[str, TokenEmbeddings] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     @property
     def num_vectors(self) -> int:
@@ -102,13 +117,27 @@ class TokenIndex(UsesTokenEncoder, Index):
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:
         """Top-k hits for one query's token vectors `(q, dim)`."""
 
+    def _query_tokens(self, query: str) -> TokenEmbeddings:
+        """The query's token vectors, encoded once for the last QUERY_CACHE queries."""
+        with self._queries_lock:
+            cached = self._queries.get(query)
+            if cached is not None:
+                self._queries.move_to_end(query)
+                return cached
+        encoded = self.encoder.encode([query], is_query=True)[0]
+        with self._queries_lock:
+            self._queries[query] = encoded
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return encoded
+
     def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
         """Which stored document token each query token matched, and the similarity."""
         validate_queries([query], 1)
         internal = self.docs.by_ext.get(doc_id)
         if internal is None or self.store is None:
             raise DocumentNotFound(f"document {doc_id!r} is not in this index")
-        encoded = self.encoder.encode([query], is_query=True)[0]
+        encoded = self._query_tokens(query)
         rows = self.store.doc_rows(internal)
         best, sims = maxsim_matches(encoded.vectors, self.store.doc_vectors(internal))
         query_tokens = self.encoder.decode_tokens(encoded.token_ids)
@@ -116,6 +145,31 @@ class TokenIndex(UsesTokenEncoder, Index):
         return [
             TokenMatch(query_token=q, doc_token=d, score=float(s))
             for q, d, s in zip(query_tokens, doc_tokens, sims, strict=True)
+        ]
+
+    def highlight(self, query: str, text: str) -> list[TokenHeat]:
+        """Every token of `text` with its similarity as this index sees it: the document is encoded
+        and pooled as at ingest, and each token gets the similarity of the vector it was pooled into."""
+        validate_queries([query], 1)
+        encoded = self._query_tokens(query)
+        doc, spans = self.encoder.encode_with_spans(text)
+        if len(encoded.vectors) == 0 or len(doc.vectors) == 0:
+            return []
+        pooled = pool_tokens(doc.vectors, self.pool_factor)
+        sims = encoded.vectors @ pooled.vectors.T  # (q, pooled vectors)
+        matched = np.zeros(len(pooled.vectors), dtype=bool)
+        matched[sims.argmax(axis=1)] = True
+        best_query = sims.argmax(axis=0)
+        query_tokens = self.encoder.decode_tokens(encoded.token_ids)
+        return [
+            TokenHeat(
+                start=int(start),
+                end=int(end),
+                score=float(sims[best_query[vector], vector]),
+                query_token=query_tokens[best_query[vector]],
+                matched=bool(matched[vector]),
+            )
+            for (start, end), vector in zip(spans, pooled.assignment, strict=True)
         ]
 
     # --- persistence ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from service.catalog import Catalog
+from service.console.routes import install_console
 from service.deps import Services
 from service.docstore import DocumentStore
 from service.errors import register_exception_handlers
@@ -18,7 +19,7 @@ from service.jobs import Layout
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import JobQueue
-from service.routes import collections, documents, health, jobs, search
+from service.routes import collections, documents, health, jobs, reports, search
 from service.search import Searcher
 from service.settings import Settings, get_settings
 from service.store import IndexStore
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (collections, documents, search, jobs, health):
         app.include_router(module.router)
     app.include_router(health.metrics_router)
+    app.include_router(reports.router)
+    install_console(app)
     return app
 
 

@@ -38,6 +38,11 @@ __all__ = [
     "SearchResponse",
     "TokenMatchPublic",
     "UploadQuery",
+    "ExplainRequest",
+    "ExplainPublic",
+    "TokenHeatPublic",
+    "ReportPublic",
+    "ReportsPublic",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -259,3 +264,41 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "the job broker is unreachable"),
     ]
 }
+
+
+class ExplainRequest(_Strict):
+    """Explain one document's score for a query, token by token."""
+
+    query: QueryText
+    id: str = Field(min_length=1, max_length=512, description="document id")
+    kind: str = Field(
+        None, pattern=KIND_PATTERN, description="late-interaction kind; default: the first that can explain"
+    )  # type: ignore[assignment]
+
+
+class TokenHeatPublic(BaseModel):
+    start: int = Field(description="character offset of the token in `text`")
+    end: int
+    score: float = Field(description="best similarity to any query token")
+    query_token: str = Field(description="the query token of that similarity")
+    matched: bool = Field(description="the token's vector is some query token's best match")
+
+
+class ExplainPublic(BaseModel):
+    kind: str
+    id: str
+    text: str = Field(description="the document as encoded: title and text joined")
+    score: float = Field(description="MaxSim score: the sum of the matches' similarities")
+    matches: list[TokenMatchPublic] = Field(description="one per query token, in query order")
+    tokens: list[TokenHeatPublic] = Field(description="every encoded document token, in text order")
+
+
+class ReportPublic(BaseModel):
+    name: str = Field(description="file name under the results folder")
+    size_bytes: int
+    modified_at: datetime
+
+
+class ReportsPublic(BaseModel):
+    data: list[ReportPublic]
+    count: int

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from qdrant_client import models
 
-from indexers.base import Explainable, Index, validate_queries
-from indexers.errors import DocumentNotFound, InvalidInput
+from indexers.base import Explainable, Highlightable, Index, validate_queries
+from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
 from service.catalog import Catalog
 from service.docstore import DocumentStore, StoredDoc
 from service.filters import Filter, to_qdrant
 from service.jobs import CollectionSpec
-from service.schemas import HitPublic, Hybrid, TokenMatchPublic
+from service.schemas import ExplainPublic, HitPublic, Hybrid, TokenHeatPublic, TokenMatchPublic
 from service.settings import Settings
 from service.store import IndexStore
 
@@ -175,3 +175,46 @@ class Searcher:
                 )
             )
         return hits
+
+    def explain(self, spec: CollectionSpec, query: str, doc_id: str, kind: str | None) -> ExplainPublic:
+        """Why `doc_id` scores for `query` under a late-interaction kind: the best document token of
+        every query token, and a similarity for every document token (a heat map over its text).
+
+        Raises:
+            InvalidConfig: the kind is not one of the collection's.
+            UnsupportedOperation: the kind cannot explain token matches.
+            DocumentNotFound: the document is not stored or not indexed yet.
+        """
+        if kind is None:
+            loaded = {k: self.indexes.get(spec.tenant, spec.name, k) for k in spec.kinds}
+            kind = next((k for k, i in loaded.items() if isinstance(i, Highlightable)), spec.kinds[0])
+        self.catalog.require_kinds(spec, [kind])
+        index = self.indexes.get(spec.tenant, spec.name, kind)
+        if not isinstance(index, Explainable) or not isinstance(index, Highlightable):
+            if index is None:
+                raise DocumentNotFound(f"kind {kind!r} of {spec.name!r} has no documents indexed yet")
+            raise UnsupportedOperation(
+                f"kind {kind!r} cannot explain scores token by token; late-interaction kinds can"
+            )
+        stored = self.docs.get(spec.tenant, spec.name, [doc_id]).get(doc_id)
+        if stored is None:
+            raise DocumentNotFound(f"document {doc_id!r} does not exist in {spec.name!r}")
+        text = stored.to_doc().full_text
+        matches = [
+            TokenMatchPublic(query_token=m.query_token, doc_token=m.doc_token, score=m.score)
+            for m in index.explain(query, doc_id)
+        ]
+        tokens = [
+            TokenHeatPublic(
+                start=t.start, end=t.end, score=t.score, query_token=t.query_token, matched=t.matched
+            )
+            for t in index.highlight(query, text)
+        ]
+        return ExplainPublic(
+            kind=kind,
+            id=doc_id,
+            text=text,
+            score=sum(m.score for m in matches),
+            matches=matches,
+            tokens=tokens,
+        )

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     )
     api_url: str | None = Field(None, description="CLI client: server URL (default http://host:port)")
     api_key: str | None = Field(None, description="CLI client: API key to send")
+    results_dir: Path = Field(
+        Path("docs/results"), description="evaluation and benchmark result JSON files shown by the console"
+    )
 
     @field_validator("broker_url")
     @classmethod

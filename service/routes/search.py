@@ -11,6 +11,8 @@ from service.schemas import (
     ERRORS,
     BatchSearchRequest,
     BatchSearchResponse,
+    ExplainPublic,
+    ExplainRequest,
     SearchOptions,
     SearchRequest,
     SearchResponse,
@@ -55,3 +57,13 @@ def search_batch(
     spec = services.catalog.get(tenant, name)
     plan = _plan(services, spec, body)
     return BatchSearchResponse(kinds=plan.kinds, results=services.searcher.search(spec, body.queries, plan))
+
+
+@router.post("/explain")
+def explain(
+    name: CollectionName, body: ExplainRequest, tenant: TenantDep, services: ServicesDep
+) -> ExplainPublic:
+    """Why one document matched a query under a late-interaction kind: each query token's best
+    document token, and each document token's best similarity with character offsets (a heat map)."""
+    spec = services.catalog.get(tenant, name)
+    return services.searcher.explain(spec, body.query, body.id, body.kind)
