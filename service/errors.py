@@ -103,8 +103,10 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in LIBRARY_STATUS.items() if isinstance(exc, cls)), 500)
-    if status >= 500:
+    if status == 500:
         logger.error("request %s failed: %s", request_id(request), exc, exc_info=exc)
+    elif status > 500:  # expected conditions (not implemented here, LLM down): no traceback
+        logger.warning("request %s answered %d: %s", request_id(request), status, exc)
     return JSONResponse(_body(request, str(exc)), status_code=status)
 
 
