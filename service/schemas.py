@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from indexers.configs import IndexConfig
+from indexers.memory.units import MemoryUnit, Turn
 from service.filters import Filter
 
 __all__ = [
@@ -38,6 +39,14 @@ __all__ = [
     "SearchResponse",
     "TokenMatchPublic",
     "UploadQuery",
+    "AGENT_PATTERN",
+    "MemoryAnswerPublic",
+    "MemoryPublic",
+    "MemoryQuery",
+    "MemoryRecallPublic",
+    "TurnsAdd",
+    "UnitsPublic",
+    "UnitsQuery",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -259,3 +268,55 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "the job broker is unreachable"),
     ]
 }
+
+
+AGENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+
+
+class TurnsAdd(_Strict):
+    """A batch of dialogue turns for an agent's memory."""
+
+    turns: list[Turn] = Field(min_length=1, max_length=10_000)
+
+
+class MemoryQuery(_Strict):
+    """A question to an agent's memory and the context budget for the answer."""
+
+    query: QueryText
+    token_budget: int = Field(512, ge=16, le=32_768, description="most LLM tokens the context may use")
+    k: int | None = Field(None, ge=1, le=100, description="units to retrieve (default: by complexity)")
+    with_sources: bool = Field(True, description="include the source turns of the returned units")
+
+
+class MemoryRecallPublic(BaseModel):
+    context: str
+    tokens: int
+    units: list[MemoryUnit]
+    complexity: str
+    level: str = Field(description="detailed: level-0 facts only; mixed: abstracts too")
+    k: int
+    sources: list[Turn]
+
+
+class MemoryAnswerPublic(MemoryRecallPublic):
+    answer: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UnitsQuery(_Strict):
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class UnitsPublic(BaseModel):
+    data: list[MemoryUnit]
+    count: int
+
+
+class MemoryPublic(BaseModel):
+    agent_id: str
+    turns: int
+    units: int
+    live_units: int
+    units_since_consolidation: int
