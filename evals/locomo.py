@@ -45,6 +45,7 @@ __all__ = ["Conversation", "Question", "load_locomo", "main", "run"]
 logger = logging.getLogger(__name__)
 METHODS = ("memory", "rag", "full")
 ANSWER_RESERVE = 64
+TITLE = "# LoCoMo: memory vs plain RAG vs full context"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +175,12 @@ def run(
     rag_k: int,
     consolidate: bool,
     work_dir: Path,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Ingest, answer and score every conversation; returns the summary and the per-question records."""
+    """Ingest, answer and score every conversation; returns the summary and the per-question records.
+
+    `checkpoint` gets the result so far after every question (long runs keep what they measured).
+    """
     scores = {method: MethodScores() for method in METHODS}
     builds: list[dict[str, Any]] = []
     rng = random.Random(seed)
@@ -221,7 +226,9 @@ def run(
                     context = full_context(conv.turns, llm, q.question)
                 retrieval_ms = (time.perf_counter() - t0) * 1000
                 reply = llm.chat(
-                    answer_messages(context, q.question), max_tokens=memory_config.answer_max_tokens
+                    answer_messages(context, q.question),
+                    max_tokens=memory_config.answer_max_tokens,
+                    stop=["\n"],
                 )
                 scores[method].records.append(
                     {
@@ -239,8 +246,14 @@ def run(
                     }
                 )
             logger.info("%s question %d/%d done", conv.sample_id, number + 1, len(sample))
+            if checkpoint:
+                checkpoint(_result(scores, builds))
+    return _result(scores, builds)
+
+
+def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "summary": {method: s.summary() for method, s in scores.items()},
+        "summary": {method: s.summary() for method, s in scores.items() if s.records},
         "builds": builds,
         "records": {method: s.records for method, s in scores.items()},
     }
@@ -308,6 +321,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
     p.add_argument("--rag-k", type=int, default=10, help="raw turns retrieved by plain RAG before packing")
     p.add_argument("--window", type=int, default=4, help="turns per extraction window")
+    p.add_argument("--extract-max-tokens", type=int, default=256, help="reply bound of one extraction")
+    p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
+    p.add_argument("--answer-max-tokens", type=int, default=24)
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="folder for locomo.md/.json")
     p.add_argument("--name", default="locomo", help="output file stem")
@@ -329,7 +345,32 @@ def main(argv: list[str] | None = None) -> int:
             timeout_s=args.timeout,
         )
     )
-    config = MemoryConfig(window=args.window, encoder=EncoderConfig(model="minilm", query_max_length=256))
+    config = MemoryConfig(
+        window=args.window,
+        encoder=EncoderConfig(model="minilm", query_max_length=256),
+        extract_max_tokens=args.extract_max_tokens,
+        llm_attempts=args.llm_attempts,
+        answer_max_tokens=args.answer_max_tokens,
+    )
+    command = "python -m evals.locomo " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def write(result: dict[str, Any], final: bool) -> str:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["setup"] = {
+            **{k: str(v) for k, v in vars(args).items()},
+            "peak_rss_mb": peak_mb,
+            "complete": final,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        table = markdown(result)
+        (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, default=str))
+        state = "" if final else "\n\n**Partial run** (still running or stopped before the end).\n"
+        (args.out / f"{args.name}.md").write_text(
+            f"{TITLE}\n\n`{command}`\n{state}\n{table}\n\npeak RSS {peak_mb:.0f} MB\n"
+        )
+        return table
+
     with tempfile.TemporaryDirectory(prefix="locomo-") as work:
         result = run(
             conversations,
@@ -341,22 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             rag_k=args.rag_k,
             consolidate=not args.no_consolidate,
             work_dir=Path(work),
+            checkpoint=lambda partial: write(partial, final=False),
         )
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result["setup"] = {
-        **{k: str(v) for k, v in vars(args).items()},
-        "peak_rss_mb": peak_mb,
-        "created_at": datetime.now(UTC).isoformat(),
-    }
-    table = markdown(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, default=str))
-    command = "python -m evals.locomo " + " ".join(sys.argv[1:] if argv is None else argv)
-    title = "# LoCoMo: memory vs plain RAG vs full context"
-    (args.out / f"{args.name}.md").write_text(
-        f"{title}\n\n`{command}`\n\n{table}\n\npeak RSS {peak_mb:.0f} MB\n"
-    )
-    print(table)
+    print(write(result, final=True))
     return 0
 
 

@@ -329,7 +329,7 @@ class AgentMemory:
         """Recall, then ask the LLM to answer from the recalled context only."""
         recall = self.recall(query, token_budget, with_sources=True)
         reply: Completion = self.llm.chat(
-            answer_messages(recall.context, query), max_tokens=self.config.answer_max_tokens
+            answer_messages(recall.context, query), max_tokens=self.config.answer_max_tokens, stop=["\n"]
         )
         return Answer(reply.text, recall, reply.prompt_tokens, reply.completion_tokens, reply.seconds)
 

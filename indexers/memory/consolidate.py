@@ -26,8 +26,7 @@ logger = logging.getLogger(__name__)
 
 ABSTRACT_SYSTEM = (
     "Summarise the related memory facts below into one or two sentences that keep every name, date "
-    'and number. Answer as JSON: {"text": str, "keywords": [str], "entities": [str], "persons": [str], '
-    '"time": "YYYY-MM-DD" or null, "location": str or null}'
+    'and number. Answer as JSON: {"text": "..."}'
 )
 
 

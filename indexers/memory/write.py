@@ -9,6 +9,7 @@ kept as a unit of its own, so nothing said is lost.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,16 +21,16 @@ from indexers.llm import LLM, ChatMessage
 from indexers.memory.text import absolute_times, candidate_entities, format_date, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, unit_id
 
-__all__ = ["Extraction", "extract_units", "information_score", "raw_units", "windows"]
+__all__ = ["Extraction", "decode_facts", "extract_units", "information_score", "raw_units", "windows"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXTRACT_SYSTEM = (
-    "You turn dialogue into memory. Write every fact worth remembering from the dialogue as a short, "
-    "self-contained sentence: use people's names instead of pronouns, and write dates as absolute dates. "
-    'Answer as JSON: {"facts": [{"text": str, "keywords": [str], "entities": [str], "persons": [str], '
-    '"time": "YYYY-MM-DD" or null, "location": str or null, "turns": [turn ids]}]}'
+    "You write down what a dialogue says, for a memory. List each fact as one short sentence that makes "
+    "sense alone: say who (names, not pronouns), what, and when (absolute dates). Skip greetings. "
+    'Answer as JSON: {"facts": [{"text": "...", "time": "YYYY-MM-DD", "location": null, '
+    '"turns": ["turn id"]}]}'
 )
 
 
@@ -109,10 +110,31 @@ def _time(value: Any, window: Sequence[Turn]) -> str:
     return window[-1].timestamp.date().isoformat()
 
 
-def _units_from_reply(reply: Any, window: Sequence[Turn]) -> list[MemoryUnit]:
-    facts = reply.get("facts") if isinstance(reply, dict) else reply
-    if not isinstance(facts, list):
-        return []
+def decode_facts(text: str) -> list[Any]:
+    """The fact objects of a reply: its `facts` list, or, when the reply was cut off or malformed,
+    every complete object with a `text` field that can be decoded from it."""
+    decoder = json.JSONDecoder()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and isinstance(whole.get("facts"), list):
+        return list(whole["facts"])
+    found: list[Any] = []
+    position = text.find("{", 1)
+    while position != -1:
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict) and "text" in value:
+            found.append(value)
+        position = text.find("{", end)
+    return found
+
+
+def _units_from_facts(facts: list[Any], window: Sequence[Turn]) -> list[MemoryUnit]:
     ids = {turn.id for turn in window}
     key = window_key(window)
     speakers = {turn.speaker for turn in window}
@@ -151,12 +173,17 @@ def extract_units(llm: LLM, window: Sequence[Turn], config: MemoryConfig) -> Ext
         {"role": "system", "content": EXTRACT_SYSTEM},
         {"role": "user", "content": "Dialogue:\n" + "\n".join(lines)},
     ]
-    try:
-        reply = llm.chat_json(messages, max_tokens=config.extract_max_tokens, attempts=config.llm_attempts)
-        units = _units_from_reply(reply, window)
-    except (LLMError, InvalidInput) as exc:  # bad JSON after the retries, timeout, down, too long
-        logger.warning("extraction failed for window %s, keeping raw turns: %s", window_key(window), exc)
-        units = []
+    units: list[MemoryUnit] = []
+    for _ in range(config.llm_attempts):
+        try:
+            reply = llm.chat(messages, max_tokens=config.extract_max_tokens, json_mode=True)
+        except (LLMError, InvalidInput) as exc:  # timeout, endpoint down, prompt too long
+            logger.warning("extraction failed for window %s: %s", window_key(window), exc)
+            continue
+        units = _units_from_facts(decode_facts(reply.text), window)
+        if units:
+            break
+        logger.warning("no facts in the reply for window %s: %r", window_key(window), reply.text[:200])
     if not units:
         return Extraction(raw_units(window), fallback=True)
     covered = {tid for unit in units for tid in unit.source_turn_ids}
