@@ -9,6 +9,7 @@ therefore never block each other for long, and neither overwrites the other's wo
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ __all__ = [
     "answer_messages",
 ]
 
+logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 ANSWER_SYSTEM = (
     "Answer the question about the conversation using only the context. Reply with a short phrase, "
@@ -206,6 +208,7 @@ class AgentMemory:
                 due = meta["units_since_consolidation"] >= self.config.consolidate_after
                 session.write_meta(meta)
             counts["units"] += len(units)
+            logger.info("window %d/%d: score %.2f, %d units", done + 1, len(plan), score, len(units))
             if progress:
                 progress(done + 1, len(plan))
         return WriteReport(turns=len(pending), consolidation_due=due, **counts)

@@ -39,7 +39,7 @@ class Group:
 
     @property
     def centroid(self) -> np.ndarray:
-        mean = np.mean(self.vectors, axis=0)
+        mean: np.ndarray = np.mean(self.vectors, axis=0)
         return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
     def symbols(self) -> set[str]:

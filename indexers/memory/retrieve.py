@@ -78,8 +78,9 @@ def query_symbols(query: str, known: set[str]) -> list[str]:
 
 def symbolic_filter(base: models.Filter, symbols: Sequence[str]) -> models.Filter:
     """`base` narrowed to units whose symbols include any of `symbols`."""
-    condition = models.FieldCondition(key="symbols", match=models.MatchAny(any=list(symbols)))
-    return models.Filter(must=[*(base.must or []), condition])  # type: ignore[list-item]
+    must: list[models.Condition] = list(base.must or [])  # type: ignore[arg-type]
+    must.append(models.FieldCondition(key="symbols", match=models.MatchAny(any=list(symbols))))
+    return models.Filter(must=must)
 
 
 def lexical_query(query: str) -> models.SparseVector | None:

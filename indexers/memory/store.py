@@ -121,7 +121,7 @@ class StoreSession:
     def mark_done(self, turns: Sequence[tuple[Turn, int]]) -> None:
         """Mark turns processed, unless they were re-added (a new sequence number) meanwhile."""
         current = {t.id: seq for t, seq in self.get_turns_seq([t.id for t, _ in turns])}
-        done = [_point(t.id) for t, seq in turns if current.get(t.id) == seq]
+        done: list[models.ExtendedPointId] = [_point(t.id) for t, seq in turns if current.get(t.id) == seq]
         if done:
             self.client.set_payload(self.turns, {"pending": False}, points=done, wait=True)
 
@@ -151,8 +151,9 @@ class StoreSession:
             self.client.upsert(self.units, points[start : start + PAGE], wait=True)
 
     def set_fields(self, ids: Sequence[str], fields: dict[str, Any]) -> None:
-        if ids:
-            self.client.set_payload(self.units, fields, points=list(ids), wait=True)
+        points: list[models.ExtendedPointId] = list(ids)
+        if points:
+            self.client.set_payload(self.units, fields, points=points, wait=True)
 
     def get_units(self, ids: Sequence[str], with_vectors: bool = False) -> list[tuple[MemoryUnit, Any]]:
         if not ids:
