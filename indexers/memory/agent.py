@@ -359,7 +359,12 @@ class AgentMemory:
             found = session.get_units([unit_id])
             if not found:
                 raise DocumentNotFound(f"memory unit {unit_id!r} does not exist")
-            changes = patch.model_dump(exclude_unset=True)
+            nullable = {"time", "location"}  # the other fields keep their value when sent as null
+            changes = {
+                k: v
+                for k, v in patch.model_dump(exclude_unset=True).items()
+                if v is not None or k in nullable
+            }
             unit = found[0][0].model_copy(update={**changes, "origin": "edited"})
             unit = MemoryUnit.model_validate(unit.model_dump())
             self._write_units(session, [unit])

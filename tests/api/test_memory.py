@@ -101,6 +101,10 @@ def test_turns_query_answer_and_units(memory_client: TestClient) -> None:
         f"/v1/memory/agent-1/units/{unit_id}", json={"location": "Paris"}, headers=ALPHA
     )
     assert patched.status_code == 200 and patched.json()["location"] == "Paris"
+    kept = memory_client.patch(f"/v1/memory/agent-1/units/{unit_id}", json={"text": None}, headers=ALPHA)
+    assert kept.status_code == 200 and kept.json()["text"] == listed["data"][0]["text"]
+    bad = memory_client.patch(f"/v1/memory/agent-1/units/{unit_id}", json={"level": 3}, headers=ALPHA)
+    assert bad.status_code == 422
     assert (
         memory_client.get(f"/v1/memory/agent-1/units/{unit_id}", headers=ALPHA).json()["location"] == "Paris"
     )
