@@ -276,7 +276,7 @@ AGENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 class TurnsAdd(_Strict):
     """A batch of dialogue turns for an agent's memory."""
 
-    turns: list[Turn] = Field(min_length=1, max_length=10_000)
+    turns: list[Turn] = Field(min_length=1, max_length=256, description="at most 256 turns per request")
 
 
 class MemoryQuery(_Strict):

@@ -141,16 +141,15 @@ class AgentMemory:
 
     # write path
     def stage_turns(self, turns: Sequence[Turn]) -> int:
-        """Store turns durably as pending (extraction comes later: `process_pending`).
+        """Store turns durably as pending (extraction comes later: `process_pending`). A turn id sent
+        again (in this batch or later) replaces the earlier turn.
 
         Raises:
-            InvalidInput: no turns, or one id twice in the batch.
+            InvalidInput: no turns.
         """
         if not turns:
             raise InvalidInput("no turns given")
-        ids = [t.id for t in turns]
-        if len(set(ids)) != len(ids):
-            raise InvalidInput("turn ids must be unique within a batch")
+        turns = list({t.id: t for t in turns}.values())
         with self.store.open() as session:
             session.ensure(self.encoder.dim)
             session.add_turns(turns)
@@ -177,15 +176,16 @@ class AgentMemory:
         stride = self.config.stride or self.config.window
         plan = [w for group in by_session.values() for w in windows(group, self.config.window, stride)]
         counts = {"windows": 0, "skipped": 0, "fallbacks": 0, "units": 0}
-        batch_vectors: list[np.ndarray] = []
+        vectors = self._embed([" ".join(t.text for t, _ in pairs) for pairs in plan], is_query=False)
+        with self.store.open() as session:  # the best match among units stored before this batch
+            stored = [
+                max([s for _, s in session.search(DENSE, v.tolist(), None, 1)] + [0.0]) for v in vectors
+            ]
         due = False
         for done, window_pairs in enumerate(plan):
             window = [t for t, _ in window_pairs]
-            vector = self._embed([" ".join(t.text for t in window)], is_query=False)[0]
-            with self.store.open() as session:
-                stored = session.search(DENSE, vector.tolist(), None, 1)
-            best = max([s for _, s in stored] + [float(v @ vector) for v in batch_vectors] + [0.0])
-            batch_vectors.append(vector)
+            earlier = vectors[:done] @ vectors[done] if done else np.zeros(1)  # windows of this batch
+            best = max(stored[done], float(earlier.max()))
             score = information_score(window, seen, best, self.config.filter_alpha)
             units: list[MemoryUnit] = []
             if score >= self.config.filter_threshold:

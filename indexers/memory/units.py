@@ -27,8 +27,8 @@ class Turn(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex[:16], pattern=ID_PATTERN)
-    speaker: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=20_000)
+    speaker: str = Field(min_length=1, max_length=128, pattern=r"\S")
+    text: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
     timestamp: datetime = Field(description="ISO 8601; a time without zone is read as UTC")
     session: str = Field("default", pattern=ID_PATTERN)
 
@@ -38,6 +38,13 @@ class Turn(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        if not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO 8601 date-time string")
+        return value
 
     @field_validator("timestamp")
     @classmethod

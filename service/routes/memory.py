@@ -13,7 +13,6 @@ from fastapi import APIRouter, Path, Query, Response
 from indexers.memory import AgentMemory, Recall, UnitPatch
 from indexers.memory.units import ID_PATTERN, MemoryUnit
 from service.deps import LLMDep, ServicesDep, TenantDep
-from service.errors import PayloadTooLarge
 from service.jobs import TASK_MEMORY_ADD, TASK_MEMORY_CONSOLIDATE, JobType, MemoryJob, memory_store
 from service.queue import new_job_id
 from service.schemas import (
@@ -64,8 +63,6 @@ def add_turns(
 ) -> JobPublic:
     """Store a batch of turns at once (durably, as pending), then extract memory units in a job.
     The job consolidates too once `memory.consolidate_after` new units have arrived."""
-    if len(body.turns) > services.settings.max_batch_docs:
-        raise PayloadTooLarge(f"at most {services.settings.max_batch_docs} turns per request")
     _memory(services, tenant, agent_id, llm).stage_turns(body.turns)
     return _submit(services, tenant, agent_id, TASK_MEMORY_ADD)
 

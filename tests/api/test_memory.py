@@ -153,6 +153,7 @@ def test_another_tenant_cannot_reach_the_agent(memory_client: TestClient) -> Non
         ({"speaker": "A", "timestamp": "2023-05-08T10:00:00"}, "text"),
         ({"speaker": "A", "text": "hi", "timestamp": "8 May, 2023"}, "timestamp"),
         ({"speaker": "A", "text": "hi", "timestamp": "2023-13-45T10:00:00"}, "timestamp"),
+        ({"speaker": "A", "text": "hi", "timestamp": 1683540000}, "timestamp"),
     ],
 )
 def test_bad_turns_are_422_and_store_nothing(
@@ -176,7 +177,5 @@ def test_unknown_agent_and_bad_requests(memory_client: TestClient) -> None:
     assert (
         memory_client.post("/v1/memory/agent-1/query", json={"query": ""}, headers=ALPHA).status_code == 422
     )
-    duplicate = memory_client.post(
-        "/v1/memory/agent-1/turns", json={"turns": [TURNS[0], TURNS[0]]}, headers=ALPHA
-    )
-    assert duplicate.status_code == 422
+    no_turns = memory_client.post("/v1/memory/agent-1/turns", json={"turns": []}, headers=ALPHA)
+    assert no_turns.status_code == 422
