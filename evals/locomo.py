@@ -56,6 +56,7 @@ class Question:
     answer: str
     category: int
     evidence: list[str]
+    qid: str = ""  # sample id and position in its qa list
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,9 @@ def load_locomo(path: Path, sessions: int | None = None) -> list[Conversation]:
                 str(q.get("answer", q.get("adversarial_answer", ""))),
                 int(q["category"]),
                 list(q.get("evidence", [])),
+                f"{sample['sample_id']}#{position}",
             )
-            for q in sample["qa"]
+            for position, q in enumerate(sample["qa"])
             if q.get("evidence") and all(e.split(":")[0] in kept for e in q["evidence"])
         ]
         out.append(Conversation(sample["sample_id"], turns, questions))
@@ -232,9 +234,7 @@ def run(
                 )
                 scores[method].records.append(
                     {
-                        "sample_id": conv.sample_id,
-                        "question": q.question,
-                        "answer": q.answer,
+                        "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
                         "category": q.category,
                         "prediction": reply.text,
                         "f1": token_f1(reply.text, q.answer),

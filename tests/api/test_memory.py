@@ -36,7 +36,7 @@ UNIT_FIELDS = {
 TURNS = [
     {
         "id": f"D1:{i}",
-        "speaker": ["Caroline", "Melanie"][i % 2],
+        "speaker": ["Ada", "Ben"][i % 2],
         "session": "s1",
         "text": f"I went to the Paris museum number {i} yesterday with Bob.",
         "timestamp": "2023-05-08T13:56:00Z",
@@ -81,7 +81,7 @@ def test_turns_query_answer_and_units(memory_client: TestClient) -> None:
 
     query = memory_client.post(
         "/v1/memory/agent-1/query",
-        json={"query": "Where did Caroline go?", "token_budget": 30},
+        json={"query": "Where did Ada go?", "token_budget": 30},
         headers=ALPHA,
     )
     assert query.status_code == 200, query.text
@@ -91,7 +91,7 @@ def test_turns_query_answer_and_units(memory_client: TestClient) -> None:
 
     answer = memory_client.post(
         "/v1/memory/agent-1/answer",
-        json={"query": "Where did Caroline go?", "token_budget": 64},
+        json={"query": "Where did Ada go?", "token_budget": 64},
         headers=ALPHA,
     )
     assert answer.status_code == 200 and answer.json()["answer"] == "Paris"

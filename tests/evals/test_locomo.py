@@ -19,32 +19,32 @@ from tests.unit.test_memory import facts_reply
 SAMPLE = {
     "sample_id": "conv-x",
     "conversation": {
-        "speaker_a": "Caroline",
-        "speaker_b": "Melanie",
+        "speaker_a": "Ada",
+        "speaker_b": "Ben",
         "session_1_date_time": "1:56 pm on 8 May, 2023",
         "session_1": [
-            {"speaker": "Caroline", "dia_id": "D1:1", "text": "I went to the support group yesterday."},
+            {"speaker": "Ada", "dia_id": "D1:1", "text": "I went to the chess club yesterday."},
             {
-                "speaker": "Melanie",
+                "speaker": "Ben",
                 "dia_id": "D1:2",
-                "text": "I painted a sunrise last year.",
-                "blip_caption": "a painting of a sunrise",
+                "text": "I painted a lighthouse last year.",
+                "blip_caption": "a painting of a lighthouse",
             },
         ],
         "session_2_date_time": "10:00 am on 1 June, 2023",
-        "session_2": [{"speaker": "Caroline", "dia_id": "D2:1", "text": "I adopted a dog called Max."}],
+        "session_2": [{"speaker": "Ada", "dia_id": "D2:1", "text": "I adopted a dog called Max."}],
     },
     "qa": [
         {
-            "question": "When did Caroline go to the support group?",
+            "question": "When did Ada go to the chess club?",
             "answer": "7 May 2023",
             "evidence": ["D1:1"],
             "category": 2,
         },
-        {"question": "What did Melanie paint?", "answer": "a sunrise", "evidence": ["D1:2"], "category": 4},
+        {"question": "What did Ben paint?", "answer": "a lighthouse", "evidence": ["D1:2"], "category": 4},
         {
-            "question": "What did Caroline realize?",
-            "adversarial_answer": "self-care",
+            "question": "What did Ada regret?",
+            "adversarial_answer": "nothing",
             "evidence": ["D1:1"],
             "category": 5,
         },
@@ -58,9 +58,9 @@ def answer(messages: Sequence[ChatMessage], json_mode: bool) -> str:
     if not messages[0]["content"].startswith("Answer the question"):
         return facts_reply(messages, json_mode)
     context, question = messages[-1]["content"].split("Question:")
-    if "paint" in question and "sunrise" in context:
-        return "a sunrise"
-    if "support group" in question and "support group" in context:
+    if "paint" in question and "lighthouse" in context:
+        return "a lighthouse"
+    if "chess club" in question and "chess club" in context:
         return "7 May 2023"
     return "Not mentioned"
 
@@ -75,10 +75,10 @@ def data(tmp_path: Path) -> Path:
 def test_loading_keeps_the_selected_sessions_and_their_questions(data: Path) -> None:
     (conv,) = locomo.load_locomo(data, sessions=1)
     assert [t.id for t in conv.turns] == ["D1:1", "D1:2"]
-    assert "[shares a photo of a painting of a sunrise]" in conv.turns[1].text
+    assert "[shares a photo of a painting of a lighthouse]" in conv.turns[1].text
     assert conv.turns[0].timestamp.isoformat() == "2023-05-08T13:56:00+00:00"
     assert [q.category for q in conv.questions] == [2, 4, 5]  # the D2 question needs session 2
-    assert conv.questions[2].answer == "self-care"
+    assert conv.questions[2].answer == "nothing"
 
 
 def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:

@@ -34,12 +34,12 @@ class ScriptedEndpoint(BaseHTTPRequestHandler):
         if user.startswith("Dialogue:"):
             lines = user.splitlines()[1:]
             facts = [
-                {"text": f"Caroline fact {line.split(']')[0][1:]}", "turns": [line.split("]")[0][1:]]}
+                {"text": f"Ada fact {line.split(']')[0][1:]}", "turns": [line.split("]")[0][1:]]}
                 for line in lines
             ]
             content = json.dumps({"facts": facts})
         else:
-            content = json.dumps({"text": "Caroline adopted several dogs."})
+            content = json.dumps({"text": "Ada adopted several dogs."})
         reply = {
             "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10},
@@ -68,7 +68,7 @@ def turns(session: str, n: int) -> list[dict[str, Any]]:
     return [
         {
             "id": f"{session}:{i}",
-            "speaker": "Caroline",
+            "speaker": "Ada",
             "session": session,
             "text": f"I adopted a dog called Max number {i} in Boston.",
             "timestamp": "2023-05-08T10:00:00Z",
@@ -107,5 +107,5 @@ def test_worker_extracts_and_consolidates_while_the_api_writes(
         units = client.get("/v1/memory/agent-e2e/units?limit=1000").json()["data"]
         sources = {t for unit in units for t in unit["source_turn_ids"]}
         assert {t["id"] for t in turns("s1", 4) + turns("s2", 4)} <= sources
-        assert any(unit["level"] == 1 and unit["text"] == "Caroline adopted several dogs." for unit in units)
+        assert any(unit["level"] == 1 and unit["text"] == "Ada adopted several dogs." for unit in units)
         assert client.get("/v1/memory/agent-e2e").json()["turns"] == 8

@@ -53,7 +53,7 @@ def facts_reply(messages: Sequence[ChatMessage], json_mode: bool) -> str:
 
 
 def turns(n: int, session: str = "s1", start: int = 0) -> list[Turn]:
-    speakers = ["Caroline", "Melanie"]
+    speakers = ["Ada", "Ben"]
     return [
         Turn(
             id=f"{session}:{i}",
@@ -90,7 +90,7 @@ def test_malformed_json_keeps_the_raw_turns(tmp_path: Path) -> None:
     units, _ = mem.list_units(100, 0)
     assert all(u.origin == "raw" for u in units)
     assert sorted(t for u in units for t in u.source_turn_ids) == ["s1:0", "s1:1", "s1:2"]
-    assert any("Caroline said on 8 May 2023: I visited Paris museum number 0" in u.text for u in units)
+    assert any("Ada said on 8 May 2023: I visited Paris museum number 0" in u.text for u in units)
     assert len(mem.llm.calls) == 2 * CONFIG.llm_attempts  # bounded retries per window
 
 
@@ -113,12 +113,12 @@ def test_information_filter_skips_windows_that_add_nothing(tmp_path: Path) -> No
 def test_recall_packs_units_within_the_budget(tmp_path: Path) -> None:
     mem = memory(tmp_path)
     mem.add_turns(turns(6))
-    recall = mem.recall("Which museum did Caroline visit in Paris?", token_budget=40, with_sources=True)
+    recall = mem.recall("Which museum did Ada visit in Paris?", token_budget=40, with_sources=True)
     assert recall.complexity in {"simple", "moderate", "complex"}
     assert recall.units and recall.tokens <= 40
     assert recall.tokens == mem.llm.count_tokens(recall.context)
     assert {t.id for t in recall.sources} == {s for u in recall.units for s in u.source_turn_ids}
-    answer = mem.answer("Where did Caroline go?")
+    answer = mem.answer("Where did Ada go?")
     assert answer.answer == "Paris" and answer.prompt_tokens > 0
 
 
@@ -126,7 +126,7 @@ def test_consolidation_abstracts_and_retires_and_is_idempotent(tmp_path: Path) -
     mem = memory(tmp_path, duplicate_similarity=0.99)
     duplicate = Turn(
         id="s1:dup",
-        speaker="Caroline",
+        speaker="Ada",
         text="I visited Paris museum number 0 with Bob.",
         timestamp=START,
         session="s2",
@@ -185,7 +185,7 @@ def test_units_can_be_updated_and_deleted_and_memory_dropped(tmp_path: Path) -> 
         mem.recall("anything")
     mem.add_turns(turns(2))
     unit = mem.list_units(1, 0)[0][0]
-    changed = mem.update_unit(unit.id, UnitPatch(text="Caroline moved to Lyon in 2022.", location="Lyon"))
+    changed = mem.update_unit(unit.id, UnitPatch(text="Ada moved to Lyon in 2022.", location="Lyon"))
     assert changed.origin == "edited" and mem.get_unit(unit.id).location == "Lyon"
     assert mem.recall("Who moved to Lyon?", k=1).units[0].id == unit.id
     mem.delete_unit(unit.id)

@@ -36,9 +36,9 @@ def test_relative_times_become_absolute(text: str, expected: str) -> None:
 
 
 def test_entities_skip_sentence_openers_and_pronouns() -> None:
-    assert candidate_entities("Hey Mel! I went to the LGBTQ support group in New York.") == [
-        "Mel",
-        "LGBTQ",
+    assert candidate_entities("Hey Ben! I went to the UN chess club in New York.") == [
+        "Ben",
+        "UN",
         "New York",
     ]
     assert symbols(["New York", "Mel"]) == {"new york", "new", "york", "mel"}
@@ -70,10 +70,10 @@ def test_information_score_rewards_new_entities_and_novelty() -> None:
 @pytest.mark.parametrize(
     ("query", "complexity"),
     [
-        ("What is Caroline's identity?", "simple"),
-        ("When did Caroline go to the support group?", "moderate"),
-        ("What activities does Melanie partake in?", "complex"),
-        ("Would Caroline likely pursue writing as a career?", "complex"),
+        ("What is Ada's job?", "simple"),
+        ("When did Ada go to the chess club?", "moderate"),
+        ("What activities does Ben enjoy?", "complex"),
+        ("Would Ada likely move abroad?", "complex"),
     ],
 )
 def test_complexity_classes(query: str, complexity: str) -> None:
