@@ -13,7 +13,7 @@ from indexers.memory import MemoryConfig, MemoryUnit, Turn
 from indexers.memory.consolidate import duplicates, group_units
 from indexers.memory.retrieve import classify, fuse, pack_context
 from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
-from indexers.memory.write import information_score, windows
+from indexers.memory.write import decode_facts, information_score, windows
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 
@@ -118,3 +118,11 @@ def test_answer_metrics() -> None:
     assert token_f1("the museum in Paris", "Paris") == pytest.approx(0.5)  # precision 1/3, recall 1
     assert bleu1("Paris", "Paris France") == pytest.approx(np.exp(1 - 2))
     assert abstained("Not mentioned.") and not abstained("Paris")
+
+
+def test_facts_are_salvaged_from_malformed_or_cut_off_replies() -> None:
+    whole = '{"facts": [{"text": "Ada swims.", "turns": ["t1"]}]}'
+    unquoted_and_cut = '{facts: [{"text": "Ada swims.", "time": null}, {"text": "Ben ru'
+    assert decode_facts(whole) == [{"text": "Ada swims.", "turns": ["t1"]}]
+    assert decode_facts(unquoted_and_cut) == [{"text": "Ada swims.", "time": None}]
+    assert decode_facts("Not mentioned") == []
