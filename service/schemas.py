@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, field_validator, model_validator
 
 from indexers.configs import IndexConfig
 from indexers.memory.units import MemoryUnit, Turn
@@ -285,7 +285,14 @@ class MemoryQuery(_Strict):
     query: QueryText
     token_budget: int = Field(512, ge=16, le=32_768, description="most LLM tokens the context may use")
     k: int | None = Field(None, ge=1, le=100, description="units to retrieve (default: by complexity)")
-    with_sources: bool = Field(True, description="include the source turns of the returned units")
+    with_sources: StrictBool = Field(True, description="include the source turns of the returned units")
+
+    @field_validator("token_budget", "k", mode="before")
+    @classmethod
+    def _json_number(cls, value: object) -> object:
+        if isinstance(value, str | bool):
+            raise ValueError("must be a JSON number")
+        return value
 
 
 class MemoryRecallPublic(BaseModel):

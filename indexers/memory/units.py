@@ -84,7 +84,7 @@ class MemoryUnit(BaseModel):
 class UnitPatch(BaseModel):
     """Fields a client may change on a unit; the others are kept."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     text: str | None = Field(None, min_length=1)
     keywords: list[str] | None = None

@@ -179,3 +179,9 @@ def test_unknown_agent_and_bad_requests(memory_client: TestClient) -> None:
     )
     no_turns = memory_client.post("/v1/memory/agent-1/turns", json={"turns": []}, headers=ALPHA)
     assert no_turns.status_code == 422
+    for loose in ({"query": "x", "token_budget": "64"}, {"query": "x", "with_sources": 0}):
+        assert memory_client.post("/v1/memory/agent-1/query", json=loose, headers=ALPHA).status_code == 422
+    fine = memory_client.post(
+        "/v1/memory/agent-1/query", json={"query": "x", "token_budget": 64.0}, headers=ALPHA
+    )
+    assert fine.status_code == 200
