@@ -29,11 +29,12 @@ TURNS = [
 
 
 def _memory(tmp_path: Path, encoder: str) -> AgentMemory:
-    llm = load_llm(LLMConfig(model="smollm2-135m", context_window=1024, timeout_s=30))
+    llm = load_llm(LLMConfig(model="smollm2-135m", context_window=1024, timeout_s=20))
     config = MemoryConfig(
         encoder=EncoderConfig(model=encoder),
         window=2,
         extract_max_tokens=48,
+        llm_attempts=1,
         filter_threshold=0.0,
         answer_max_tokens=12,
     )
