@@ -11,6 +11,7 @@ Layout under `data_dir`:
     jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
     jobs/{tenant}/{job_id}.heartbeat              touched by the worker while the job runs
     staging/{job_id}.jsonl                        documents handed from the API to a worker
+    memory/{tenant}/{agent}/                      one agent's memory (indexers.memory.MemoryStore)
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.configs import IndexConfig
 from service.settings import Settings
 
+if TYPE_CHECKING:
+    from indexers.memory import MemoryStore
+
 __all__ = [
+    "TASK_MEMORY_ADD",
+    "TASK_MEMORY_CONSOLIDATE",
+    "MemoryJob",
+    "memory_store",
     "TASK_ADD",
     "TASK_BUILD",
     "TASK_DELETE",
@@ -47,7 +55,9 @@ __all__ = [
 TASK_BUILD: Final = "index.build"
 TASK_ADD: Final = "index.add"
 TASK_DELETE: Final = "index.delete"
-JobType = Literal["index.build", "index.add", "index.delete"]
+TASK_MEMORY_ADD: Final = "memory.add_turns"
+TASK_MEMORY_CONSOLIDATE: Final = "memory.consolidate"
+JobType = Literal["index.build", "index.add", "index.delete", "memory.add_turns", "memory.consolidate"]
 
 
 class JobPayload(BaseModel):
@@ -76,6 +86,12 @@ class DeleteJob(JobPayload):
     """Delete documents by id from every kind of a collection."""
 
     ids: list[str]
+
+
+class MemoryJob(JobPayload):
+    """Extract the pending turns of an agent's memory, or consolidate it; `collection` is `memory:{agent}`."""
+
+    agent: str
 
 
 class CollectionSpec(BaseModel):
@@ -139,6 +155,9 @@ class Layout:
     def staging_file(self, name: str) -> Path:
         return self.data_dir / "staging" / name
 
+    def memory_dir(self, tenant: str, agent: str) -> Path:
+        return self.data_dir / "memory" / tenant / agent
+
     def read_spec(self, tenant: str, name: str) -> CollectionSpec | None:
         """The collection spec, or None if the collection does not exist."""
         try:
@@ -189,7 +208,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_expires": settings.result_expires_s,
         "result_extended": True,
         "task_default_queue": settings.task_queue,
-        "task_routes": {"index.*": {"queue": settings.task_queue}},
+        "task_routes": {
+            "index.*": {"queue": settings.task_queue},
+            "memory.*": {"queue": settings.task_queue},
+        },
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
     }
@@ -205,3 +227,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
         }
     return config
+
+
+def memory_store(settings: Settings, tenant: str, agent: str) -> MemoryStore:
+    """The store of a tenant's agent: a folder under data_dir, and the Qdrant server if one is set."""
+    from indexers.memory import MemoryStore
+
+    return MemoryStore(
+        Layout(settings.data_dir).memory_dir(tenant, agent),
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+        name=f"{tenant}.{agent}",
+    )

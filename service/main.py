@@ -19,7 +19,7 @@ from service.jobs import Layout
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import JobQueue
-from service.routes import collections, documents, health, jobs, reports, search
+from service.routes import collections, documents, health, jobs, memory, reports, search
 from service.search import Searcher
 from service.settings import Settings, get_settings
 from service.store import IndexStore
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_exception_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContext, metrics=metrics)  # outermost: ids and metrics cover 413s too
-    for module in (collections, documents, search, jobs, health):
+    for module in (collections, documents, search, jobs, health, memory):
         app.include_router(module.router)
     app.include_router(health.metrics_router)
     app.include_router(reports.router)

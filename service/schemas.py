@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, field_validator, model_validator
 
 from indexers.configs import IndexConfig
+from indexers.memory.units import MemoryUnit, Turn
 from service.filters import Filter
 
 __all__ = [
@@ -43,6 +44,14 @@ __all__ = [
     "TokenHeatPublic",
     "ReportPublic",
     "ReportsPublic",
+    "AGENT_PATTERN",
+    "MemoryAnswerPublic",
+    "MemoryPublic",
+    "MemoryQuery",
+    "MemoryRecallPublic",
+    "TurnsAdd",
+    "UnitsPublic",
+    "UnitsQuery",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -302,3 +311,62 @@ class ReportPublic(BaseModel):
 class ReportsPublic(BaseModel):
     data: list[ReportPublic]
     count: int
+
+
+AGENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+
+
+class TurnsAdd(_Strict):
+    """A batch of dialogue turns for an agent's memory."""
+
+    turns: list[Turn] = Field(min_length=1, max_length=256, description="at most 256 turns per request")
+
+
+class MemoryQuery(_Strict):
+    """A question to an agent's memory and the context budget for the answer."""
+
+    query: QueryText
+    token_budget: int = Field(512, ge=16, le=32_768, description="most LLM tokens the context may use")
+    k: int | None = Field(None, ge=1, le=100, description="units to retrieve (default: by complexity)")
+    with_sources: StrictBool = Field(True, description="include the source turns of the returned units")
+
+    @field_validator("token_budget", "k", mode="before")
+    @classmethod
+    def _json_number(cls, value: object) -> object:
+        if isinstance(value, str | bool):
+            raise ValueError("must be a JSON number")
+        return value
+
+
+class MemoryRecallPublic(BaseModel):
+    context: str
+    tokens: int
+    units: list[MemoryUnit]
+    complexity: str
+    level: str = Field(description="detailed: level-0 facts only; mixed: abstracts too")
+    k: int
+    sources: list[Turn]
+
+
+class MemoryAnswerPublic(MemoryRecallPublic):
+    answer: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class UnitsQuery(_Strict):
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class UnitsPublic(BaseModel):
+    data: list[MemoryUnit]
+    count: int
+
+
+class MemoryPublic(BaseModel):
+    agent_id: str
+    turns: int
+    units: int
+    live_units: int
+    units_since_consolidation: int

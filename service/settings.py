@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexers.llm import LLMConfig
+from indexers.memory.units import MemoryConfig
 
 __all__ = ["TENANT_PATTERN", "Settings", "get_settings"]
 
@@ -85,6 +86,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Field(
         Path.home() / ".cache" / "tessera",
         description="where packaged GGUF language models are converted to transformers folders (once)",
+    )
+    memory: MemoryConfig = Field(
+        default_factory=MemoryConfig,
+        description="agent memory (window, filter, consolidation, retrieval), by field: "
+        "TESSERA_MEMORY__WINDOW, TESSERA_MEMORY__CONSOLIDATE_AFTER, ...",
     )
     api_url: str | None = Field(None, description="CLI client: server URL (default http://host:port)")
     api_key: str | None = Field(None, description="CLI client: API key to send")

@@ -1,4 +1,5 @@
-"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`.
+"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`; memory jobs
+`memory.add_turns` and `memory.consolidate`.
 
 Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
 library and commits a new version per kind (`indexers.storage.commit`: build a new folder, swap
@@ -13,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from types import TracebackType
 from typing import Any
 
@@ -23,23 +25,37 @@ from indexers import storage
 from indexers.base import Doc, Index
 from indexers.corpus import read_corpus
 from indexers.errors import IndexNotFound
+from indexers.llm import load_llm
+from indexers.memory import AgentMemory
 from indexers.registry import create_index
 from service.jobs import (
     TASK_ADD,
     TASK_BUILD,
     TASK_DELETE,
+    TASK_MEMORY_ADD,
+    TASK_MEMORY_CONSOLIDATE,
     AddJob,
     BuildJob,
     CollectionSpec,
     DeleteJob,
     JobPayload,
     Layout,
+    MemoryJob,
     collection_lock,
+    memory_store,
 )
 from service.settings import get_settings
 from workers.celery_app import app
 
-__all__ = ["CANCELLED", "JobCancelled", "add_documents", "build_collection", "delete_documents"]
+__all__ = [
+    "CANCELLED",
+    "JobCancelled",
+    "add_documents",
+    "add_memory_turns",
+    "build_collection",
+    "consolidate_memory",
+    "delete_documents",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -104,26 +120,34 @@ class JobRun:
 Apply = Callable[[CollectionSpec, JobRun], dict[str, Any]]
 
 
+def run_tracked(task: Task, job: JobPayload, apply: Callable[[JobRun], dict[str, Any]]) -> dict[str, Any]:
+    """Run `apply` with heartbeat, progress and cancellation (a cancelled job ends as CANCELLED)."""
+    settings = get_settings()
+    try:
+        with JobRun(task, job, Layout(settings.data_dir), settings.heartbeat_s) as run:
+            return apply(run)
+    except JobCancelled:
+        logger.info("job %s cancelled", job.job_id)
+        task.update_state(task_id=job.job_id, state=CANCELLED, meta={"cancelled": True})
+        raise Ignore() from None
+
+
 def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
     """Run `apply` under the collection lock, with progress and cancellation; returns a small result.
 
     Raises:
         IndexNotFound: the collection was deleted before the job ran.
     """
-    settings = get_settings()
-    layout = Layout(settings.data_dir)
-    try:
-        with JobRun(task, job, layout, settings.heartbeat_s) as run:
-            with collection_lock(layout.lock_file(job.tenant, job.collection)):
-                spec = layout.read_spec(job.tenant, job.collection)
-                if spec is None:
-                    raise IndexNotFound(f"collection {job.collection!r} no longer exists")
-                result = apply(spec, run)
-    except JobCancelled:
-        logger.info("job %s cancelled", job.job_id)
-        task.update_state(task_id=job.job_id, state=CANCELLED, meta={"cancelled": True})
-        raise Ignore() from None
-    return {"collection": job.collection, **result}
+    layout = Layout(get_settings().data_dir)
+
+    def locked(run: JobRun) -> dict[str, Any]:
+        with collection_lock(layout.lock_file(job.tenant, job.collection)):
+            spec = layout.read_spec(job.tenant, job.collection)
+            if spec is None:
+                raise IndexNotFound(f"collection {job.collection!r} no longer exists")
+            return apply(spec, run)
+
+    return {"collection": job.collection, **run_tracked(task, job, locked)}
 
 
 def _staged(job: BuildJob | AddJob) -> list[Doc]:
@@ -211,3 +235,38 @@ def delete_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     """Delete documents by id from every kind of a collection."""
     job = DeleteJob.model_validate(payload)
     return run_job(self, job, lambda spec, run: _delete(job, spec, run))
+
+
+def _agent_memory(job: MemoryJob) -> AgentMemory:
+    settings = get_settings()
+    return AgentMemory(
+        memory_store(settings, job.tenant, job.agent), load_llm(settings.llm_config), settings.memory
+    )
+
+
+@app.task(name=TASK_MEMORY_ADD, **RETRY)  # type: ignore[untyped-decorator]
+def add_memory_turns(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Extract memory units from an agent's pending turns; consolidate when enough units arrived."""
+    job = MemoryJob.model_validate(payload)
+
+    def apply(run: JobRun) -> dict[str, Any]:
+        memory = _agent_memory(job)
+        report = memory.process_pending(progress=run.progress)
+        result: dict[str, Any] = {"agent": job.agent, "write": asdict(report)}
+        if report.consolidation_due:
+            result["consolidation"] = asdict(memory.consolidate(progress=run.progress))
+        return result
+
+    return run_tracked(self, job, apply)
+
+
+@app.task(name=TASK_MEMORY_CONSOLIDATE, **RETRY)  # type: ignore[untyped-decorator]
+def consolidate_memory(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Consolidate an agent's memory (group, abstract, retire duplicates)."""
+    job = MemoryJob.model_validate(payload)
+
+    def apply(run: JobRun) -> dict[str, Any]:
+        report = _agent_memory(job).consolidate(progress=run.progress)
+        return {"agent": job.agent, "consolidation": asdict(report)}
+
+    return run_tracked(self, job, apply)

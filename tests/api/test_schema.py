@@ -21,9 +21,14 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance, unsupported_method
 
 from indexers.base import Doc
+from service.deps import get_llm
 from service.main import create_app
 from service.settings import get_settings
 from tests.api.support import EXACT, KEYS, make_settings
+from tests.scripted_llm import ScriptedLLM
+
+MEMORY = '{"encoder": {"model": "fake:hash"}, "window": 4}'  # agent memory: fake encoder, scripted LLM
+LLM = ScriptedLLM(lambda messages, json_mode: "Not mentioned")
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -47,8 +52,11 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
     data_dir = tmp_path_factory.mktemp("schema")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TESSERA_DATA_DIR", str(data_dir))
+        patch.setenv("TESSERA_MEMORY", MEMORY)
         get_settings.cache_clear()
+        patch.setattr("workers.tasks.load_llm", lambda _config: LLM)
         app = create_app(make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20))
+        app.dependency_overrides[get_llm] = lambda: LLM
         server = uvicorn.Server(uvicorn.Config(app, port=_free_port(), log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -57,7 +65,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
         url = f"http://127.0.0.1:{server.config.port}"
         from tests.api.support import InlineJobs
 
-        InlineJobs.attach(app)
+        jobs = InlineJobs.attach(app)
+        run_now = jobs.send_task
+
+        def send_task(name: str, kwargs: dict[str, Any], task_id: str, **options: Any) -> None:
+            # Memory jobs stay queued: extracting hundreds of generated turns inline would outlast the
+            # request timeout, and tests/api/test_memory.py runs them.
+            if not name.startswith("memory."):
+                run_now(name, kwargs, task_id, **options)
+
+        app.state.services.queue.celery.send_task = send_task
         records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in tiny_docs]
         with httpx.Client(base_url=url, headers=AUTH) as client:
             assert (

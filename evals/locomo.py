@@ -1,0 +1,392 @@
+"""LoCoMo evaluation of agent memory against full-context and plain RAG, on one LLM.
+
+For each selected conversation: ingest its turns into `AgentMemory` (extraction, then one
+consolidation), index the raw turns in a `dense` index (plain RAG), then answer every sampled
+question three ways with the same answering prompt and LLM:
+
+- memory: the memory's recalled context (adaptive k, token budget);
+- rag: the top raw turns by dense similarity, packed into the same token budget;
+- full: the whole (selected) conversation, cut from the start to fit the model window.
+
+Scores: token F1 and BLEU-1 per category 1-4; category 5 (adversarial) separately as the share of
+answers that abstain ("Not mentioned"). Costs: answer-prompt tokens per question, memory build time,
+retrieval latency and answer time.
+
+    python -m evals.locomo --data ../shared/data/locomo/locomo7.json --conversations 0 --sessions 3 \
+        --questions 30 --llm qwen2.5-0.5b --out docs/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from evals.qa_metrics import abstained, bleu1, token_f1
+from indexers.base import Doc
+from indexers.configs import DenseConfig, EncoderConfig
+from indexers.dense import DenseIndex
+from indexers.llm import LLM, LLMConfig, load_llm
+from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
+
+__all__ = ["Conversation", "Question", "load_locomo", "main", "run"]
+
+logger = logging.getLogger(__name__)
+METHODS = ("memory", "rag", "full")
+ANSWER_RESERVE = 64
+TITLE = "# LoCoMo: memory vs plain RAG vs full context"
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One LoCoMo question: its answer (the adversarial answer for category 5) and evidence turns."""
+
+    question: str
+    answer: str
+    category: int
+    evidence: list[str]
+    qid: str = ""  # sample id and position in its qa list
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    sample_id: str
+    turns: list[Turn]
+    questions: list[Question]
+
+
+def parse_locomo_time(text: str) -> datetime:
+    """'1:56 pm on 8 May, 2023' -> a UTC datetime."""
+    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
+
+
+def load_locomo(path: Path, sessions: int | None = None) -> list[Conversation]:
+    """Conversations with their first `sessions` sessions and the questions answerable from them."""
+    out = []
+    for sample in json.loads(path.read_text()):
+        conv = sample["conversation"]
+        numbers = sorted(int(k.split("_")[1]) for k in conv if k.startswith("session_") and k.count("_") == 1)
+        numbers = numbers[:sessions] if sessions else numbers
+        turns = []
+        for n in numbers:
+            when = parse_locomo_time(conv[f"session_{n}_date_time"])
+            for turn in conv[f"session_{n}"]:
+                text = turn["text"]
+                if turn.get("blip_caption"):
+                    text = f"{text} [shares a photo of {turn['blip_caption']}]"
+                turns.append(
+                    Turn(
+                        id=turn["dia_id"], speaker=turn["speaker"], text=text, timestamp=when, session=f"s{n}"
+                    )
+                )
+        kept = {f"D{n}" for n in numbers}
+        questions = [
+            Question(
+                q["question"],
+                str(q.get("answer", q.get("adversarial_answer", ""))),
+                int(q["category"]),
+                list(q.get("evidence", [])),
+                f"{sample['sample_id']}#{position}",
+            )
+            for position, q in enumerate(sample["qa"])
+            if q.get("evidence") and all(e.split(":")[0] in kept for e in q["evidence"])
+        ]
+        out.append(Conversation(sample["sample_id"], turns, questions))
+    return out
+
+
+def turn_line(turn: Turn) -> str:
+    return f"[{turn.timestamp:%Y-%m-%d}] {turn.speaker}: {turn.text}"
+
+
+def pack_lines(lines: Sequence[str], budget: int, count: Callable[[str], int]) -> str:
+    """The first lines (in the given order) that fit `budget` tokens."""
+    kept, used = [], 0
+    for line in lines:
+        cost = count(line + "\n")
+        if used + cost <= budget:
+            kept.append(line)
+            used += cost
+    return "\n".join(kept)
+
+
+def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> str:
+    """The conversation's latest turns that fit the model window with the prompt and the answer."""
+    overhead = llm.count_tokens(answer_messages("", question)[0]["content"] + question) + ANSWER_RESERVE + 32
+    budget = llm.context_window - overhead
+    kept: list[str] = []
+    used = 0
+    for turn in reversed(turns):
+        cost = llm.count_tokens(turn_line(turn) + "\n")
+        if used + cost > budget:
+            break
+        kept.append(turn_line(turn))
+        used += cost
+    return "\n".join(reversed(kept))
+
+
+@dataclass
+class MethodScores:
+    """Per-question records of one method."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for category in (1, 2, 3, 4):
+            rows = [r for r in self.records if r["category"] == category]
+            if rows:
+                out[f"f1_c{category}"] = statistics.mean(r["f1"] for r in rows)
+                out[f"bleu1_c{category}"] = statistics.mean(r["bleu1"] for r in rows)
+                out[f"n_c{category}"] = len(rows)
+        answerable = [r for r in self.records if r["category"] != 5]
+        adversarial = [r for r in self.records if r["category"] == 5]
+        if answerable:
+            out["f1"] = statistics.mean(r["f1"] for r in answerable)
+            out["bleu1"] = statistics.mean(r["bleu1"] for r in answerable)
+        if adversarial:
+            out["c5_abstain"] = statistics.mean(r["abstained"] for r in adversarial)
+            out["n_c5"] = len(adversarial)
+        out["prompt_tokens"] = statistics.mean(r["prompt_tokens"] for r in self.records)
+        retrieval = sorted(r["retrieval_ms"] for r in self.records)
+        out["retrieval_p50_ms"] = statistics.median(retrieval)
+        out["retrieval_p95_ms"] = retrieval[min(len(retrieval) - 1, int(0.95 * len(retrieval)))]
+        out["answer_s"] = statistics.mean(r["answer_s"] for r in self.records)
+        return out
+
+
+def run(
+    conversations: Sequence[Conversation],
+    llm: LLM,
+    memory_config: MemoryConfig,
+    *,
+    questions: int | None,
+    seed: int,
+    token_budget: int,
+    rag_k: int,
+    consolidate: bool,
+    work_dir: Path,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Ingest, answer and score every conversation; returns the summary and the per-question records.
+
+    `checkpoint` gets the result so far after every question (long runs keep what they measured).
+    """
+    scores = {method: MethodScores() for method in METHODS}
+    builds: list[dict[str, Any]] = []
+    rng = random.Random(seed)
+    for conv in conversations:
+        sample = list(conv.questions)
+        if questions is not None and questions < len(sample):
+            sample = rng.sample(sample, questions)
+        memory = AgentMemory(MemoryStore(work_dir / conv.sample_id, name=conv.sample_id), llm, memory_config)
+        started = time.perf_counter()
+        report = memory.add_turns(conv.turns)
+        extracted = time.perf_counter() - started
+        consolidation = memory.consolidate() if consolidate else None
+        build_s = time.perf_counter() - started
+        rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
+        rag_started = time.perf_counter()
+        rag.build([Doc(id=t.id, text=turn_line(t)) for t in conv.turns])
+        by_id = {t.id: t for t in conv.turns}
+        builds.append(
+            {
+                "sample_id": conv.sample_id,
+                "turns": len(conv.turns),
+                "questions": len(sample),
+                "memory_build_s": build_s,
+                "extract_s": extracted,
+                "rag_build_s": time.perf_counter() - rag_started,
+                "write": asdict(report),
+                "consolidation": asdict(consolidation) if consolidation else None,
+                **memory.stats(),
+            }
+        )
+        logger.info("%s built: %s", conv.sample_id, builds[-1])
+        for number, q in enumerate(sample):
+            for method in METHODS:
+                t0 = time.perf_counter()
+                if method == "memory":
+                    context = memory.recall(q.question, token_budget).context
+                elif method == "rag":
+                    hits = rag.search([q.question], k=rag_k)[0]
+                    context = pack_lines(
+                        [turn_line(by_id[h.doc_id]) for h in hits], token_budget, llm.count_tokens
+                    )
+                else:
+                    context = full_context(conv.turns, llm, q.question)
+                retrieval_ms = (time.perf_counter() - t0) * 1000
+                reply = llm.chat(
+                    answer_messages(context, q.question),
+                    max_tokens=memory_config.answer_max_tokens,
+                    stop=["\n"],
+                )
+                scores[method].records.append(
+                    {
+                        "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
+                        "category": q.category,
+                        "prediction": reply.text,
+                        "f1": token_f1(reply.text, q.answer),
+                        "bleu1": bleu1(reply.text, q.answer),
+                        "abstained": abstained(reply.text),
+                        "prompt_tokens": reply.prompt_tokens,
+                        "retrieval_ms": retrieval_ms,
+                        "answer_s": reply.seconds,
+                    }
+                )
+            logger.info("%s question %d/%d done", conv.sample_id, number + 1, len(sample))
+            if checkpoint:
+                checkpoint(_result(scores, builds))
+    return _result(scores, builds)
+
+
+def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "summary": {method: s.summary() for method, s in scores.items() if s.records},
+        "builds": builds,
+        "records": {method: s.records for method, s in scores.items()},
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The summary as a Markdown table (one row per method) and the build table."""
+    head = (
+        "method",
+        "F1 c1",
+        "F1 c2",
+        "F1 c3",
+        "F1 c4",
+        "F1 1-4",
+        "BLEU-1 1-4",
+        "c5 abstain",
+        "prompt tokens/q",
+        "retrieval p50 ms",
+        "retrieval p95 ms",
+        "answer s/q",
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    for method, s in result["summary"].items():
+        cells = [method] + [
+            f"{s[key]:.3f}" if key in s else "—"
+            for key in ("f1_c1", "f1_c2", "f1_c3", "f1_c4", "f1", "bleu1")
+        ]
+        cells += [
+            f"{s['c5_abstain']:.2f}" if "c5_abstain" in s else "—",
+            f"{s['prompt_tokens']:.0f}",
+            f"{s['retrieval_p50_ms']:.1f}",
+            f"{s['retrieval_p95_ms']:.1f}",
+            f"{s['answer_s']:.2f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| conversation | turns | questions | memory build s | extract s | rag build s | windows | "
+        "skipped | LLM fallbacks | units | live units |",
+        "|---|" + "---:|" * 10,
+    ]
+    for b in result["builds"]:
+        w = b["write"]
+        lines.append(
+            f"| {b['sample_id']} | {b['turns']} | {b['questions']} | {b['memory_build_s']:.1f} | "
+            f"{b['extract_s']:.1f} | {b['rag_build_s']:.1f} | {w['windows']} | {w['skipped']} | "
+            f"{w['fallbacks']} | {b['units']} | {b['live_units']} |"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m evals.locomo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="LoCoMo JSON (e.g. locomo7.json)")
+    p.add_argument("--conversations", type=int, nargs="*", help="conversation positions (default: all)")
+    p.add_argument("--sessions", type=int, help="first N sessions of each conversation (default: all)")
+    p.add_argument("--questions", type=int, help="questions sampled per conversation (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--llm", default="qwen2.5-0.5b", help="LLM model (local backend) or name (with --base-url)"
+    )
+    p.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the local model")
+    p.add_argument("--context-window", type=int, default=2048, help="LLM window (caps full-context prompts)")
+    p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
+    p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
+    p.add_argument("--rag-k", type=int, default=10, help="raw turns retrieved by plain RAG before packing")
+    p.add_argument("--window", type=int, default=4, help="turns per extraction window")
+    p.add_argument("--extract-max-tokens", type=int, default=256, help="reply bound of one extraction")
+    p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
+    p.add_argument("--answer-max-tokens", type=int, default=24)
+    p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
+    p.add_argument("--out", type=Path, default=Path("docs/results"), help="folder for locomo.md/.json")
+    p.add_argument("--name", default="locomo", help="output file stem")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    conversations = load_locomo(args.data, args.sessions)
+    if args.conversations:
+        conversations = [conversations[i] for i in args.conversations]
+    llm = load_llm(
+        LLMConfig(
+            backend="openai" if args.base_url else "local",
+            model=args.llm,
+            base_url=args.base_url,
+            context_window=args.context_window,
+            timeout_s=args.timeout,
+        )
+    )
+    config = MemoryConfig(
+        window=args.window,
+        encoder=EncoderConfig(model="minilm", query_max_length=256),
+        extract_max_tokens=args.extract_max_tokens,
+        llm_attempts=args.llm_attempts,
+        answer_max_tokens=args.answer_max_tokens,
+    )
+    command = "python -m evals.locomo " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def write(result: dict[str, Any], final: bool) -> str:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["setup"] = {
+            **{k: str(v) for k, v in vars(args).items()},
+            "peak_rss_mb": peak_mb,
+            "complete": final,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        table = markdown(result)
+        (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, default=str))
+        state = "" if final else "\n\n**Partial run** (still running or stopped before the end).\n"
+        (args.out / f"{args.name}.md").write_text(
+            f"{TITLE}\n\n`{command}`\n{state}\n{table}\n\npeak RSS {peak_mb:.0f} MB\n"
+        )
+        return table
+
+    with tempfile.TemporaryDirectory(prefix="locomo-") as work:
+        result = run(
+            conversations,
+            llm,
+            config,
+            questions=args.questions,
+            seed=args.seed,
+            token_budget=args.token_budget,
+            rag_k=args.rag_k,
+            consolidate=not args.no_consolidate,
+            work_dir=Path(work),
+            checkpoint=lambda partial: write(partial, final=False),
+        )
+    print(write(result, final=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

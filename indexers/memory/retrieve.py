@@ -1,0 +1,124 @@
+"""Adaptive query-aware retrieval: estimate how complex a query is, pick how many units to fetch and
+at which level, fuse the dense, lexical and symbolic views, and pack a context within a token budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from qdrant_client import models
+
+from indexers.memory.text import candidate_entities, query_vector, terms
+from indexers.memory.units import MemoryConfig, MemoryUnit
+
+__all__ = ["Complexity", "Plan", "classify", "fuse", "pack_context", "plan_for", "symbolic_filter"]
+
+Complexity = Literal["simple", "moderate", "complex"]
+Level = Literal["detailed", "mixed"]
+
+_AGGREGATE = re.compile(
+    r"\b(how many|how often|what (?:kinds?|types?|activities|things|books|events|places)|which \w+s\b|"
+    r"both|all the|list|ever|in common|compare|differ|change|over time|would|likely|might|why)\b",
+    re.IGNORECASE,
+)
+_TEMPORAL = re.compile(r"\b(when|how long|what (?:year|month|date|day)|before|after|since|until)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a query is answered: its complexity, units to fetch, and which levels to search.
+
+    `detailed` searches level-0 facts only; `mixed` also searches abstract units (level >= 1).
+    """
+
+    complexity: Complexity
+    k: int
+    level: Level
+
+
+def classify(query: str) -> Complexity:
+    """A cheap rule-based complexity estimate.
+
+    complex: aggregation, comparison or inference cues, or several named entities; moderate:
+    temporal questions or long queries; simple: one short factual question.
+    """
+    entities = candidate_entities(query[:1].lower() + query[1:])
+    if _AGGREGATE.search(query) or len(entities) >= 3:
+        return "complex"
+    if _TEMPORAL.search(query) or len(entities) == 2 or len(terms(query)) > 8:
+        return "moderate"
+    return "simple"
+
+
+def plan_for(query: str, config: MemoryConfig, k: int | None = None) -> Plan:
+    """The retrieval plan of `query` (`k` overrides the complexity's default)."""
+    complexity = classify(query)
+    return Plan(complexity, k or config.k[complexity], "mixed" if complexity == "complex" else "detailed")
+
+
+def level_filter(plan: Plan) -> models.Filter:
+    """Live units of the plan's levels."""
+    must: list[models.Condition] = [
+        models.FieldCondition(key="retired", match=models.MatchValue(value=False))
+    ]
+    if plan.level == "detailed":
+        must.append(models.FieldCondition(key="level", match=models.MatchValue(value=0)))
+    return models.Filter(must=must)
+
+
+def query_symbols(query: str, known: set[str]) -> list[str]:
+    """Symbols of the memory (entities, persons, keywords; lower case) that the query mentions."""
+    words = set(terms(query))
+    lowered = query.lower()
+    return sorted(s for s in known if s in words or (" " in s and s in lowered))
+
+
+def symbolic_filter(base: models.Filter, symbols: Sequence[str]) -> models.Filter:
+    """`base` narrowed to units whose symbols include any of `symbols`."""
+    must: list[models.Condition] = list(base.must or [])  # type: ignore[arg-type]
+    must.append(models.FieldCondition(key="symbols", match=models.MatchAny(any=list(symbols))))
+    return models.Filter(must=must)
+
+
+def lexical_query(query: str) -> models.SparseVector | None:
+    ids, weights = query_vector(query)
+    return models.SparseVector(indices=ids, values=weights) if ids else None
+
+
+def fuse(ranked: dict[str, list[str]], weights: dict[str, float], rrf_k: int) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion of ranked id lists, best first."""
+    scores: dict[str, float] = {}
+    for view, ids in ranked.items():
+        weight = weights.get(view, 0.0)
+        for rank, unit in enumerate(ids):
+            scores[unit] = scores.get(unit, 0.0) + weight / (rrf_k + rank + 1)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def render(unit: MemoryUnit) -> str:
+    when = f"[{unit.time}] " if unit.time else ""
+    return f"- {when}{unit.text}"
+
+
+def pack_context(
+    units: Sequence[MemoryUnit], budget: int, count_tokens: Callable[[str], int]
+) -> tuple[str, list[MemoryUnit], int]:
+    """The best units (in the given order) that fit `budget` tokens, shown in time order.
+
+    Returns:
+        The context string, the units it holds, and its token count.
+    """
+    chosen: list[MemoryUnit] = []
+    used = 0
+    for unit in units:
+        cost = count_tokens(render(unit) + "\n")
+        if used + cost > budget:
+            continue
+        chosen.append(unit)
+        used += cost
+    shown = sorted(chosen, key=lambda u: (u.time or "", -u.level))
+    context = "\n".join(render(u) for u in shown)
+    return context, chosen, count_tokens(context) if context else 0

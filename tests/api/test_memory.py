@@ -1,0 +1,187 @@
+"""The memory API: turns in (a job extracts units), query and answer, units, consolidation jobs,
+tenant isolation and bad input. The LLM is scripted; the encoder is the fake one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexers.configs import EncoderConfig
+from indexers.memory import MemoryConfig
+from service.deps import get_llm
+from service.settings import Settings, get_settings
+from tests.api.support import KEYS, make_settings, open_client
+from tests.scripted_llm import ScriptedLLM
+from tests.unit.test_memory import facts_reply
+
+ALPHA = {"Authorization": "Bearer key-alpha-0001"}
+BETA = {"Authorization": "Bearer key-beta-00002"}
+UNIT_FIELDS = {
+    "id",
+    "text",
+    "level",
+    "keywords",
+    "entities",
+    "persons",
+    "time",
+    "location",
+    "source_turn_ids",
+    "source_unit_ids",
+    "retired",
+}
+TURNS = [
+    {
+        "id": f"D1:{i}",
+        "speaker": ["Ada", "Ben"][i % 2],
+        "session": "s1",
+        "text": f"I went to the Paris museum number {i} yesterday with Bob.",
+        "timestamp": "2023-05-08T13:56:00Z",
+    }
+    for i in range(6)
+]
+
+
+@pytest.fixture()
+def memory_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """A client with API keys, inline jobs, the scripted LLM in the API and in the worker code."""
+    llm = ScriptedLLM(facts_reply)
+    config = MemoryConfig(
+        encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0, consolidate_after=100
+    )
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TESSERA_MODE", "embedded")
+    monkeypatch.setenv("TESSERA_MEMORY", config.model_dump_json())
+    get_settings.cache_clear()  # before the worker code is imported: it reads the settings then
+    monkeypatch.setattr("workers.tasks.load_llm", lambda _config: llm)
+    settings: Settings = make_settings(tmp_path, api_keys=KEYS, memory=config)
+    for client, _ in open_client(settings):
+        client.app.dependency_overrides[get_llm] = lambda: llm  # type: ignore[attr-defined]
+        yield client
+    get_settings.cache_clear()
+
+
+def _add(client: TestClient, turns: list[dict[str, Any]], headers: dict[str, str] = ALPHA) -> dict[str, Any]:
+    response = client.post("/v1/memory/agent-1/turns", json={"turns": turns}, headers=headers)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def test_turns_query_answer_and_units(memory_client: TestClient) -> None:
+    job = _add(memory_client, TURNS)
+    assert job["state"] == "succeeded" and job["type"] == "memory.add_turns", job["error"]
+    assert job["result"]["write"]["units"] == 6
+    listed = memory_client.get("/v1/memory/agent-1/units?limit=4&offset=0", headers=ALPHA).json()
+    assert listed["count"] == 6 and len(listed["data"]) == 4
+    assert UNIT_FIELDS <= listed["data"][0].keys()
+    assert "(7 May 2023)" in listed["data"][0]["text"]  # "yesterday" made absolute
+
+    query = memory_client.post(
+        "/v1/memory/agent-1/query",
+        json={"query": "Where did Ada go?", "token_budget": 30},
+        headers=ALPHA,
+    )
+    assert query.status_code == 200, query.text
+    body = query.json()
+    assert {"context", "tokens", "units", "complexity"} <= body.keys() and body["tokens"] <= 30
+    assert body["units"] and {s["id"] for s in body["sources"]} <= {t["id"] for t in TURNS}
+
+    answer = memory_client.post(
+        "/v1/memory/agent-1/answer",
+        json={"query": "Where did Ada go?", "token_budget": 64},
+        headers=ALPHA,
+    )
+    assert answer.status_code == 200 and answer.json()["answer"] == "Paris"
+
+    unit_id = listed["data"][0]["id"]
+    patched = memory_client.patch(
+        f"/v1/memory/agent-1/units/{unit_id}", json={"location": "Paris"}, headers=ALPHA
+    )
+    assert patched.status_code == 200 and patched.json()["location"] == "Paris"
+    kept = memory_client.patch(f"/v1/memory/agent-1/units/{unit_id}", json={"text": None}, headers=ALPHA)
+    assert kept.status_code == 200 and kept.json()["text"] == listed["data"][0]["text"]
+    bad = memory_client.patch(f"/v1/memory/agent-1/units/{unit_id}", json={"level": 3}, headers=ALPHA)
+    assert bad.status_code == 422
+    assert (
+        memory_client.get(f"/v1/memory/agent-1/units/{unit_id}", headers=ALPHA).json()["location"] == "Paris"
+    )
+    assert memory_client.delete(f"/v1/memory/agent-1/units/{unit_id}", headers=ALPHA).status_code == 204
+    assert memory_client.get(f"/v1/memory/agent-1/units/{unit_id}", headers=ALPHA).status_code == 404
+
+
+def test_consolidation_job_and_delete_everything(memory_client: TestClient) -> None:
+    _add(memory_client, TURNS)
+    job = memory_client.post("/v1/memory/agent-1/consolidate", headers=ALPHA)
+    assert job.status_code == 202
+    status = memory_client.get(f"/v1/jobs/{job.json()['id']}", headers=ALPHA).json()
+    assert status["state"] == "succeeded" and status["type"] == "memory.consolidate"
+    assert status["result"]["consolidation"]["abstracts"] >= 1
+    units = memory_client.get("/v1/memory/agent-1/units", headers=ALPHA).json()["data"]
+    assert any(u["level"] >= 1 and u["source_unit_ids"] for u in units)
+    assert memory_client.get("/v1/memory/agent-1", headers=ALPHA).json()["turns"] == 6
+    assert memory_client.delete("/v1/memory/agent-1", headers=ALPHA).status_code == 204
+    assert memory_client.get("/v1/memory/agent-1/units", headers=ALPHA).status_code == 404
+
+
+def test_another_tenant_cannot_reach_the_agent(memory_client: TestClient) -> None:
+    job = _add(memory_client, TURNS)
+    unit_id = memory_client.get("/v1/memory/agent-1/units", headers=ALPHA).json()["data"][0]["id"]
+    for method, path, body in [
+        ("GET", "/v1/memory/agent-1/units", None),
+        ("GET", f"/v1/memory/agent-1/units/{unit_id}", None),
+        ("POST", "/v1/memory/agent-1/query", {"query": "Paris"}),
+        ("POST", "/v1/memory/agent-1/answer", {"query": "Paris"}),
+        ("DELETE", f"/v1/memory/agent-1/units/{unit_id}", None),
+        ("DELETE", "/v1/memory/agent-1", None),
+        ("POST", "/v1/memory/agent-1/consolidate", None),
+        ("GET", f"/v1/jobs/{job['id']}", None),
+    ]:
+        response = memory_client.request(method, path, json=body, headers=BETA)
+        assert response.status_code == 404, (method, path, response.text)
+    assert memory_client.get("/v1/memory/agent-1/units", headers=ALPHA).json()["count"] == 6
+    assert memory_client.get("/v1/memory/agent-1/units").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("turn", "problem"),
+    [
+        ({"speaker": "A", "text": "", "timestamp": "2023-05-08T10:00:00"}, "text"),
+        ({"speaker": "A", "text": "   ", "timestamp": "2023-05-08T10:00:00"}, "text"),
+        ({"speaker": "A", "timestamp": "2023-05-08T10:00:00"}, "text"),
+        ({"speaker": "A", "text": "hi", "timestamp": "8 May, 2023"}, "timestamp"),
+        ({"speaker": "A", "text": "hi", "timestamp": "2023-13-45T10:00:00"}, "timestamp"),
+        ({"speaker": "A", "text": "hi", "timestamp": 1683540000}, "timestamp"),
+    ],
+)
+def test_bad_turns_are_422_and_store_nothing(
+    memory_client: TestClient, turn: dict[str, Any], problem: str
+) -> None:
+    good = TURNS[0]
+    response = memory_client.post("/v1/memory/agent-1/turns", json={"turns": [good, turn]}, headers=ALPHA)
+    assert response.status_code == 422 and problem in response.json()["detail"]
+    assert memory_client.get("/v1/memory/agent-1", headers=ALPHA).status_code == 404
+
+
+def test_unknown_agent_and_bad_requests(memory_client: TestClient) -> None:
+    assert (
+        memory_client.post("/v1/memory/nobody/query", json={"query": "x"}, headers=ALPHA).status_code == 404
+    )
+    assert (
+        memory_client.post("/v1/memory/bad.agent/query", json={"query": "x"}, headers=ALPHA).status_code
+        == 422
+    )
+    _add(memory_client, TURNS[:2])
+    assert (
+        memory_client.post("/v1/memory/agent-1/query", json={"query": ""}, headers=ALPHA).status_code == 422
+    )
+    no_turns = memory_client.post("/v1/memory/agent-1/turns", json={"turns": []}, headers=ALPHA)
+    assert no_turns.status_code == 422
+    for loose in ({"query": "x", "token_budget": "64"}, {"query": "x", "with_sources": 0}):
+        assert memory_client.post("/v1/memory/agent-1/query", json=loose, headers=ALPHA).status_code == 422
+    fine = memory_client.post(
+        "/v1/memory/agent-1/query", json={"query": "x", "token_budget": 64.0}, headers=ALPHA
+    )
+    assert fine.status_code == 200

@@ -1,0 +1,108 @@
+"""The LoCoMo evaluation on a two-session conversation in LoCoMo format, with a scripted LLM and the
+fake encoder: loading, question selection, all three methods, metrics and the written tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from evals import locomo
+from indexers.configs import EncoderConfig
+from indexers.llm import ChatMessage
+from indexers.memory import MemoryConfig
+from tests.scripted_llm import ScriptedLLM
+from tests.unit.test_memory import facts_reply
+
+SAMPLE = {
+    "sample_id": "conv-x",
+    "conversation": {
+        "speaker_a": "Ada",
+        "speaker_b": "Ben",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Ada", "dia_id": "D1:1", "text": "I went to the chess club yesterday."},
+            {
+                "speaker": "Ben",
+                "dia_id": "D1:2",
+                "text": "I painted a lighthouse last year.",
+                "blip_caption": "a painting of a lighthouse",
+            },
+        ],
+        "session_2_date_time": "10:00 am on 1 June, 2023",
+        "session_2": [{"speaker": "Ada", "dia_id": "D2:1", "text": "I adopted a dog called Max."}],
+    },
+    "qa": [
+        {
+            "question": "When did Ada go to the chess club?",
+            "answer": "7 May 2023",
+            "evidence": ["D1:1"],
+            "category": 2,
+        },
+        {"question": "What did Ben paint?", "answer": "a lighthouse", "evidence": ["D1:2"], "category": 4},
+        {
+            "question": "What did Ada regret?",
+            "adversarial_answer": "nothing",
+            "evidence": ["D1:1"],
+            "category": 5,
+        },
+        {"question": "What is the dog called?", "answer": "Max", "evidence": ["D2:1"], "category": 4},
+    ],
+}
+
+
+def answer(messages: Sequence[ChatMessage], json_mode: bool) -> str:
+    """Answers a question only when the context holds what it needs."""
+    if not messages[0]["content"].startswith("Answer the question"):
+        return facts_reply(messages, json_mode)
+    context, question = messages[-1]["content"].split("Question:")
+    if "paint" in question and "lighthouse" in context:
+        return "a lighthouse"
+    if "chess club" in question and "chess club" in context:
+        return "7 May 2023"
+    return "Not mentioned"
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps([SAMPLE]))
+    return path
+
+
+def test_loading_keeps_the_selected_sessions_and_their_questions(data: Path) -> None:
+    (conv,) = locomo.load_locomo(data, sessions=1)
+    assert [t.id for t in conv.turns] == ["D1:1", "D1:2"]
+    assert "[shares a photo of a painting of a lighthouse]" in conv.turns[1].text
+    assert conv.turns[0].timestamp.isoformat() == "2023-05-08T13:56:00+00:00"
+    assert [q.category for q in conv.questions] == [2, 4, 5]  # the D2 question needs session 2
+    assert conv.questions[2].answer == "nothing"
+
+
+def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
+    conversations = locomo.load_locomo(data, sessions=1)
+    config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
+    seen: list[int] = []
+    result = locomo.run(
+        conversations,
+        ScriptedLLM(answer),
+        config,
+        questions=None,
+        seed=0,
+        token_budget=64,
+        rag_k=5,
+        consolidate=True,
+        work_dir=tmp_path / "work",
+        checkpoint=lambda partial: seen.append(len(partial["records"]["memory"])),
+    )
+    assert seen == [1, 2, 3]
+    for method in locomo.METHODS:
+        summary = result["summary"][method]
+        assert summary["f1_c2"] == 1.0 and summary["f1_c4"] == 1.0 and summary["c5_abstain"] == 1.0
+        assert summary["prompt_tokens"] > 0
+    build = result["builds"][0]
+    assert build["turns"] == 2 and build["units"] >= 2 and build["memory_build_s"] > 0
+    table = locomo.markdown(result)
+    assert table.count("\n| memory |") == 1 and "| conv-x | 2 | 3 |" in table

@@ -1,0 +1,128 @@
+"""Pure parts of agent memory: relative times, entities, lexical weights, windows, the information
+score, complexity, fusion, context packing, grouping; and the answer metrics of the evaluation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from evals.qa_metrics import abstained, bleu1, token_f1
+from indexers.memory import MemoryConfig, MemoryUnit, Turn
+from indexers.memory.consolidate import duplicates, group_units
+from indexers.memory.retrieve import classify, fuse, pack_context
+from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
+from indexers.memory.write import decode_facts, information_score, windows
+
+ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I went yesterday.", "I went yesterday (7 May 2023)."),
+        ("We met last week", "We met last week (the week before 8 May 2023)"),
+        ("It was last year", "It was last year (2022)"),
+        ("Two days ago I ran", "Two days ago (6 May 2023) I ran"),
+        ("I moved 3 months ago", "I moved 3 months ago (February 2023)"),
+        ("see you next month", "see you next month (June 2023)"),
+        ("last Friday was fun", "last Friday (5 May 2023) was fun"),
+        ("nothing relative here", "nothing relative here"),
+    ],
+)
+def test_relative_times_become_absolute(text: str, expected: str) -> None:
+    assert absolute_times(text, ANCHOR)[0] == expected
+
+
+def test_entities_skip_sentence_openers_and_pronouns() -> None:
+    assert candidate_entities("Hey Ben! I went to the UN chess club in New York.") == [
+        "Ben",
+        "UN",
+        "New York",
+    ]
+    assert symbols(["New York", "Mel"]) == {"new york", "new", "york", "mel"}
+
+
+def test_lexical_weights_saturate_and_normalise_length() -> None:
+    ids, weights = lexical_vector("paris paris paris museum", k1=1.2, b=0.75, avgdl=4)
+    by_id = dict(zip(ids, weights, strict=True))
+    museum, paris = query_vector("paris museum")[0]  # sorted terms
+    assert by_id[paris] > by_id[museum] and by_id[paris] < 3 * by_id[museum]  # tf saturates
+    short = dict(zip(*lexical_vector("museum", k1=1.2, b=0.75, avgdl=4), strict=True))
+    assert short[museum] > by_id[museum]  # shorter unit, higher weight
+    assert query_vector("the and of") == ([], [])
+
+
+def test_windows_cover_every_item() -> None:
+    assert windows(list(range(5)), 2, 2) == [[0, 1], [2, 3], [4]]
+    assert windows(list(range(5)), 3, 2) == [[0, 1, 2], [2, 3, 4]]
+    assert windows([], 3, 3) == []
+
+
+def test_information_score_rewards_new_entities_and_novelty() -> None:
+    window = [Turn(id="a", speaker="A", text="I met Alice in Rome.", timestamp=ANCHOR)]
+    fresh = information_score(window, set(), best_similarity=0.2, alpha=0.5)
+    known = information_score(window, {"alice", "rome"}, best_similarity=0.95, alpha=0.5)
+    assert fresh == pytest.approx(0.5 + 0.5 * 0.8) and known == pytest.approx(0.5 * 0.05)
+
+
+@pytest.mark.parametrize(
+    ("query", "complexity"),
+    [
+        ("What is Ada's job?", "simple"),
+        ("When did Ada go to the chess club?", "moderate"),
+        ("What activities does Ben enjoy?", "complex"),
+        ("Would Ada likely move abroad?", "complex"),
+    ],
+)
+def test_complexity_classes(query: str, complexity: str) -> None:
+    assert classify(query) == complexity
+
+
+def test_weighted_reciprocal_rank_fusion() -> None:
+    fused = fuse({"dense": ["a", "b"], "lexical": ["b", "c"]}, {"dense": 1.0, "lexical": 1.0}, rrf_k=0)
+    assert [unit for unit, _ in fused] == ["b", "a", "c"]
+    assert fused[0][1] == pytest.approx(1 / 2 + 1 / 1)
+
+
+def _unit(uid: str, text: str, time: str = "2023-05-08", **fields: object) -> MemoryUnit:
+    return MemoryUnit(id=uid, text=text, time=time, **fields)  # type: ignore[arg-type]
+
+
+def test_context_respects_the_budget_and_shows_time_order() -> None:
+    units = [_unit("b", "two three", "2023-06-01"), _unit("a", "one", "2023-05-01"), _unit("c", "x " * 50)]
+    context, chosen, tokens = pack_context(units, budget=8, count_tokens=lambda t: len(t.split()))
+    assert [u.id for u in chosen] == ["b", "a"]
+    assert context.splitlines() == ["- [2023-05-01] one", "- [2023-06-01] two three"]
+    assert tokens == 7
+
+
+def test_grouping_needs_similarity_and_a_shared_symbol() -> None:
+    e1, e2 = np.eye(2, dtype=np.float32)
+    units = [
+        (_unit("a", "Alice ran", entities=["Alice"]), e1),
+        (_unit("b", "Alice ran again", entities=["Alice"]), e1),
+        (_unit("c", "Bob swam", entities=["Bob"], time="2024-01-01"), e1),
+        (_unit("d", "Alice sang", entities=["Alice"]), e2),
+    ]
+    config = MemoryConfig(group_similarity=0.5)
+    groups = group_units(units, config)
+    assert [[u.id for u in g.units] for g in groups] == [["a", "b"]]
+    assert duplicates(groups[0], 0.99) == {"a": "b"}  # the longer text keeps the content
+
+
+def test_answer_metrics() -> None:
+    assert token_f1("7 May 2023", "7 May 2023") == 1.0
+    assert token_f1("Paris", "London") == 0.0
+    assert token_f1("the museum in Paris", "Paris") == pytest.approx(0.5)  # precision 1/3, recall 1
+    assert bleu1("Paris", "Paris France") == pytest.approx(np.exp(1 - 2))
+    assert abstained("Not mentioned.") and not abstained("Paris")
+
+
+def test_facts_are_salvaged_from_malformed_or_cut_off_replies() -> None:
+    whole = '{"facts": [{"text": "Ada swims.", "turns": ["t1"]}]}'
+    unquoted_and_cut = '{facts: [{"text": "Ada swims.", "time": null}, {"text": "Ben ru'
+    assert decode_facts(whole) == [{"text": "Ada swims.", "turns": ["t1"]}]
+    assert decode_facts(unquoted_and_cut) == [{"text": "Ada swims.", "time": None}]
+    assert decode_facts("Not mentioned") == []
