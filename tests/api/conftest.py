@@ -10,8 +10,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from indexers.configs import EncoderConfig
+from indexers.memory import MemoryConfig
+from service.deps import get_llm
 from service.settings import Settings, get_settings
-from tests.api.support import DENSE, EXACT, make_settings, open_client
+from tests.api.support import DENSE, EXACT, KEYS, make_settings, open_client
+from tests.scripted_llm import ScriptedLLM
+from tests.unit.test_memory import facts_reply
 
 
 @pytest.fixture()
@@ -44,3 +49,22 @@ def loaded(client: TestClient, tiny_records: list[dict[str, Any]]) -> TestClient
     job = client.post("/v1/collections/docs/documents", json={"documents": tiny_records})
     assert job.status_code == 202 and job.json()["state"] == "succeeded", job.text
     return client
+
+
+@pytest.fixture()
+def memory_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """A client with API keys, inline jobs, the scripted LLM in the API and in the worker code."""
+    llm = ScriptedLLM(facts_reply)
+    config = MemoryConfig(
+        encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0, consolidate_after=100
+    )
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TESSERA_MODE", "embedded")
+    monkeypatch.setenv("TESSERA_MEMORY", config.model_dump_json())
+    get_settings.cache_clear()  # before the worker code is imported: it reads the settings then
+    monkeypatch.setattr("workers.tasks.load_llm", lambda _config: llm)
+    settings: Settings = make_settings(tmp_path, api_keys=KEYS, memory=config)
+    for client, _ in open_client(settings):
+        client.app.dependency_overrides[get_llm] = lambda: llm  # type: ignore[attr-defined]
+        yield client
+    get_settings.cache_clear()

@@ -15,6 +15,8 @@ from service.settings import Settings
 EXACT = {"kind": "exact", "encoder": {"model": "fake:hash", "batch_size": 8}}
 DENSE = {"kind": "dense", "encoder": {"model": "fake:hash", "batch_size": 8}}
 KEYS = {"key-alpha-0001": "alpha", "key-beta-00002": "beta"}
+ALPHA = {"Authorization": "Bearer key-alpha-0001"}
+BETA = {"Authorization": "Bearer key-beta-00002"}
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

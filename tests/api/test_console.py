@@ -1,20 +1,17 @@
 """The console's pages and fragments through TestClient (the browser tests drive the same routes
-in chromium): rendering, plain-words errors, tenants, uploads, and the memory view against a stub
-of the memory API contract."""
+in chromium): rendering, plain-words errors, tenants, uploads, and the memory view over the memory API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from service.settings import Settings
-from tests.api.support import EXACT, KEYS, open_client
+from tests.api.support import ALPHA, BETA, EXACT, KEYS, open_client
+from tests.api.test_memory import TURNS
 
-ALPHA = {"Authorization": "Bearer key-alpha-0001"}
-BETA = {"Authorization": "Bearer key-beta-00002"}
 CORPUS = Path(__file__).parents[1] / "data" / "corpus.jsonl"
 
 
@@ -107,66 +104,28 @@ def test_fragments_show_only_the_keys_tenant(settings: Settings) -> None:
         assert "not found" in client.post("/console/fragments/search", data=search, headers=BETA).text
 
 
-UNIT = {
-    "id": "u1",
-    "text": "Caroline went to an LGBTQ support group on 7 May 2023.",
-    "level": 0,
-    "keywords": ["support group"],
-    "entities": ["LGBTQ support group"],
-    "persons": ["Caroline"],
-    "time": "2023-05-07",
-    "location": None,
-    "source_turn_ids": ["D1:3"],
-    "source_unit_ids": [],
-    "retired": False,
-}
+def test_memory_view_renders_the_memory_api(memory_client: TestClient) -> None:
+    def units() -> str:
+        return memory_client.get(
+            "/console/fragments/memory/units", params={"agent": "agent-1"}, headers=ALPHA
+        ).text
 
-
-def memory_stub() -> APIRouter:
-    """The /v1/memory contract the memory API implements, answered with fixed data."""
-    stub = APIRouter(prefix="/v1/memory/{agent_id}")
-
-    @stub.get("/units")
-    def units(agent_id: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        abstract = {
-            **UNIT,
-            "id": "u2",
-            "level": 1,
-            "text": "Caroline is part of the LGBTQ community.",
-            "source_turn_ids": [],
-            "source_unit_ids": ["u1"],
-        }
-        return {"data": [UNIT, abstract][offset : offset + limit], "count": 2}
-
-    @stub.post("/query")
-    def query(agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "context": f"[2023-05-07] {UNIT['text']}",
-            "tokens": 17,
-            "units": [UNIT],
-            "complexity": "simple",
-        }
-
-    return stub
-
-
-def test_memory_view_against_the_memory_contract(client: TestClient) -> None:
-    app = client.app
-    assert isinstance(app, FastAPI)
-    absent = client.get("/console/fragments/memory/units", params={"agent": "a1"}).text
-    assert "no agent memory API yet" in absent and "/v1/memory/a1/units answered 404" in absent
-    app.include_router(memory_stub())
-    units = client.get("/console/fragments/memory/units", params={"agent": "a1"}).text
-    assert "2 memory units of <strong>a1</strong>" in units and "turns D1:3" in units and "units u1" in units
-    assert 'class="level-1"' in units
-    context = client.post(
+    assert "this agent has no memory yet" in units()
+    added = memory_client.post("/v1/memory/agent-1/turns", json={"turns": TURNS}, headers=ALPHA)
+    assert added.status_code == 202 and added.json()["state"] == "succeeded"
+    assert memory_client.post("/v1/memory/agent-1/consolidate", headers=ALPHA).status_code == 202
+    html = units()
+    assert "memory units of <strong>agent-1</strong>" in html and "turns D1:0" in html
+    assert 'class="level-1"' in html and "units " in html  # an abstract unit and its sources
+    context = memory_client.post(
         "/console/fragments/memory/query",
-        data={"agent": "a1", "query": "Who went where?", "token_budget": "64"},
+        data={"agent": "agent-1", "query": "Where did Ada go?", "token_budget": "64"},
+        headers=ALPHA,
     ).text
+    assert "tokens of a 64-token budget" in context and "Paris" in context
     assert (
-        "<strong>17</strong> tokens of a 64-token budget" in context and "support group on 7 May" in context
+        "Type an agent id" in memory_client.post("/console/fragments/memory/query", data={"query": "x"}).text
     )
-    assert "Type an agent id" in client.post("/console/fragments/memory/query", data={"query": "x"}).text
 
 
 def test_reports_fragment_renders_the_results_folder(client: TestClient) -> None:

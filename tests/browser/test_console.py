@@ -161,7 +161,7 @@ def test_each_key_sees_only_its_tenant(page: Any, server: Server, papers: str, s
     screenshot(page, "tenant")
 
 
-def test_memory_view_says_when_the_server_has_no_memory_api(
+def test_memory_view_says_when_an_agent_has_no_memory(
     page: Any, server: Server, screenshot: Shot
 ) -> None:
     use_key(page, server, ALPHA)
@@ -170,7 +170,7 @@ def test_memory_view_says_when_the_server_has_no_memory_api(
     page.wait_for_selector("#units:has-text('Type an agent id first')")
     page.fill("#agent", "agent-7")
     page.click("#units-form button")
-    page.wait_for_selector("#units:has-text('no agent memory API')")
+    page.wait_for_selector("#units:has-text('this agent has no memory yet')")
     screenshot(page, "memory")
 
 
