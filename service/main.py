@@ -19,6 +19,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import JobQueue
 from service.routes import collections, documents, health, jobs, search
+from service.routes import compress as compress_routes
 from service.search import Searcher
 from service.settings import Settings, get_settings
 from service.store import IndexStore
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (collections, documents, search, jobs, health):
         app.include_router(module.router)
     app.include_router(health.metrics_router)
+    app.include_router(compress_routes.router)
     return app
 
 

@@ -1,0 +1,8 @@
+"""Prompt compression: LLMLingua-2-style token classification and CRAG-style cluster condensing."""
+
+from __future__ import annotations
+
+from indexers.compress.base import Compressor, CompressResult
+from indexers.compress.lingua import KeepHead, LinguaCompressor, LinguaConfig, load_lingua
+
+__all__ = ["CompressResult", "Compressor", "KeepHead", "LinguaCompressor", "LinguaConfig", "load_lingua"]
