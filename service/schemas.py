@@ -268,14 +268,19 @@ __all__ += ["AnswerRequest", "AnswerResponse", "CompressRequest", "CompressRespo
 Rate = Annotated[float, Field(gt=0, le=1, description="fraction of tokens to keep, in (0, 1]; 0.33 is ~3x")]
 TargetTokens = Annotated[int, Field(ge=1, le=1_000_000, description="tokens to keep (instead of rate)")]
 ForceTokens = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=200)]],
+    list[Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]],
     Field(max_length=100, description="words or phrases always kept; each must occur in the text"),
 ]
 
 
+ONE_BUDGET: dict[str, JsonValue] = {"not": {"required": ["rate", "target_tokens"]}}
+
+
 class _Budget(_Strict):
-    rate: Rate | None = None
-    target_tokens: TargetTokens | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BUDGET)
+
+    rate: Rate = None  # type: ignore[assignment]
+    target_tokens: TargetTokens = None  # type: ignore[assignment]
     force_tokens: ForceTokens = []
 
     @model_validator(mode="after")
@@ -288,9 +293,17 @@ class _Budget(_Strict):
 class CompressRequest(_Budget):
     """Text or passages to compress; without rate or target_tokens the rate is 0.5."""
 
-    text: str | None = Field(None, min_length=1, description="one text")
-    passages: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        None, min_length=1, max_length=500, description="several passages (CRAG clusters them)"
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={**ONE_BUDGET, "oneOf": [{"required": ["text"]}, {"required": ["passages"]}]},
+    )
+
+    text: str = Field(None, min_length=1, pattern=r"\S", description="one text")  # type: ignore[assignment]
+    passages: list[Annotated[str, Field(min_length=1, pattern=r"\S")]] = Field(
+        None,  # type: ignore[arg-type]
+        min_length=1,
+        max_length=500,
+        description="several passages (CRAG clusters them)",
     )
     method: Literal["lingua", "crag"] = "lingua"
 
@@ -313,6 +326,11 @@ class CompressResponse(BaseModel):
 
 class AnswerRequest(SearchOptions, _Budget):
     """A question answered from a collection: retrieve (any kind or hybrid), compress, ask the LLM."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"allOf": [{"not": {"required": ["kind", "hybrid"]}}, ONE_BUDGET]},
+    )
 
     collection: str = Field(pattern=NAME_PATTERN)
     query: QueryText

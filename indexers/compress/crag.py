@@ -32,7 +32,7 @@ class CragConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     condense: Literal["lingua", "llm"] = Field("lingua", description="token classifier or LLM summary")
-    cluster_tokens: int = Field(96, ge=8, le=4096, description="most tokens one cluster condenses to")
+    cluster_tokens: int = Field(64, ge=8, le=4096, description="most tokens one cluster condenses to")
     max_clusters: int | None = Field(None, ge=1, description="cap on k; default ceil(sqrt(passages))")
 
 
