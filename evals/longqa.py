@@ -16,7 +16,8 @@ with no overall rate (only its bound of 64 tokens per cluster) and by lingua at 
     python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 12 --seed 0 \
         --llm qwen2.5-0.5b --out docs/results/longqa
 
-Results are written (Markdown and JSON) after every question, so a stopped run keeps what it measured.
+The growth table is measured first; the QA results are written (Markdown and JSON) after every
+question, so a stopped run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -142,18 +143,21 @@ def _answer(
 def _crag_growth(items: Sequence[Item], crag: CragCompressor, sizes: Sequence[int]) -> dict[str, Any]:
     """Mean tokens in and out of CRAG and of lingua 3x for the top-n turns by cosine to the question."""
     encoder = crag.lingua.reader.encoder
+    rankings = []
+    for item in items:  # each question's turns, most similar first (encoded once)
+        turns = [t for t in item.turns if not t.startswith("[")]
+        vectors = encoder.encode_dense(turns, is_query=False)
+        query = encoder.encode_dense([item.question], is_query=True)[0]
+        rankings.append([turns[i] for i in np.argsort(-(vectors @ query), kind="stable")])
     table: dict[str, Any] = {}
     for size in sizes:
         before, crag_after, lingua_after, clusters_seen = [], [], [], []
-        for item in items:
-            turns = [t for t in item.turns if not t.startswith("[")]
-            vectors = encoder.encode_dense(turns, is_query=False)
-            query = encoder.encode_dense([item.question], is_query=True)[0]
-            top = [turns[i] for i in np.argsort(-(vectors @ query), kind="stable")[:size]]
+        for ranked in rankings:
+            top = ranked[:size]
             result = crag.compress(top, rate=1.0)  # bounded by the per-cluster budget alone
             before.append(result.tokens_before)
             crag_after.append(result.tokens_after)
-            clusters_seen.append(result.text.count("\n\n") + 1)
+            clusters_seen.append(result.text.count("\n\n") + 1)  # clusters are separated by blank lines
             lingua_after.append(crag.lingua.compress(top, rate=CRAG_RATE).tokens_after)
         table[str(size)] = {
             "tokens_before": statistics.fmean(before),
@@ -206,12 +210,13 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    """Answer the sampled questions with every method; write the report after each question."""
+def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[str, Any]:
+    """Answer the sampled questions with every method; write the report after each question.
+    `llm` replaces the one `args` names (tests)."""
     items = load_items(args.locomo)
     order = np.random.default_rng(args.seed).permutation(len(items))[: args.questions]
     sample = [items[i] for i in order]
-    llm = load_llm(LLMConfig(model=args.llm, context_window=args.llm_window, timeout_s=args.timeout))
+    llm = llm or load_llm(LLMConfig(model=args.llm, context_window=args.llm_window, timeout_s=args.timeout))
     lingua = load_lingua()
     crag = CragCompressor(lingua)
     compressors: dict[str, tuple[Compressor | None, float | None]] = {
@@ -233,6 +238,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "machine": args.machine,
         }
     }
+    if args.growth_questions:  # first: it needs no LLM, and a stopped run keeps it
+        report["setup"]["growth_questions"] = min(args.growth_questions, len(sample))
+        report["crag_growth"] = _crag_growth(sample[: args.growth_questions], crag, args.passages)
+    report["methods"] = {}
     for number, item in enumerate(sample, start=1):
         turns = context_window(llm, item, args.context_tokens)
         row: dict[str, Any] = {"sample": item.sample, "question": item.question, "gold": item.answer}
@@ -254,10 +263,6 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         report["setup"]["questions"] = number
         report["methods"] = {name: entry.summary() for name, entry in stats.items()}
         report["answers"] = answers
-        _write(args.out, report)
-    if args.growth_questions:
-        report["setup"]["growth_questions"] = min(args.growth_questions, len(sample))
-        report["crag_growth"] = _crag_growth(sample[: args.growth_questions], crag, args.passages)
         _write(args.out, report)
     return report
 
@@ -284,7 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, llm: LLM | None = None) -> int:
     import sys
 
     args = _parser().parse_args(argv)
@@ -292,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no LoCoMo file at {args.locomo}", file=sys.stderr)
         return 2
     command = "python -m evals.longqa " + " ".join(sys.argv[1:] if argv is None else argv)
-    report = run(args, command)
+    report = run(args, command, llm)
     print(markdown(report))
     return 0
 

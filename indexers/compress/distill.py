@@ -101,11 +101,22 @@ def distill_label(
     return LabeledText(words, keep)
 
 
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve: the chance a kept word outscores a dropped one (ties count half)."""
+    from scipy.stats import rankdata
+
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def fit_head(
     reader: WordReader,
     samples: Sequence[LabeledText],
     *,
-    epochs: int = 300,
+    epochs: int = 50,
     validation: float = 0.2,
     seed: int = 0,
 ) -> tuple[KeepHead, dict[str, Any]]:
@@ -152,13 +163,15 @@ def fit_head(
     }
     if len(val_ids):
         reads, _, _ = pieces(val_ids)
-        predicted, gold = [], []
+        scores, gold = [], []
         for i, read in zip(val_ids, reads, strict=True):
-            predicted.append(word_probability(head, read) >= 0.5)
-            gold.append(np.asarray(samples[i].keep))
-        p, g = np.concatenate(predicted), np.concatenate(gold)
+            scores.append(word_probability(head, read))
+            gold.append(np.asarray(samples[i].keep, dtype=bool))
+        s, g = np.concatenate(scores), np.concatenate(gold)
+        p = s >= 0.5
         tp = float((p & g).sum())
         report.update(
+            validation_keep_auc=_auc(s, g),
             validation_word_accuracy=float((p == g).mean()),
             validation_keep_precision=tp / max(float(p.sum()), 1.0),
             validation_keep_recall=tp / max(float(g.sum()), 1.0),

@@ -38,7 +38,15 @@ def _label(args: argparse.Namespace) -> int:
     if args.out.exists():
         with open(args.out, encoding="utf-8") as handle:
             done = {record["id"] for _, record in iter_json_lines(handle)}
-    llm = load_llm(LLMConfig(model=args.llm, timeout_s=args.timeout, context_window=args.context_window))
+    llm = load_llm(
+        LLMConfig(
+            backend="openai" if args.base_url else "local",
+            model=args.llm,
+            base_url=args.base_url,
+            timeout_s=args.timeout,
+            context_window=args.context_window,
+        )
+    )
     docs = list(read_corpus(args.corpus))
     picked = np.random.default_rng(args.seed).permutation(len(docs))[: args.limit]
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     label.add_argument("--limit", type=int, default=200, help="documents drawn (seeded)")
     label.add_argument("--max-words", type=int, default=120, help="words per document kept for labelling")
     label.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
+    label.add_argument("--base-url", help="an OpenAI-compatible endpoint serving --llm instead")
     label.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call")
     label.add_argument("--context-window", type=int, default=2048)
     label.add_argument("--seed", type=int, default=0)
@@ -106,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit.add_argument("--labels", type=Path, required=True)
     fit.add_argument("--out", type=Path, required=True, help="head .npz (a .json report goes next to it)")
     fit.add_argument("--encoder", default="minilm")
-    fit.add_argument("--epochs", type=int, default=300)
+    fit.add_argument("--epochs", type=int, default=50)
     fit.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
