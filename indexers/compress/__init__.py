@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from indexers.compress.base import Compressor, CompressResult
+from indexers.compress.crag import CragCompressor, CragConfig
 from indexers.compress.lingua import KeepHead, LinguaCompressor, LinguaConfig, load_lingua
 
-__all__ = ["CompressResult", "Compressor", "KeepHead", "LinguaCompressor", "LinguaConfig", "load_lingua"]
+__all__ = [
+    "CompressResult",
+    "Compressor",
+    "CragCompressor",
+    "CragConfig",
+    "KeepHead",
+    "LinguaCompressor",
+    "LinguaConfig",
+    "load_lingua",
+]

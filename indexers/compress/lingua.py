@@ -188,6 +188,10 @@ class LinguaCompressor(Compressor):
         self.config = config
         self.reader = WordReader(config.encoder, config.chunk_tokens)
         self.head = head or KeepHead.load(config.head or DEFAULT_HEAD)
+        if self.head.encoder_model != config.encoder.model:
+            raise InvalidConfig(
+                f"the head was trained on encoder {self.head.encoder_model!r}, not {config.encoder.model!r}"
+            )
         if self.head.weight.shape[1] != self.reader.dim:
             raise InvalidConfig(
                 f"head expects {self.head.weight.shape[1]}-d states, the encoder gives {self.reader.dim}"

@@ -6,6 +6,8 @@ the training path; the packaged head is checked separately.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from indexers.compress.distill import LabeledText, fit_head
 from indexers.compress.lingua import DEFAULT_HEAD, KeepHead, LinguaCompressor, LinguaConfig, WordReader
 from indexers.compress.words import normalise
 from indexers.configs import EncoderConfig
-from indexers.errors import InvalidConfig, InvalidInput
+from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
 from tests.scripted_llm import ScriptedLLM
 
 FUNCTION = set("the a an of in on to and was were is are with for by that this it at from as has had".split())
@@ -100,9 +102,21 @@ def test_passages_stay_on_their_own_lines(lingua: LinguaCompressor) -> None:
     assert len(result.text.split("\n")) == 2
 
 
-def test_a_missing_head_is_a_config_error(tmp_path: object) -> None:
+def test_heads_are_saved_loaded_and_checked(
+    trained: tuple[KeepHead, dict[str, float]], tmp_path: Path
+) -> None:
+    head = trained[0]
+    head.save(tmp_path / "head.npz")
+    again = KeepHead.load(tmp_path / "head.npz")
+    assert np.array_equal(again.weight, head.weight) and again.encoder_model == "minilm"
     with pytest.raises(InvalidConfig, match="train"):
         KeepHead.load(DEFAULT_HEAD.with_name("absent.npz"))
+    (tmp_path / "bad.npz").write_bytes(b"not a head")
+    with pytest.raises(CorruptIndex):
+        KeepHead.load(tmp_path / "bad.npz")
+    other = KeepHead(head.weight, head.bias, "another-model")
+    with pytest.raises(InvalidConfig, match="trained on encoder"):
+        LinguaCompressor(LinguaConfig(), head=other)
 
 
 def test_packaged_head_keeps_content_words() -> None:
