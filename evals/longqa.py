@@ -48,9 +48,11 @@ CRAG_RATE = 1 / 3
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One question with its conversation: `turns` as lines, `evidence` the indices of evidence turns."""
+    """One question (`qa_index` in its sample) with its conversation: `turns` as lines, `evidence` the
+    indices of evidence turns."""
 
     sample: str
+    qa_index: int
     question: str
     answer: str
     category: int
@@ -77,12 +79,20 @@ def load_items(path: Path) -> list[Item]:
     items = []
     for sample in json.loads(path.read_text(encoding="utf-8")):
         lines, where = _turn_lines(sample["conversation"])
-        for qa in sample["qa"]:
+        for index, qa in enumerate(sample["qa"]):
             evidence = [where[e] for e in qa.get("evidence", []) if e in where]
             if qa.get("category") == 5 or "answer" not in qa or not evidence:
                 continue
             items.append(
-                Item(sample["sample_id"], qa["question"], str(qa["answer"]), qa["category"], lines, evidence)
+                Item(
+                    sample["sample_id"],
+                    index,
+                    qa["question"],
+                    str(qa["answer"]),
+                    qa["category"],
+                    lines,
+                    evidence,
+                )
             )
     return items
 
@@ -244,7 +254,8 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
     report["methods"] = {}
     for number, item in enumerate(sample, start=1):
         turns = context_window(llm, item, args.context_tokens)
-        row: dict[str, Any] = {"sample": item.sample, "question": item.question, "gold": item.answer}
+        # ids only: LoCoMo text (questions, answers) is for evaluation and stays out of the results
+        row: dict[str, Any] = {"sample": item.sample, "qa_index": item.qa_index, "category": item.category}
         for name, (compressor, rate) in compressors.items():
             text, prompt_tokens, compress_s, total_s, reached = _answer(llm, item, turns, compressor, rate)
             f1 = answer_f1(text, item.answer)
