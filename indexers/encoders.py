@@ -154,6 +154,12 @@ class TokenEncoder(_Encoder):
             )
         return out, keep
 
+    def hidden_states(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw last-layer states (b, L, dim) float32 and the attention mask (b, L) bool of token id
+        lists taken as they are (specials included, nothing normalised or truncated)."""
+        hidden, attention, _ = self._forward(batch)
+        return hidden, attention
+
     def encode(
         self, texts: Sequence[str], *, is_query: bool, progress: Progress | None = None
     ) -> list[TokenEmbeddings]:

@@ -84,12 +84,13 @@ def open_current(root: Path, name: str) -> Index:
     return open_index(current_path(root, name))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to `path` through a fsynced temporary file and `os.replace`."""
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` through a fsynced temporary file and `os.replace`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

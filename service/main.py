@@ -20,6 +20,7 @@ from service.metrics import Metrics
 from service.middleware import BodyLimit, RequestContext
 from service.queue import JobQueue
 from service.routes import collections, documents, health, jobs, memory, reports, search
+from service.routes import compress as compress_routes
 from service.search import Searcher
 from service.settings import Settings, get_settings
 from service.store import IndexStore
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.metrics_router)
     app.include_router(reports.router)
     install_console(app)
+    app.include_router(compress_routes.router)
     return app
 
 

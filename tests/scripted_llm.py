@@ -1,4 +1,4 @@
-"""A scripted stand-in for the LLM interface: replies come from a function of the messages."""
+"""A scripted stand-in for the LLM interface, for fast tests: no model, word counts as tokens."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ from collections.abc import Callable, Iterator, Sequence
 from indexers.errors import LLMUnavailable
 from indexers.llm import LLM, ChatMessage, Completion, LLMConfig
 
-Reply = Callable[[Sequence[ChatMessage], bool], str]
+Reply = Callable[[Sequence[ChatMessage], bool], str | None]
 
 
 class ScriptedLLM(LLM):
-    """Answers each call with `reply(messages, json_mode)`; a reply of None raises LLMUnavailable.
+    """Answers each call with `reply(messages, json_mode)`, or with fixed replies in turn (the last one
+    repeats); a reply of None raises LLMUnavailable. Every chat it was sent is recorded in `calls`."""
 
-    Tokens are counted as white-space separated words; every call is recorded in `calls`.
-    """
-
-    def __init__(
-        self, reply: Callable[[Sequence[ChatMessage], bool], str | None], window: int = 4096
-    ) -> None:
+    def __init__(self, reply: Reply | Sequence[str], window: int = 4096) -> None:
         super().__init__(LLMConfig(model="scripted"))
-        self.reply = reply
+        if callable(reply):
+            self.reply = reply
+        else:
+            replies = list(reply)
+            self.reply = lambda _messages, _json: replies.pop(0) if len(replies) > 1 else replies[0]
         self.window = window
         self.calls: list[list[ChatMessage]] = []
         self._lock = threading.Lock()
@@ -33,6 +33,14 @@ class ScriptedLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
+    def _text(self, messages: Sequence[ChatMessage], json_mode: bool) -> str:
+        with self._lock:
+            self.calls.append(list(messages))
+            text = self.reply(messages, json_mode)
+        if text is None:
+            raise LLMUnavailable("scripted timeout")
+        return text
+
     def chat(
         self,
         messages: Sequence[ChatMessage],
@@ -42,11 +50,7 @@ class ScriptedLLM(LLM):
         stop: Sequence[str] | None = None,
         json_mode: bool = False,
     ) -> Completion:
-        with self._lock:
-            self.calls.append(list(messages))
-        text = self.reply(messages, json_mode)
-        if text is None:
-            raise LLMUnavailable("scripted timeout")
+        text = self._text(messages, json_mode)
         prompt = sum(self.count_tokens(m["content"]) for m in messages)
         return Completion(text, prompt, self.count_tokens(text), "stop", 0.0)
 
@@ -58,4 +62,5 @@ class ScriptedLLM(LLM):
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
     ) -> Iterator[str]:
-        yield self.chat(messages, max_tokens=max_tokens).text
+        for word in self._text(messages, False).split():
+            yield word + " "

@@ -161,9 +161,7 @@ def test_each_key_sees_only_its_tenant(page: Any, server: Server, papers: str, s
     screenshot(page, "tenant")
 
 
-def test_memory_view_says_when_an_agent_has_no_memory(
-    page: Any, server: Server, screenshot: Shot
-) -> None:
+def test_memory_view_says_when_an_agent_has_no_memory(page: Any, server: Server, screenshot: Shot) -> None:
     use_key(page, server, ALPHA)
     page.goto(f"{server.url}/console/memory")
     page.click("#units-form button")

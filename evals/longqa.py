@@ -1,0 +1,317 @@
+"""Long-context QA under prompt compression: a LongBench-style stand-in built from LoCoMo.
+
+No LongBench files can be had here. Each item is a LoCoMo question (categories 1-4; 5 is adversarial
+and has no gold answer) with its conversation as the context: the dialogue turns, with session dates,
+cut to a window of `--context-tokens` LLM tokens around the first evidence turn (a local CPU model
+cannot read whole 20k-token conversations). Every method answers from the same context:
+
+    none, lingua at 2x / 3x / 5x (rate 1/2, 1/3, 1/5), crag (turns clustered, rate 1/3, 64 tokens
+    per cluster at most)
+
+and is scored by answer F1 (SQuAD-style token overlap), prompt tokens, compression seconds and
+end-to-end seconds (compression plus answering). A second table shows CRAG's prompt growth: for each
+question the 5 / 20 / 50 conversation turns most similar to it (MiniLM cosine) are compressed by CRAG
+with no overall rate (only its bound of 64 tokens per cluster) and by lingua at 3x.
+
+    python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 12 --seed 0 \
+        --llm qwen2.5-0.5b --out docs/results/longqa
+
+The growth table is measured first; the QA results are written (Markdown and JSON) after every
+question, so a stopped run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.metrics import answer_f1
+from indexers.compress.base import Compressor
+from indexers.compress.crag import CragCompressor
+from indexers.compress.lingua import load_lingua
+from indexers.compress.prompt import prepare_answer
+from indexers.llm import LLM, LLMConfig, load_llm
+
+__all__ = ["Item", "load_items", "main", "run"]
+
+METHODS: dict[str, float | None] = {"none": None, "lingua 2x": 1 / 2, "lingua 3x": 1 / 3, "lingua 5x": 1 / 5}
+CRAG_RATE = 1 / 3
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One question (`qa_index` in its sample) with its conversation: `turns` as lines, `evidence` the
+    indices of evidence turns."""
+
+    sample: str
+    qa_index: int
+    question: str
+    answer: str
+    category: int
+    turns: list[str]
+    evidence: list[int]
+
+
+def _turn_lines(conversation: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """Conversation lines in order (a date line opens each session) and dia_id -> line index."""
+    lines: list[str] = []
+    where: dict[str, int] = {}
+    number = 1
+    while f"session_{number}" in conversation:
+        lines.append(f"[{conversation.get(f'session_{number}_date_time', f'session {number}')}]")
+        for turn in conversation[f"session_{number}"]:
+            where[turn["dia_id"]] = len(lines)
+            lines.append(f"{turn['speaker']}: {turn['text']}")
+        number += 1
+    return lines, where
+
+
+def load_items(path: Path) -> list[Item]:
+    """Every LoCoMo question with a gold answer and at least one evidence turn."""
+    items = []
+    for sample in json.loads(path.read_text(encoding="utf-8")):
+        lines, where = _turn_lines(sample["conversation"])
+        for index, qa in enumerate(sample["qa"]):
+            evidence = [where[e] for e in qa.get("evidence", []) if e in where]
+            if qa.get("category") == 5 or "answer" not in qa or not evidence:
+                continue
+            items.append(
+                Item(
+                    sample["sample_id"],
+                    index,
+                    qa["question"],
+                    str(qa["answer"]),
+                    qa["category"],
+                    lines,
+                    evidence,
+                )
+            )
+    return items
+
+
+def context_window(llm: LLM, item: Item, budget: int) -> list[str]:
+    """The longest run of turns around the first evidence turn that fits `budget` LLM tokens."""
+    costs = [llm.count_tokens(line) + 1 for line in item.turns]
+    start = end = item.evidence[0]
+    spent = costs[start]
+    grew = True
+    while grew:
+        grew = False
+        for side in (1, -1):
+            nxt = end + 1 if side == 1 else start - 1
+            if 0 <= nxt < len(costs) and spent + costs[nxt] <= budget:
+                spent += costs[nxt]
+                start, end = min(start, nxt), max(end, nxt)
+                grew = True
+    return item.turns[start : end + 1]
+
+
+@dataclass
+class MethodStats:
+    """Per-question measurements of one method."""
+
+    f1: list[float] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)
+    compress_s: list[float] = field(default_factory=list)
+    end_to_end_s: list[float] = field(default_factory=list)
+    rate: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        mean = statistics.fmean
+        return {
+            "questions": len(self.f1),
+            "answer_f1": mean(self.f1),
+            "prompt_tokens": mean(self.prompt_tokens),
+            "compression_rate": mean(self.rate),
+            "compress_s": mean(self.compress_s),
+            "end_to_end_s": mean(self.end_to_end_s),
+            "end_to_end_p50_s": statistics.median(self.end_to_end_s),
+        }
+
+
+def _answer(
+    llm: LLM, item: Item, turns: Sequence[str], compressor: Compressor | None, rate: float | None
+) -> tuple[str, int, float, float, float]:
+    """(answer, prompt tokens, compression s, end-to-end s, context rate in LLM tokens)."""
+    started = time.perf_counter()
+    passages = ["\n".join(turns)] if not isinstance(compressor, CragCompressor) else list(turns)
+    prompt = prepare_answer(llm, item.question, passages, compressor, rate=rate, max_tokens=24)
+    reply = llm.chat(prompt.messages, max_tokens=24, stop=["\n"])
+    seconds = time.perf_counter() - started
+    rate_reached = prompt.context_tokens_after / max(prompt.context_tokens_before, 1)
+    return reply.text, reply.prompt_tokens, prompt.compress_seconds, seconds, rate_reached
+
+
+def _crag_growth(items: Sequence[Item], crag: CragCompressor, sizes: Sequence[int]) -> dict[str, Any]:
+    """Mean tokens in and out of CRAG and of lingua 3x for the top-n turns by cosine to the question."""
+    encoder = crag.lingua.reader.encoder
+    rankings = []
+    for item in items:  # each question's turns, most similar first (encoded once)
+        turns = [t for t in item.turns if not t.startswith("[")]
+        vectors = encoder.encode_dense(turns, is_query=False)
+        query = encoder.encode_dense([item.question], is_query=True)[0]
+        rankings.append([turns[i] for i in np.argsort(-(vectors @ query), kind="stable")])
+    table: dict[str, Any] = {}
+    for size in sizes:
+        before, crag_after, lingua_after, clusters_seen = [], [], [], []
+        for ranked in rankings:
+            top = ranked[:size]
+            result = crag.compress(top, rate=1.0)  # bounded by the per-cluster budget alone
+            before.append(result.tokens_before)
+            crag_after.append(result.tokens_after)
+            clusters_seen.append(result.text.count("\n\n") + 1)  # clusters are separated by blank lines
+            lingua_after.append(crag.lingua.compress(top, rate=CRAG_RATE).tokens_after)
+        table[str(size)] = {
+            "tokens_before": statistics.fmean(before),
+            "crag_tokens": statistics.fmean(crag_after),
+            "crag_clusters": statistics.fmean(clusters_seen),
+            "lingua_3x_tokens": statistics.fmean(lingua_after),
+        }
+    return table
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The result tables as Markdown."""
+    setup = report["setup"]
+    lines = [
+        "# Long-context QA under prompt compression (LoCoMo stand-in for LongBench)",
+        "",
+        f"Command: `{setup['command']}`",
+        "",
+        f"Stand-in, not LongBench: {setup['questions']} LoCoMo questions (categories 1-4, seed "
+        f"{setup['seed']}, from {setup['conversations']} conversations), each with a window of about "
+        f"{setup['context_tokens']} LLM tokens of its conversation around the first evidence turn. "
+        f"LLM: `{setup['llm']}` (local, greedy, 24 answer tokens). Compressor: MiniLM + packaged "
+        f"keep/drop head. Machine: {setup['machine']}.",
+        "",
+        "| method | questions | answer F1 | prompt tokens | context rate | compression s | "
+        "end-to-end s (mean) | end-to-end s (p50) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in report["methods"].items():
+        lines.append(
+            f"| {name} | {row['questions']} | {row['answer_f1']:.3f} | {row['prompt_tokens']:.0f} | "
+            f"{row['compression_rate']:.2f} | {row['compress_s']:.2f} | {row['end_to_end_s']:.2f} | "
+            f"{row['end_to_end_p50_s']:.2f} |"
+        )
+    if report.get("crag_growth"):
+        lines += [
+            "",
+            f"CRAG prompt growth ({setup['growth_questions']} questions; passages = the conversation "
+            "turns most similar to the question by MiniLM cosine; encoder tokens; CRAG with at most "
+            "64 tokens per cluster and no overall rate, lingua at rate 1/3):",
+            "",
+            "| passages | tokens in | CRAG tokens | CRAG clusters | lingua 3x tokens |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for size, row in report["crag_growth"].items():
+            lines.append(
+                f"| {size} | {row['tokens_before']:.0f} | {row['crag_tokens']:.0f} | "
+                f"{row['crag_clusters']:.1f} | {row['lingua_3x_tokens']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[str, Any]:
+    """Answer the sampled questions with every method; write the report after each question.
+    `llm` replaces the one `args` names (tests)."""
+    items = load_items(args.locomo)
+    order = np.random.default_rng(args.seed).permutation(len(items))[: args.questions]
+    sample = [items[i] for i in order]
+    llm = llm or load_llm(LLMConfig(model=args.llm, context_window=args.llm_window, timeout_s=args.timeout))
+    lingua = load_lingua()
+    crag = CragCompressor(lingua)
+    compressors: dict[str, tuple[Compressor | None, float | None]] = {
+        name: (None if rate is None else lingua, rate) for name, rate in METHODS.items()
+    }
+    compressors["crag"] = (crag, CRAG_RATE)
+    llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=2)  # load and warm up before timing
+    lingua.compress("warm up the encoder once", rate=0.5)
+    stats = {name: MethodStats() for name in compressors}
+    answers: list[dict[str, Any]] = []
+    report: dict[str, Any] = {
+        "setup": {
+            "command": command,
+            "questions": 0,
+            "seed": args.seed,
+            "conversations": len({item.sample for item in sample}),
+            "context_tokens": args.context_tokens,
+            "llm": args.llm,
+            "machine": args.machine,
+        }
+    }
+    if args.growth_questions:  # first: it needs no LLM, and a stopped run keeps it
+        report["setup"]["growth_questions"] = min(args.growth_questions, len(sample))
+        report["crag_growth"] = _crag_growth(sample[: args.growth_questions], crag, args.passages)
+    report["methods"] = {}
+    for number, item in enumerate(sample, start=1):
+        turns = context_window(llm, item, args.context_tokens)
+        # ids only: LoCoMo text (questions, answers) is for evaluation and stays out of the results
+        row: dict[str, Any] = {"sample": item.sample, "qa_index": item.qa_index, "category": item.category}
+        for name, (compressor, rate) in compressors.items():
+            text, prompt_tokens, compress_s, total_s, reached = _answer(llm, item, turns, compressor, rate)
+            f1 = answer_f1(text, item.answer)
+            entry = stats[name]
+            entry.f1.append(f1)
+            entry.prompt_tokens.append(prompt_tokens)
+            entry.compress_s.append(compress_s)
+            entry.end_to_end_s.append(total_s)
+            entry.rate.append(reached)
+            row[name] = {"answer": text, "f1": f1, "prompt_tokens": prompt_tokens, "seconds": total_s}
+            print(
+                f"[{number}/{len(sample)}] {name}: f1={f1:.2f} tokens={prompt_tokens} {total_s:.1f}s",
+                flush=True,
+            )
+        answers.append(row)
+        report["setup"]["questions"] = number
+        report["methods"] = {name: entry.summary() for name, entry in stats.items()}
+        report["answers"] = answers
+        _write(args.out, report)
+    return report
+
+
+def _write(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evals.longqa", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--locomo", type=Path, required=True, help="locomo JSON (evaluation use only)")
+    parser.add_argument("--questions", type=int, default=12, help="questions sampled (seeded)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--context-tokens", type=int, default=1500, help="LLM tokens of conversation")
+    parser.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
+    parser.add_argument("--llm-window", type=int, default=2048, help="LLM context window used")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM call")
+    parser.add_argument("--passages", type=int, nargs="+", default=[5, 20, 50], help="CRAG growth sizes")
+    parser.add_argument("--growth-questions", type=int, default=6, help="questions for CRAG growth (0: skip)")
+    parser.add_argument("--machine", default="shared 2-core CPU, contended", help="stated in the results")
+    parser.add_argument("--out", type=Path, default=Path("docs/results/longqa"), help="writes .md and .json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, llm: LLM | None = None) -> int:
+    import sys
+
+    args = _parser().parse_args(argv)
+    if not args.locomo.is_file():
+        print(f"no LoCoMo file at {args.locomo}", file=sys.stderr)
+        return 2
+    command = "python -m evals.longqa " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = run(args, command, llm)
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

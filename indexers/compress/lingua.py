@@ -1,0 +1,291 @@
+"""LLMLingua-2-style compression: a bidirectional encoder labels every token keep / drop.
+
+The encoder (the packaged MiniLM by default) reads the text in chunks that fit its window; a small
+2-label head turns each word piece's state into a keep probability; a word's probability is the mean
+of its pieces' (never half a word). The most probable words are kept until the token budget is spent;
+forced words are kept first, whatever their probability.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexers.compress.base import Compressor, CompressResult, check_request, token_budget
+from indexers.compress.words import join_words, normalise, split_words
+from indexers.configs import EncoderConfig
+from indexers.encoders import HFTokenEncoder, TokenEncoder, load_token_encoder
+from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
+
+__all__ = [
+    "DEFAULT_HEAD",
+    "KeepHead",
+    "LinguaCompressor",
+    "LinguaConfig",
+    "WordPieces",
+    "WordReader",
+    "load_lingua",
+    "word_probability",
+]
+
+DEFAULT_HEAD = Path(__file__).parent / "heads" / "minilm-keep.npz"
+"""The packaged head: trained by `python -m indexers.compress.train` (see heads/CARD.md)."""
+
+
+class LinguaConfig(BaseModel):
+    """The encoder that reads the text and the keep / drop head on top of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    encoder: EncoderConfig = EncoderConfig(batch_size=8)
+    head: Path | None = Field(None, description="a head saved by the training CLI; default: the packaged one")
+    chunk_tokens: int = Field(510, ge=16, description="word pieces per encoder window (chunks beyond)")
+
+
+@dataclass(frozen=True, slots=True)
+class KeepHead:
+    """A 2-label linear classifier over token states: `weight` (2, dim), `bias` (2,); label 1 = keep."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    encoder_model: str
+
+    def keep_probability(self, states: np.ndarray) -> np.ndarray:
+        """P(keep) per row of `states` (n, dim)."""
+        logits = states @ self.weight.T + self.bias
+        probability: np.ndarray = 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
+        return probability
+
+    def save(self, path: Path) -> None:
+        """Write the head as an `.npz` file (atomically)."""
+        from indexers.storage import atomic_write
+
+        atomic_write(path, _npz_bytes(self.weight, self.bias, self.encoder_model))
+
+    @classmethod
+    def load(cls, path: Path) -> KeepHead:
+        """Read a head written by `save`.
+
+        Raises:
+            InvalidConfig: no file at `path`.
+            CorruptIndex: the file is not a head.
+        """
+        if not path.is_file():
+            raise InvalidConfig(
+                f"no compression head at {path}; train one with `python -m indexers.compress.train`"
+            )
+        try:
+            with np.load(path) as data:
+                head = cls(
+                    data["weight"].astype(np.float32),
+                    data["bias"].astype(np.float32),
+                    str(data["encoder_model"]),
+                )
+        except (OSError, KeyError, ValueError) as exc:
+            raise CorruptIndex(f"{path} is not a compression head: {exc}") from exc
+        if head.weight.ndim != 2 or head.weight.shape[0] != 2 or head.bias.shape != (2,):
+            raise CorruptIndex(f"{path}: head weight must be (2, dim) and bias (2,)")
+        return head
+
+
+def _npz_bytes(weight: np.ndarray, bias: np.ndarray, encoder_model: str) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, weight=weight, bias=bias, encoder_model=np.asarray(encoder_model))
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class WordPieces:
+    """Words with their encoder states: `states` (n_pieces, dim), `word_of` (n_pieces,) the word each
+    piece belongs to, and `cost` (n_words,) the pieces per word (the unit of token budgets)."""
+
+    states: np.ndarray
+    word_of: np.ndarray
+    cost: np.ndarray
+
+
+class WordReader:
+    """Encoder states of word pieces, reading a word list in window-sized chunks (never splitting a
+    word across chunks)."""
+
+    def __init__(self, encoder: EncoderConfig, chunk_tokens: int = 510) -> None:
+        loaded = load_token_encoder(encoder)
+        if not isinstance(loaded, HFTokenEncoder):
+            raise InvalidConfig("compression needs a Hugging Face encoder (it tokenises words)")
+        self.encoder: TokenEncoder = loaded
+        self.batch_size = encoder.batch_size
+        self.tokenizer = loaded.tokenizer
+        bare = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a")["input_ids"]
+        lead = next(i for i in range(len(full)) if full[i : i + len(bare)] == bare)
+        self._prefix, self._suffix = full[:lead], full[lead + len(bare) :]
+        self._chunk = min(chunk_tokens, loaded.window - len(self._prefix) - len(self._suffix))
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    def pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Word-piece ids per word."""
+        ids: list[list[int]] = (
+            self.tokenizer(list(words), add_special_tokens=False)["input_ids"] if words else []
+        )
+        return ids
+
+    def read(self, words: Sequence[str]) -> WordPieces:
+        """Encoder states of every word piece of `words`."""
+        return self.read_many([words])[0]
+
+    def read_many(self, texts: Sequence[Sequence[str]]) -> list[WordPieces]:
+        """`read` for several word lists, their chunks encoded in shared batches."""
+        chunks: list[tuple[int, list[int], list[int]]] = []  # (text, piece ids, word index per piece)
+        costs = []
+        for text, words in enumerate(texts):
+            pieces = self.pieces(words)
+            costs.append(np.asarray([len(p) for p in pieces], dtype=np.int64))
+            ids_now: list[int] = []
+            owners: list[int] = []
+            for index, ids in enumerate(pieces):
+                ids = ids[: self._chunk]  # a single over-long "word" (a URL, a hash) is read in part
+                if len(ids_now) + len(ids) > self._chunk:
+                    chunks.append((text, ids_now, owners))
+                    ids_now, owners = [], []
+                ids_now.extend(ids)
+                owners.extend([index] * len(ids))
+            if ids_now:
+                chunks.append((text, ids_now, owners))
+        states: list[list[np.ndarray]] = [[] for _ in texts]
+        word_of: list[list[np.ndarray]] = [[] for _ in texts]
+        order = sorted(range(len(chunks)), key=lambda i: len(chunks[i][1]))  # less padding
+        for start in range(0, len(order), self.batch_size):
+            batch = [chunks[i] for i in order[start : start + self.batch_size]]
+            hidden, _ = self.encoder.hidden_states([self._prefix + ids + self._suffix for _, ids, _ in batch])
+            for row, (text, ids, owners) in enumerate(batch):
+                states[text].append(hidden[row, len(self._prefix) : len(self._prefix) + len(ids)])
+                word_of[text].append(np.asarray(owners, dtype=np.int64))
+        out = []
+        for text in range(len(texts)):
+            # chunks of one text were encoded out of order; put its pieces back in word order
+            owners_all = np.concatenate(word_of[text]) if word_of[text] else np.zeros(0, np.int64)
+            rows = np.concatenate(states[text]) if states[text] else np.zeros((0, self.dim), np.float32)
+            back = np.argsort(owners_all, kind="stable")
+            out.append(WordPieces(states=rows[back], word_of=owners_all[back], cost=costs[text]))
+        return out
+
+
+class LinguaCompressor(Compressor):
+    """Token-classification prompt compression (LLMLingua-2 style) over a frozen encoder and a head."""
+
+    def __init__(self, config: LinguaConfig, head: KeepHead | None = None) -> None:
+        self.config = config
+        self.reader = WordReader(config.encoder, config.chunk_tokens)
+        self.head = head or KeepHead.load(config.head or DEFAULT_HEAD)
+        if self.head.encoder_model != config.encoder.model:
+            raise InvalidConfig(
+                f"the head was trained on encoder {self.head.encoder_model!r}, not {config.encoder.model!r}"
+            )
+        if self.head.weight.shape[1] != self.reader.dim:
+            raise InvalidConfig(
+                f"head expects {self.head.weight.shape[1]}-d states, the encoder gives {self.reader.dim}"
+            )
+
+    def count_tokens(self, text: str) -> int:
+        return sum(len(p) for p in self.reader.pieces(split_words(text)[0]))
+
+    def word_probabilities(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """P(keep) per word and each word's cost in pieces."""
+        read = self.reader.read(words)
+        return word_probability(self.head, read), read.cost
+
+    def compress(
+        self,
+        passages: str | Sequence[str],
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        force_tokens: Sequence[str] = (),
+    ) -> CompressResult:
+        started = time.perf_counter()
+        items, rate, target_tokens = check_request(passages, rate, target_tokens)
+        words: list[str] = []
+        breaks: list[bool] = []
+        for number, passage in enumerate(items):
+            passage_words, passage_breaks = split_words(passage)
+            if number and passage_breaks:
+                passage_breaks[0] = True  # passages stay on their own lines
+            words += passage_words
+            breaks += passage_breaks
+        forced = forced_mask(words, force_tokens)
+        probability, cost = self.word_probabilities(words)
+        kept = select_words(probability, cost, forced, token_budget(int(cost.sum()), rate, target_tokens))
+        before, after = int(cost.sum()), int(cost[kept].sum())
+        return CompressResult(
+            text=join_words(words, breaks, kept.tolist()),
+            rate=after / max(before, 1),
+            tokens_before=before,
+            tokens_after=after,
+            words=words,
+            kept=kept.tolist(),
+            seconds=time.perf_counter() - started,
+        )
+
+
+def word_probability(head: KeepHead, read: WordPieces) -> np.ndarray:
+    """P(keep) per word: the mean over its pieces (0 for a word with no pieces)."""
+    piece = head.keep_probability(read.states)
+    sums = np.bincount(read.word_of, weights=piece, minlength=len(read.cost))
+    return sums / np.maximum(np.bincount(read.word_of, minlength=len(read.cost)), 1)
+
+
+def forced_mask(words: Sequence[str], force_tokens: Sequence[str]) -> np.ndarray:
+    """Which words belong to an occurrence of a forced word or phrase.
+
+    Raises:
+        InvalidInput: a forced token is blank or occurs nowhere in `words`.
+    """
+    mask = np.zeros(len(words), dtype=bool)
+    normal = [normalise(w) for w in words]
+    missing = []
+    for token in force_tokens:
+        phrase = [normalise(w) for w in split_words(token)[0]]
+        if not phrase:
+            raise InvalidInput("forced tokens must not be blank")
+        width = len(phrase)
+        hits = [i for i in range(len(normal) - width + 1) if normal[i : i + width] == phrase]
+        if not hits:
+            missing.append(token)
+        for i in hits:
+            mask[i : i + width] = True
+    if missing:
+        raise InvalidInput(f"forced tokens not found in the text: {missing}")
+    return mask
+
+
+def select_words(probability: np.ndarray, cost: np.ndarray, forced: np.ndarray, budget: int) -> np.ndarray:
+    """Keep forced words, then the most probable words that still fit `budget` tokens (ties: earlier
+    first). Forced words are kept even past the budget."""
+    kept = forced.copy()
+    spent = int(cost[kept].sum())
+    for index in np.lexsort((np.arange(len(probability)), -probability)):
+        if kept[index]:
+            continue
+        if spent + cost[index] <= budget:
+            kept[index] = True
+            spent += int(cost[index])
+        if spent >= budget:
+            break
+    return kept
+
+
+@functools.cache
+def load_lingua(config: LinguaConfig | None = None) -> LinguaCompressor:
+    """The compressor for `config` (default: MiniLM and the packaged head), once per process."""
+    return LinguaCompressor(config or LinguaConfig())

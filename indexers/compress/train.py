@@ -1,0 +1,126 @@
+"""Training CLI for the keep / drop head: distil labels with an LLM, then fit the head.
+
+    python -m indexers.compress.train label --corpus ../shared/data/scifact/corpus.jsonl \
+        --out labels.jsonl --limit 200 --max-words 120 --llm qwen2.5-0.5b
+    python -m indexers.compress.train fit --labels labels.jsonl --out indexers/compress/heads/minilm-keep.npz
+
+`label` appends one JSON line per usable text and resumes where an earlier run stopped. `fit` writes the
+head and, next to it, a `.json` record of the data, the LLM and the held-out scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from indexers.compress.distill import LabeledText, distill_label, fit_head
+from indexers.compress.lingua import WordReader
+from indexers.compress.words import split_words
+from indexers.configs import EncoderConfig
+from indexers.corpus import iter_json_lines, read_corpus
+from indexers.llm import LLMConfig, load_llm
+from indexers.storage import atomic_write
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+
+def _label(args: argparse.Namespace) -> int:
+    done: set[str] = set()
+    if args.out.exists():
+        with open(args.out, encoding="utf-8") as handle:
+            done = {record["id"] for _, record in iter_json_lines(handle)}
+    llm = load_llm(
+        LLMConfig(
+            backend="openai" if args.base_url else "local",
+            model=args.llm,
+            base_url=args.base_url,
+            timeout_s=args.timeout,
+            context_window=args.context_window,
+        )
+    )
+    docs = list(read_corpus(args.corpus))
+    picked = np.random.default_rng(args.seed).permutation(len(docs))[: args.limit]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    kept = skipped = 0
+    with open(args.out, "a", encoding="utf-8") as out:
+        for number, index in enumerate(picked, start=1):
+            doc = docs[int(index)]
+            if doc.id in done:
+                continue
+            text = " ".join(split_words(doc.text)[0][: args.max_words])
+            started = time.perf_counter()
+            sample = distill_label(llm, text)
+            if sample is None:
+                skipped += 1
+            else:
+                kept += 1
+                record = {"id": doc.id, "llm": args.llm, "words": sample.words, "keep": sample.keep}
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+            print(
+                f"{number}/{len(picked)} doc {doc.id}: {'kept' if sample else 'skipped'} "
+                f"({time.perf_counter() - started:.1f}s; {kept} kept, {skipped} skipped)",
+                flush=True,
+            )
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    with open(args.labels, encoding="utf-8") as handle:
+        records = [record for _, record in iter_json_lines(handle)]
+    if not records:
+        print(f"no labelled texts in {args.labels}", file=sys.stderr)
+        return 2
+    samples = [LabeledText(r["words"], r["keep"]) for r in records]
+    reader = WordReader(EncoderConfig(model=args.encoder, batch_size=8))
+    head, report = fit_head(reader, samples, epochs=args.epochs, seed=args.seed)
+    head.save(args.out)
+    report.update(
+        labels=str(args.labels),
+        texts=len(samples),
+        llms=sorted({r["llm"] for r in records}),
+        documents=sorted(r["id"] for r in records),
+        encoder=args.encoder,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    atomic_write(args.out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "documents"}, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m indexers.compress.train", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    label = commands.add_parser("label", help="distil keep / drop labels from an LLM")
+    label.add_argument("--corpus", type=Path, required=True, help="JSONL documents (BEIR layout)")
+    label.add_argument("--out", type=Path, required=True, help="labels JSONL (appended, resumable)")
+    label.add_argument("--limit", type=int, default=200, help="documents drawn (seeded)")
+    label.add_argument("--max-words", type=int, default=120, help="words per document kept for labelling")
+    label.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
+    label.add_argument("--base-url", help="an OpenAI-compatible endpoint serving --llm instead")
+    label.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call")
+    label.add_argument("--context-window", type=int, default=2048)
+    label.add_argument("--seed", type=int, default=0)
+    fit = commands.add_parser("fit", help="fit the 2-label head on the frozen encoder")
+    fit.add_argument("--labels", type=Path, required=True)
+    fit.add_argument("--out", type=Path, required=True, help="head .npz (a .json report goes next to it)")
+    fit.add_argument("--encoder", default="minilm")
+    fit.add_argument("--epochs", type=int, default=50)
+    fit.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return _label(args) if args.command == "label" else _fit(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

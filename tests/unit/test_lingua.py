@@ -1,0 +1,161 @@
+"""The token-classification compressor and CRAG over the real MiniLM encoder.
+
+A head is fitted here on synthetic labels (keep content words, drop function words), which also tests
+the training path; the packaged head is checked separately.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexers.compress.crag import CragCompressor, CragConfig, choose_clusters
+from indexers.compress.distill import LabeledText, fit_head
+from indexers.compress.lingua import DEFAULT_HEAD, KeepHead, LinguaCompressor, LinguaConfig, WordReader
+from indexers.compress.words import normalise
+from indexers.configs import EncoderConfig
+from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
+from tests.scripted_llm import ScriptedLLM
+
+FUNCTION = set("the a an of in on to and was were is are with for by that this it at from as has had".split())
+SUBJECTS = ["insulin", "the vaccine", "a new drug", "the mouse model", "aspirin", "the protein"]
+VERBS = ["reduced", "increased", "blocked", "changed", "improved"]
+OBJECTS = ["blood glucose", "the tumour growth", "an immune response", "the heart rate", "bone density"]
+PLACES = ["in the trial", "at the clinic", "for the patients", "with the older mice", "in a cohort of 120"]
+
+
+def sentence(i: int) -> str:
+    return (
+        f"{SUBJECTS[i % 6].capitalize()} {VERBS[i % 5]} {OBJECTS[(i * 7) % 5]} "
+        f"{PLACES[(i * 3) % 5]} and that was seen in {i + 3} weeks."
+    )
+
+
+def labelled(i: int) -> LabeledText:
+    words = sentence(i).split() + sentence(i + 11).split()
+    return LabeledText(words, [normalise(w) not in FUNCTION for w in words])
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def reader() -> WordReader:
+    return WordReader(EncoderConfig(batch_size=8))
+
+
+@pytest.fixture(scope="module")
+def trained(reader: WordReader) -> tuple[KeepHead, dict[str, float]]:
+    return fit_head(reader, [labelled(i) for i in range(24)], epochs=150)
+
+
+@pytest.fixture(scope="module")
+def lingua(trained: tuple[KeepHead, dict[str, float]]) -> LinguaCompressor:
+    return LinguaCompressor(LinguaConfig(), head=trained[0])
+
+
+def test_training_learns_the_labels(trained: tuple[KeepHead, dict[str, float]]) -> None:
+    head, report = trained
+    assert head.weight.shape == (2, 384) and report["validation_texts"] >= 4
+    assert report["validation_word_accuracy"] > 0.9 and report["validation_keep_auc"] > 0.95
+
+
+def test_compress_reaches_the_rate_with_whole_words(lingua: LinguaCompressor) -> None:
+    text = "\n".join(sentence(i) for i in range(40, 46))
+    result = lingua.compress(text, rate=1 / 3)
+    assert result.kept is not None and len(result.kept) == len(result.words) == len(text.split())
+    assert 0.2 <= result.rate <= 1 / 3 + 0.01
+    assert result.tokens_before == lingua.count_tokens(text)
+    assert result.tokens_after == lingua.count_tokens(result.text)
+    kept = [w for w, k in zip(result.words, result.kept, strict=True) if k]
+    assert result.text.split() == kept  # every output word is a whole input word, in order
+    dropped_function = np.mean(
+        [not k for w, k in zip(result.words, result.kept, strict=True) if normalise(w) in FUNCTION]
+    )
+    assert dropped_function > 0.9
+
+
+def test_target_tokens_and_forced_words(lingua: LinguaCompressor) -> None:
+    text = " ".join(sentence(i) for i in range(3))
+    result = lingua.compress(text, target_tokens=10, force_tokens=["that was", "weeks."])
+    assert result.tokens_after <= 10 + 4  # forced words may exceed a tiny budget
+    assert "that was" in result.text and result.text.count("weeks.") == 3
+    with pytest.raises(InvalidInput, match="not found"):
+        lingua.compress(text, rate=0.5, force_tokens=["glucagon"])
+    assert lingua.compress(text, rate=1.0).text == text
+
+
+def test_long_text_is_read_in_chunks(trained: tuple[KeepHead, dict[str, float]]) -> None:
+    small = LinguaCompressor(LinguaConfig(chunk_tokens=16), head=trained[0])
+    words = " ".join(sentence(i) for i in range(30)).split()
+    read = small.reader.read(words)
+    assert set(read.word_of.tolist()) == set(range(len(words)))  # every word was read
+    assert len(read.states) == int(read.cost.sum())
+    result = small.compress(" ".join(words), rate=0.5)
+    assert result.kept is not None and 0.4 <= result.rate <= 0.5
+
+
+def test_passages_stay_on_their_own_lines(lingua: LinguaCompressor) -> None:
+    result = lingua.compress([sentence(1), sentence(2)], rate=0.6)
+    assert len(result.text.split("\n")) == 2
+
+
+def test_heads_are_saved_loaded_and_checked(
+    trained: tuple[KeepHead, dict[str, float]], tmp_path: Path
+) -> None:
+    head = trained[0]
+    head.save(tmp_path / "head.npz")
+    again = KeepHead.load(tmp_path / "head.npz")
+    assert np.array_equal(again.weight, head.weight) and again.encoder_model == "minilm"
+    with pytest.raises(InvalidConfig, match="train"):
+        KeepHead.load(DEFAULT_HEAD.with_name("absent.npz"))
+    (tmp_path / "bad.npz").write_bytes(b"not a head")
+    with pytest.raises(CorruptIndex):
+        KeepHead.load(tmp_path / "bad.npz")
+    other = KeepHead(head.weight, head.bias, "another-model")
+    with pytest.raises(InvalidConfig, match="trained on encoder"):
+        LinguaCompressor(LinguaConfig(), head=other)
+
+
+def test_packaged_head_keeps_content_words() -> None:
+    lingua = LinguaCompressor(LinguaConfig())
+    text = " ".join(sentence(i) for i in range(50, 56))
+    probability, _ = lingua.word_probabilities(text.split())
+    function = [p for w, p in zip(text.split(), probability, strict=True) if normalise(w) in FUNCTION]
+    content = [p for w, p in zip(text.split(), probability, strict=True) if normalise(w) not in FUNCTION]
+    assert np.mean(content) > np.mean(function)
+
+
+def test_clusters_are_chosen_from_the_data() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:3]
+    vectors = np.concatenate([c + 0.05 * rng.standard_normal((6, 8)) for c in centres])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = choose_clusters(vectors)
+    assert len(set(labels.tolist())) == 3
+    assert all(len(set(labels[i : i + 6].tolist())) == 1 for i in (0, 6, 12))
+    assert choose_clusters(vectors[:2]).tolist() == [0, 0]
+
+
+def test_crag_prompt_grows_sub_linearly(lingua: LinguaCompressor) -> None:
+    crag = CragCompressor(lingua, CragConfig(cluster_tokens=24))
+    passages = [sentence(i) for i in range(50)]
+    small = crag.compress(passages[:5], rate=0.5)
+    large = crag.compress(passages, rate=0.5)
+    assert large.tokens_before > 9 * small.tokens_before
+    assert large.tokens_after < 5 * small.tokens_after
+    assert large.kept is not None and len(large.kept) == len(large.words)
+    assert large.tokens_after == sum(
+        lingua.count_tokens(w) for w, k in zip(large.words, large.kept, strict=True) if k
+    )
+
+
+def test_crag_can_condense_with_the_llm(lingua: LinguaCompressor) -> None:
+    llm = ScriptedLLM(["insulin lowers glucose"])
+    crag = CragCompressor(lingua, CragConfig(condense="llm"), llm=llm)
+    result = crag.compress([sentence(i) for i in range(9)], rate=0.5)
+    assert result.kept is None and "insulin lowers glucose" in result.text and llm.calls
+    with pytest.raises(InvalidInput, match="LLM"):
+        CragCompressor(lingua, CragConfig(condense="llm"))
