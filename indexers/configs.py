@@ -112,7 +112,8 @@ class GenreConfig(_Frozen):
 
     kind: Literal["genre"] = "genre"
     model: str = Field(
-        "smollm2-135m", description="smollm2-135m, qwen2.5-0.5b, a .gguf path, a folder (e.g. fine-tuned) or hub name"
+        "smollm2-135m",
+        description="smollm2-135m, qwen2.5-0.5b, a .gguf path, a folder (e.g. fine-tuned) or hub name",
     )
     cache_dir: str | None = Field(None, description="where packaged GGUF models are converted (once)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -124,7 +125,10 @@ class GenreConfig(_Frozen):
     chat: bool = Field(True, description="wrap the prompt in the tokenizer's chat template when it has one")
     num_beams: int = Field(10, ge=1, le=256, description="beam width: at most this many names per query")
     length_penalty: float = Field(
-        0.0, ge=0.0, le=2.0, description="score = log-probability / name_tokens ** length_penalty (0: raw sum)"
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="score = log-probability / name_tokens ** length_penalty (0: raw sum)",
     )
     max_name_tokens: int = Field(64, ge=1, le=512, description="longer names are cut to this many tokens")
     query_max_tokens: int = Field(

@@ -29,7 +29,7 @@ from indexers.configs import GenreConfig
 from indexers.encoders import device_for
 from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
 from indexers.name_trie import NameTrie
-from indexers.trie_decoding import DecodeStats, Generated, constrained_beam_search
+from indexers.trie_decoding import DecodeStats, Generated, PromptPrefix, constrained_beam_search
 
 __all__ = ["GenreIndex", "GenrePrompt", "doc_names"]
 
@@ -91,16 +91,20 @@ class GenrePrompt:
         stripped_before, stripped_after = before.rstrip(" "), after.rstrip(" ")
         prefix = tokenizer(stripped_before, add_special_tokens=False)["input_ids"]
         suffix = tokenizer(stripped_after, add_special_tokens=False)["input_ids"]
-        budget = min(config.query_max_tokens, lm.context_window - len(prefix) - len(suffix) - config.max_name_tokens - 1)
+        budget = min(
+            config.query_max_tokens,
+            lm.context_window - len(prefix) - len(suffix) - config.max_name_tokens - 1,
+        )
         if budget < 1:
             raise InvalidConfig(
-                f"the prompt ({len(prefix) + len(suffix)} tokens) and names of up to {config.max_name_tokens} "
-                f"tokens leave no room for a query in the context window of {lm.context_window} tokens"
+                f"the prompt ({len(prefix) + len(suffix)} tokens) and names of up to "
+                f"{config.max_name_tokens} tokens leave no room for a query in the context window "
+                f"of {lm.context_window} tokens"
             )
         return cls(prefix, suffix, before[len(stripped_before) :], after[len(stripped_after) :], budget)
 
     def name_ids(self, tokenizer: Any, names: Sequence[str], max_tokens: int) -> list[list[int]]:
-        """Token ids of names as the model writes them after the prompt (no end token), cut to `max_tokens`."""
+        """Token ids of names as written after the prompt (no end token), cut to `max_tokens`."""
         if not names:
             return []
         end = tokenizer.eos_token_id
@@ -142,6 +146,10 @@ class GenreIndex(Index):
     @functools.cached_property
     def prompt(self) -> GenrePrompt:
         return GenrePrompt.for_model(self.lm, self.config)
+
+    @functools.cached_property
+    def _prompt_prefix(self) -> PromptPrefix:
+        return PromptPrefix(self.lm.model, self.prompt.prefix)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -204,7 +212,9 @@ class GenreIndex(Index):
         """
         names = [doc_names(doc, self.config) for doc in docs]
         tokens = iter(
-            self.prompt.name_ids(self.lm.tokenizer, [n for ns in names for n in ns], self.config.max_name_tokens)
+            self.prompt.name_ids(
+                self.lm.tokenizer, [n for ns in names for n in ns], self.config.max_name_tokens
+            )
         )
         out: list[list[list[int]]] = []
         for doc, doc_name_list in zip(docs, names, strict=True):
@@ -239,6 +249,7 @@ class GenreIndex(Index):
                 num_beams=self.config.num_beams,
                 length_penalty=self.config.length_penalty,
                 stats=self.stats,
+                prefix=self._prompt_prefix if self.prompt.prefix else None,
             )
             results.append(self._hits(generated, k))
         return results
@@ -261,7 +272,11 @@ class GenreIndex(Index):
                 if len(owners) > 1:
                     name = self.lm.tokenizer.decode(list(self.trie.sequence(gen.name_id)[:-1])).strip()
                     others = [self.docs.ext_ids[o] for o in owners if o != internal]
-                    hit = Hit(hit.doc_id, hit.score, {**hit.metadata, "_genre": {"name": name, "shared_with": others}})
+                    hit = Hit(
+                        hit.doc_id,
+                        hit.score,
+                        {**hit.metadata, "_genre": {"name": name, "shared_with": others}},
+                    )
                 hits.append(hit)
                 if len(hits) == k:
                     return hits

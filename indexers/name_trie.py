@@ -221,7 +221,9 @@ class NameTrie:
         )
         flat = self.name_tokens.astype(np.int64)
         if self._new_names:
-            flat = np.concatenate([flat, np.fromiter((t for s in self._new_names for t in s), dtype=np.int64)])
+            flat = np.concatenate(
+                [flat, np.fromiter((t for s in self._new_names for t in s), dtype=np.int64)]
+            )
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         self.name_tokens = flat.astype(self.node_token.dtype)
@@ -274,7 +276,12 @@ class NameTrie:
         ends = np.cumsum(lengths) - 1
         inner = np.ones(len(flat), dtype=bool)
         inner[ends] = False
-        if (lengths < 2).any() or (flat[inner] == end_token).any() or flat.min() < 0 or flat.max() >= vocab_size:
+        if (
+            (lengths < 2).any()
+            or (flat[inner] == end_token).any()
+            or flat.min() < 0
+            or flat.max() >= vocab_size
+        ):
             raise InvalidInput(f"name tokens must be in [0, {vocab_size}) and exclude the end token")
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         matrix, order, sorted_lengths = _sorted_matrix(flat, offsets, np.arange(len(names)))
@@ -290,7 +297,10 @@ class NameTrie:
         trie.name_refs = np.bincount(group).astype(np.int32)
         trie._max_length = int(unique_lengths.max())
         trie.node_token, trie.child_start, trie.node_name, trie.node_live = _build_csr(
-            trie.name_tokens.astype(np.int64), trie.name_offsets, np.arange(len(unique)), trie.node_token.dtype
+            trie.name_tokens.astype(np.int64),
+            trie.name_offsets,
+            np.arange(len(unique)),
+            trie.node_token.dtype,
         )
         return trie, ids
 
@@ -306,7 +316,9 @@ class NameTrie:
             trie = cls(end_token, vocab_size)
             trie._max_length = None
             for name in _FILES:
-                setattr(trie, name, np.load(folder / f"{name}.npy", mmap_mode="c" if name in _MUTABLE else "r"))
+                setattr(
+                    trie, name, np.load(folder / f"{name}.npy", mmap_mode="c" if name in _MUTABLE else "r")
+                )
         except (OSError, ValueError) as exc:
             raise CorruptIndex(f"{folder}: unreadable name trie: {exc}") from exc
         nodes = len(trie.node_token)

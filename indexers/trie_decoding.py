@@ -1,8 +1,10 @@
 """Constrained beam search over a `NameTrie` with a causal LM: only names in the trie can come out.
 
 Our own loop rather than transformers' `prefix_allowed_tokens_fn`: the prompt is encoded once and its
-KV cache is shared by every beam (reordered, not recomputed); each step runs all live beams in one
-batched forward pass of one token each; only the trie's allowed tokens are scored.
+KV cache is shared by every beam (reordered, not recomputed); the part of the prompt that every query
+shares (system turn, instruction) is encoded once per process (`PromptPrefix`) and copied per query;
+each step runs all live beams in one batched forward pass of one token each, computing logits for the
+last position only; only the trie's allowed tokens are scored.
 
 Scores are sums of token log-probabilities (the end token included), divided by
 `length ** length_penalty`. With `length_penalty = 0` the search stops as soon as no live beam can
@@ -12,6 +14,7 @@ for the beams kept; with a penalty that test is a heuristic, as in transformers.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ import numpy as np
 
 from indexers.name_trie import NameTrie, TrieState
 
-__all__ = ["DecodeStats", "Generated", "constrained_beam_search"]
+__all__ = ["DecodeStats", "Generated", "PromptPrefix", "constrained_beam_search"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,26 @@ class DecodeStats:
     beam_steps: int = 0
 
 
+class PromptPrefix:
+    """The KV cache of prompt tokens that every query starts with, computed once, copied per search."""
+
+    def __init__(self, model: Any, ids: list[int]) -> None:
+        import torch
+
+        self.ids = list(ids)
+        with torch.inference_mode():
+            out = model(
+                input_ids=torch.tensor([self.ids], device=model.device), use_cache=True, logits_to_keep=1
+            )
+        self._cache = out.past_key_values
+
+    def start(self, prompt_ids: list[int]) -> tuple[Any, list[int]]:
+        """A private copy of the cache and the prompt tokens left to run (all, if the prefix differs)."""
+        if len(prompt_ids) > len(self.ids) and prompt_ids[: len(self.ids)] == self.ids:
+            return copy.deepcopy(self._cache), prompt_ids[len(self.ids) :]
+        return None, prompt_ids
+
+
 @dataclass(frozen=True, slots=True)
 class _Beam:
     state: TrieState
@@ -54,6 +77,7 @@ def constrained_beam_search(
     num_beams: int,
     length_penalty: float = 0.0,
     stats: DecodeStats | None = None,
+    prefix: PromptPrefix | None = None,
 ) -> list[Generated]:
     """The best names in `trie` as continuations of `prompt_ids`, best first (at most `num_beams`).
 
@@ -64,6 +88,7 @@ def constrained_beam_search(
         num_beams: beams kept per step, and the most names returned.
         length_penalty: see the module docstring.
         stats: counters to add this search's work to.
+        prefix: the encoded start shared by prompts, reused when `prompt_ids` begins with it.
     """
     import torch
 
@@ -72,7 +97,13 @@ def constrained_beam_search(
     device = model.device
     finished: list[Generated] = []
     with torch.inference_mode():
-        out = model(input_ids=torch.tensor([prompt_ids], device=device), use_cache=True)
+        cache, rest = prefix.start(prompt_ids) if prefix is not None else (None, prompt_ids)
+        out = model(
+            input_ids=torch.tensor([rest], device=device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
         cache = out.past_key_values
         logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
         beams = [_Beam(trie.root(), 0.0)]
@@ -99,11 +130,16 @@ def constrained_beam_search(
                     next_tokens.append(token)
             finished.sort(key=lambda g: -g.score)
             del finished[num_beams:]
-            if not survivors or (len(finished) == num_beams and _cannot_improve(survivors, finished, step, length_penalty)):
+            if not survivors or (
+                len(finished) == num_beams and _cannot_improve(survivors, finished, step, length_penalty)
+            ):
                 break
             cache.reorder_cache(torch.tensor(keep, device=device))
             out = model(
-                input_ids=torch.tensor(next_tokens, device=device)[:, None], past_key_values=cache, use_cache=True
+                input_ids=torch.tensor(next_tokens, device=device)[:, None],
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
             )
             cache = out.past_key_values
             logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu().numpy()
@@ -131,7 +167,9 @@ def _candidates(
     return np.concatenate(rows), np.concatenate(tokens), np.concatenate(scores)
 
 
-def _cannot_improve(survivors: list[_Beam], finished: list[Generated], step: int, length_penalty: float) -> bool:
+def _cannot_improve(
+    survivors: list[_Beam], finished: list[Generated], step: int, length_penalty: float
+) -> bool:
     """True when no live beam can beat the worst kept finished name (see the module docstring)."""
     best = max(beam.logprob for beam in survivors)
     if length_penalty:

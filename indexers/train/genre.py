@@ -91,7 +91,9 @@ def _load(config: GenreConfig, device: str) -> CausalLM:
     return CausalLM(name=config.model, tokenizer=tokenizer, model=model, context_window=window)
 
 
-def _examples(lm: CausalLM, config: GenreConfig, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
+def _examples(
+    lm: CausalLM, config: GenreConfig, pairs: Sequence[tuple[str, str]]
+) -> list[tuple[list[int], int]]:
     """Per pair: prompt + name + end token ids, and the prompt length (positions before it get no loss)."""
     prompt = GenrePrompt.for_model(lm, config)
     names = prompt.name_ids(lm.tokenizer, [name for _, name in pairs], config.max_name_tokens)
@@ -144,7 +146,7 @@ def finetune(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             steps += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             if steps % 10 == 0:
                 logger.info("step %d/%d loss %.4f", steps, total, sum(losses[-10:]) / len(losses[-10:]))
             if steps >= total:
@@ -185,7 +187,9 @@ def _save(lm: CausalLM, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m indexers.train.genre", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m indexers.train.genre", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--corpus", type=Path, required=True, help="documents as JSONL (BEIR layout)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the fine-tuned model")
     parser.add_argument("--model", default="smollm2-135m")
@@ -214,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     logger.info(
         "saved %s: %d steps over %d pairs, final loss %.4f, %.1f s",
-        result.folder, result.steps, result.pairs, result.final_loss, result.seconds,
+        result.folder,
+        result.steps,
+        result.pairs,
+        result.final_loss,
+        result.seconds,
     )
     return 0
 

@@ -27,7 +27,9 @@ QUERIES = [
 def make(kind: str, request: pytest.FixtureRequest) -> Index:
     """A fresh index of `kind` with its default config, on the fake encoder where it has one."""
     if kind == TINY_LM:
-        return create_index(parse_config({"kind": "genre", "model": request.getfixturevalue("tiny_causal_lm")}))
+        return create_index(
+            parse_config({"kind": "genre", "model": request.getfixturevalue("tiny_causal_lm")})
+        )
     config = parse_config({"kind": kind})
     if "encoder" in type(config).model_fields:
         config = config.model_copy(update={"encoder": EncoderConfig(model="fake:hash", batch_size=8)})

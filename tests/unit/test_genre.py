@@ -17,7 +17,9 @@ from indexers.trie_decoding import constrained_beam_search
 DOCS = [
     Doc(id="a", text="Insulin lowers glucose.", title="Insulin and diabetes"),
     Doc(id="b", text="Smoking causes cancer.", title="Smoking and lung cancer"),
-    Doc(id="c", text="Bees dance.", title="Honey bees", metadata={"aliases": ["Apis mellifera", "Honey bees"]}),
+    Doc(
+        id="c", text="Bees dance.", title="Honey bees", metadata={"aliases": ["Apis mellifera", "Honey bees"]}
+    ),
     Doc(id="d", text="Another text, same title.", title="Insulin and diabetes", metadata={"year": 2}),
 ]
 
@@ -50,7 +52,8 @@ def test_beam_search_is_exact_when_the_beam_holds_every_name(tiny_causal_lm: str
     assert [g.score for g in generated] == sorted((g.score for g in generated), reverse=True)
     for gen in generated:
         name = list(index.trie.sequence(gen.name_id)[:-1])
-        assert gen.score == pytest.approx(brute_force_logprob(index, query, name), abs=1e-4)
+        assert gen.logprob == pytest.approx(brute_force_logprob(index, query, name), abs=1e-4)
+        assert gen.score == pytest.approx(gen.logprob / gen.length)  # length_penalty 1 by default
 
 
 def test_narrow_beam_returns_at_most_num_beams_names(tiny_causal_lm: str) -> None:
@@ -118,7 +121,10 @@ def test_entity_names_from_metadata_and_text_fallback(tiny_causal_lm: str) -> No
     index.build([Doc(id="e1", text="the capital", metadata={"name": "Paris"}), Doc(id="e2", text=text)])
     tokenizer = index.lm.tokenizer
     cut = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:6])
-    assert {tokenizer.decode(list(index.trie.sequence(g.name_id)[:-1])) for g in _all(index)} == {"Paris", cut}  # type: ignore[union-attr]
+    assert {tokenizer.decode(list(index.trie.sequence(g.name_id)[:-1])) for g in _all(index)} == {
+        "Paris",
+        cut,
+    }  # type: ignore[union-attr]
 
 
 def test_query_longer_than_the_context_is_cut_not_an_error(tiny_causal_lm: str) -> None:
@@ -140,15 +146,24 @@ def test_prompt_that_leaves_no_room_is_a_config_error(tiny_causal_lm: str) -> No
 def test_sentences_and_pseudo_queries() -> None:
     assert sentences("First one. Second (two)! 3 is third") == ["First one.", "Second (two)!", "3 is third"]
     pairs = pseudo_queries(DOCS[:2], GenreConfig(), sentence="last")
-    assert pairs == [("Insulin lowers glucose.", "Insulin and diabetes"), ("Smoking causes cancer.", "Smoking and lung cancer")]
+    assert pairs == [
+        ("Insulin lowers glucose.", "Insulin and diabetes"),
+        ("Smoking causes cancer.", "Smoking and lung cancer"),
+    ]
 
 
-def test_finetuning_teaches_the_model_its_names(tiny_causal_lm: str, tmp_path: Path) -> None:
+def test_finetuning_raises_the_probability_of_the_target_names(tiny_causal_lm: str, tmp_path: Path) -> None:
     config = GenreConfig(model=tiny_causal_lm, num_beams=4)
     pairs = pseudo_queries(DOCS[:3], config, sentence="last")
-    result = finetune(pairs, config, tmp_path / "ft", max_steps=40, batch_size=3, lr=3e-3)
-    assert result.steps == 40 and result.pairs == 3 and result.final_loss < 1.0
-    trained = index_for(str(tmp_path / "ft"), num_beams=4)
-    trained.build(DOCS[:3])
-    for (query, _), doc in zip(pairs, DOCS[:3], strict=True):
-        assert trained.search([query], k=1)[0][0].doc_id == doc.id
+    result = finetune(pairs, config, tmp_path / "ft", max_steps=12, batch_size=3, lr=3e-2)
+    assert (result.steps, result.pairs) == (12, 3)
+    before, after = (
+        index_for(tiny_causal_lm),
+        index_for(str(tmp_path / "ft")),
+    )  # the output is a model setting
+    after.build(DOCS[:3])
+    for query, name in pairs:
+        name_ids = after.prompt.name_ids(after.lm.tokenizer, [name], 64)[0]
+        gain = brute_force_logprob(after, query, name_ids) - brute_force_logprob(before, query, name_ids)
+        assert gain > 5.0  # nats
+    assert len(after.search([pairs[0][0]], k=3)[0]) == 3
