@@ -39,8 +39,11 @@ from indexers.train.genre import sentences
 
 DENSE_DIM = 384
 
+Task = tuple[dict[str, str], dict[str, dict[str, int]]]
+"""Queries (id -> text) and their judgments (id -> document id -> relevance)."""
 
-def title_task(docs: list[Doc], n: int, seed: int) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+
+def title_task(docs: list[Doc], n: int, seed: int) -> Task:
     """Queries (first sentence of the abstract) and qrels (the document itself) for `n` seeded documents."""
     usable = [d for d in docs if d.title and sentences(d.text)]
     sample = random.Random(seed).sample(usable, min(n, len(usable)))
@@ -79,9 +82,7 @@ def model_bytes(index: Index) -> int:
     return sum(p.numel() * p.element_size() for p in net.parameters()) if net is not None else 0
 
 
-def run_kind(
-    config: dict[str, Any], docs: list[Doc], tasks: dict[str, tuple[dict[str, str], dict[str, dict[str, int]]]]
-) -> dict[str, Any]:
+def run_kind(config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task]) -> dict[str, Any]:
     """Build one kind over the corpus, save and reopen it, and evaluate it on every task."""
     index = create_index(parse_config(config))
     started = time.perf_counter()
@@ -109,7 +110,8 @@ def run_kind(
         if isinstance(index, GenreIndex):
             seconds = sum(t["search_s"] for t in row["tasks"].values())
             row["beam_steps_per_s"] = index.stats.beam_steps / seconds
-            row["forwards_per_query"] = index.stats.forwards / sum(t["queries"] for t in row["tasks"].values())
+            queries = sum(t["queries"] for t in row["tasks"].values())
+            row["forwards_per_query"] = index.stats.forwards / queries
             row["trie_bytes"] = index.trie.nbytes if index.trie is not None else 0
     return row
 
@@ -204,7 +206,8 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {m['names']:,} | {m['tokens']:,} | {m['trie_nodes']:,} | {m['trie_bytes'] / 2**20:.1f} | "
                 f"{m['dense_bytes'] / 2**20:.1f} | {m['dense_bytes'] / m['trie_bytes']:.1f} | "
-                f"{m['build_s']:.2f} | {m['load_s'] * 1000:.1f} | {m['insert_us']:.0f} | {m['release_us']:.0f} |"
+                f"{m['build_s']:.2f} | {m['load_s'] * 1000:.1f} | {m['insert_us']:.0f} | "
+                f"{m['release_us']:.0f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -215,7 +218,7 @@ def _set(config: dict[str, Any], item: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.genre_table", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.genre_table", description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--title-queries", type=int, default=200)
     parser.add_argument("--dev-queries", type=int, default=None, help="seeded subsample of SciFact dev")

@@ -86,7 +86,8 @@ def _load(config: GenreConfig, device: str) -> CausalLM:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model: Any = AutoModelForCausalLM.from_pretrained(folder).to(device)
+    model: Any = AutoModelForCausalLM.from_pretrained(folder)
+    model = model.to(device)
     window = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     return CausalLM(name=config.model, tokenizer=tokenizer, model=model, context_window=window)
 
