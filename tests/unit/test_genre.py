@@ -45,15 +45,14 @@ def test_beam_search_is_exact_when_the_beam_holds_every_name(tiny_causal_lm: str
     index.build(DOCS)
     assert index.trie is not None and index.trie.num_live == 4  # 3 titles + 1 alias; the duplicate shares
     query = "does insulin lower blood glucose"
-    generated = constrained_beam_search(
-        index.lm.model, index.prompt.ids(index.lm.tokenizer, query), index.trie, num_beams=8
-    )
+    prompt = index.prompt.ids(index.lm.tokenizer, query)
+    generated = constrained_beam_search(index.lm.model, prompt, index.trie, num_beams=8, length_penalty=1.0)
     assert len(generated) == 4
     assert [g.score for g in generated] == sorted((g.score for g in generated), reverse=True)
     for gen in generated:
         name = list(index.trie.sequence(gen.name_id)[:-1])
         assert gen.logprob == pytest.approx(brute_force_logprob(index, query, name), abs=1e-4)
-        assert gen.score == pytest.approx(gen.logprob / gen.length)  # length_penalty 1 by default
+        assert gen.score == pytest.approx(gen.logprob / gen.length)
 
 
 def test_narrow_beam_returns_at_most_num_beams_names(tiny_causal_lm: str) -> None:
