@@ -16,6 +16,8 @@ __all__ = [
     "DenseConfig",
     "EncoderConfig",
     "ExactConfig",
+    "GENRE_ENTITY_PROMPT",
+    "GENRE_RETRIEVAL_PROMPT",
     "GenreConfig",
     "IndexConfig",
     "PooledColBERTConfig",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from indexers.base import Doc
-from indexers.configs import GenreConfig
+from indexers.configs import GENRE_ENTITY_PROMPT, GenreConfig
 from indexers.errors import InvalidConfig, InvalidInput
 from indexers.genre import GenreIndex
 from indexers.train.genre import finetune, pseudo_queries, sentences
@@ -115,15 +115,15 @@ def test_bad_names_raise_and_change_nothing(tiny_causal_lm: str, bad: Doc) -> No
 
 
 def test_entity_names_from_metadata_and_text_fallback(tiny_causal_lm: str) -> None:
-    index = index_for(tiny_causal_lm, num_beams=8, max_name_tokens=6)
+    index = index_for(tiny_causal_lm, num_beams=8, max_name_tokens=6, prompt=GENRE_ENTITY_PROMPT)
     text = "Penguins huddle together to survive the antarctic winter"
     index.build([Doc(id="e1", text="the capital", metadata={"name": "Paris"}), Doc(id="e2", text=text)])
-    tokenizer = index.lm.tokenizer
+    tokenizer, trie = index.lm.tokenizer, index.trie
+    assert trie is not None
     cut = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:6])
-    assert {tokenizer.decode(list(index.trie.sequence(g.name_id)[:-1])) for g in _all(index)} == {
-        "Paris",
-        cut,
-    }  # type: ignore[union-attr]
+    assert {tokenizer.decode(list(trie.sequence(g.name_id)[:-1])) for g in _all(index)} == {"Paris", cut}
+    hits = index.search(["We flew to [START_ENT] Paris [END_ENT] in May."], k=2)[0]
+    assert {h.doc_id for h in hits} == {"e1", "e2"}
 
 
 def test_query_longer_than_the_context_is_cut_not_an_error(tiny_causal_lm: str) -> None:
