@@ -179,6 +179,7 @@ def _save(lm: CausalLM, out: Path) -> None:
     try:
         lm.model.save_pretrained(staging)
         lm.tokenizer.save_pretrained(staging)
+        staging.chmod(0o755)  # mkdtemp makes it private
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
