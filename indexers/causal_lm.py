@@ -21,7 +21,7 @@ from typing import Any
 
 from indexers.errors import InvalidConfig
 
-__all__ = ["PACKAGED_LMS", "CausalLM", "load_causal_lm", "resolve_lm_folder"]
+__all__ = ["PACKAGED_LMS", "CausalLM", "default_cache_dir", "load_causal_lm", "resolve_lm_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,11 @@ PACKAGED_LMS: dict[str, PackagedGGUF] = {
     ),
 }
 """Packaged aliases: SmolLM2-135M-Instruct (Q4_1) and Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 6 chunks)."""
+
+
+def default_cache_dir() -> Path:
+    """Where packaged GGUF models are converted when no cache folder is configured."""
+    return Path(tempfile.gettempdir()) / "tessera-models"
 
 
 @dataclass(frozen=True, slots=True)

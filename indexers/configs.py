@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from indexers.errors import InvalidConfig
 
@@ -16,6 +16,9 @@ __all__ = [
     "DenseConfig",
     "EncoderConfig",
     "ExactConfig",
+    "GENRE_ENTITY_PROMPT",
+    "GENRE_RETRIEVAL_PROMPT",
+    "GenreConfig",
     "IndexConfig",
     "PooledColBERTConfig",
     "parse_config",
@@ -95,8 +98,57 @@ class DenseConfig(_Frozen):
     ef_search: int = Field(128, ge=8)
 
 
+GENRE_RETRIEVAL_PROMPT = "Which document answers this query? Reply with its exact title.\nQuery: {query}"
+GENRE_ENTITY_PROMPT = (
+    "Which entity does the mention between [START_ENT] and [END_ENT] refer to? "
+    "Reply with the entity's exact name.\n{query}"
+)
+
+
+class GenreConfig(_Frozen):
+    """GENRE-style generative retrieval: a causal LM writes a document's name, constrained to a trie.
+
+    Names: `metadata[name_key]` if set, else the title, else the text's start; plus the strings in
+    `metadata[aliases_key]`. Names are cut to `max_name_tokens` tokens.
+    """
+
+    kind: Literal["genre"] = "genre"
+    model: str = Field(
+        "smollm2-135m",
+        description="smollm2-135m, qwen2.5-0.5b, a .gguf path, a folder (e.g. fine-tuned) or hub name",
+    )
+    cache_dir: str | None = Field(None, description="where packaged GGUF models are converted (once)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    prompt: str = Field(
+        GENRE_RETRIEVAL_PROMPT,
+        description="user message with one {query}; for entity linking mark the mention in the query "
+        "with [START_ENT] ... [END_ENT] and use the entity prompt",
+    )
+    chat: bool = Field(True, description="wrap the prompt in the tokenizer's chat template when it has one")
+    num_beams: int = Field(10, ge=1, le=256, description="beam width: at most this many names per query")
+    length_penalty: float = Field(
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="score = log-probability / name_tokens ** length_penalty (0: raw sum)",
+    )
+    max_name_tokens: int = Field(64, ge=1, le=512, description="longer names are cut to this many tokens")
+    query_max_tokens: int = Field(
+        256, ge=1, le=32768, description="longer queries are cut (also to fit the model's context window)"
+    )
+    name_key: str = "name"
+    aliases_key: str = "aliases"
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_query_slot(cls, prompt: str) -> str:
+        if prompt.count("{query}") != 1:
+            raise ValueError("the prompt must contain '{query}' exactly once")
+        return prompt
+
+
 IndexConfig = Annotated[
-    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig,
+    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig | GenreConfig,
     Field(discriminator="kind"),
 ]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -24,6 +23,7 @@ from typing import Any, Literal, TypedDict
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexers.causal_lm import default_cache_dir
 from indexers.errors import InvalidInput, LLMBadOutput, LLMError, LLMUnavailable
 
 __all__ = [
@@ -87,7 +87,7 @@ class LLMConfig(BaseModel):
     cache_dir: Path | None = Field(None, description="where packaged GGUF models are converted (once)")
 
     def resolved_cache_dir(self) -> Path:
-        return self.cache_dir or Path(tempfile.gettempdir()) / "tessera-models"
+        return self.cache_dir or default_cache_dir()
 
 
 class LLM(ABC):

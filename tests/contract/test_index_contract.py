@@ -13,7 +13,9 @@ from indexers.configs import EncoderConfig
 from indexers.errors import CorruptIndex, IndexNotFound, InvalidConfig, InvalidInput
 from indexers.storage import commit, open_current
 
-SLOW_KINDS: set[str] = set()
+SLOW_KINDS: set[str] = {"genre"}
+TINY_LM = "genre-tiny-lm"
+"""genre on a random 2-layer LM (fast run): the interface checks, not the relevance ones."""
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
     "tobacco smoking and lung cancer",
@@ -22,20 +24,29 @@ QUERIES = [
 ]
 
 
-def make(kind: str) -> Index:
+def make(kind: str, request: pytest.FixtureRequest) -> Index:
     """A fresh index of `kind` with its default config, on the fake encoder where it has one."""
+    if kind == TINY_LM:
+        return create_index(
+            parse_config({"kind": "genre", "model": request.getfixturevalue("tiny_causal_lm")})
+        )
     config = parse_config({"kind": kind})
     if "encoder" in type(config).model_fields:
         config = config.model_copy(update={"encoder": EncoderConfig(model="fake:hash", batch_size=8)})
     return create_index(config)
 
 
+def ranks_by_content(index: Index) -> bool:
+    return not (index.kind == "genre" and "tiny-lm" in getattr(index.config, "model", ""))
+
+
 KIND_PARAMS = [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_KINDS else k for k in sorted(KINDS)]
+KIND_PARAMS.append(TINY_LM)
 
 
 @pytest.fixture(params=KIND_PARAMS)
 def built(request: pytest.FixtureRequest, tiny_docs: list[Doc]) -> Index:
-    index = make(request.param)
+    index = make(request.param, request)
     index.build(tiny_docs)
     return index
 
@@ -52,13 +63,16 @@ def test_search_returns_at_most_k_sorted_hits(built: Index) -> None:
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)
         assert len(set(ids(hits))) == len(hits)
-    assert ids(results[0])[0] == "d01"
-    assert ids(results[1])[0] == "d04"
+    if ranks_by_content(built):
+        assert ids(results[0])[0] == "d01"
+        assert ids(results[1])[0] == "d04"
 
 
-def test_hits_carry_metadata(built: Index) -> None:
+def test_hits_carry_metadata(built: Index, tiny_docs: list[Doc]) -> None:
     hit = built.search([QUERIES[0]], k=1)[0][0]
-    assert hit.metadata == {"topic": "medicine", "year": 2019}
+    if ranks_by_content(built):
+        assert hit.doc_id == "d01"
+    assert hit.metadata == next(d.metadata for d in tiny_docs if d.id == hit.doc_id)
 
 
 def test_deleted_ids_never_come_back(built: Index) -> None:
@@ -73,6 +87,10 @@ def test_deleted_ids_never_come_back(built: Index) -> None:
 def test_add_of_existing_id_replaces_it(built: Index) -> None:
     built.add([Doc(id="d01", text="Volcanic eruptions of basalt lava on Iceland", metadata={"v": 2})])
     assert built.num_docs == 20
+    if not ranks_by_content(built):
+        hits = [h for h in built.search(["basalt lava Iceland"], k=20)[0] if h.doc_id == "d01"]
+        assert [h.metadata for h in hits] in ([], [{"v": 2}])
+        return
     first = built.search(["insulin diabetes glucose"], k=20)[0]
     assert "d01" not in ids(first)[:1]
     hits = built.search(["basalt lava Iceland"], k=3)[0]
@@ -84,16 +102,22 @@ def test_add_of_existing_id_replaces_it(built: Index) -> None:
 def test_add_new_documents_after_build(built: Index) -> None:
     built.add([Doc(id="new", text="Penguins huddle together to survive the antarctic winter")])
     assert built.num_docs == 21
-    assert built.search(["penguins antarctic winter"], k=1)[0][0].doc_id == "new"
+    if ranks_by_content(built):
+        assert built.search(["penguins antarctic winter"], k=1)[0][0].doc_id == "new"
 
 
 @pytest.mark.parametrize("kind", KIND_PARAMS)
-def test_add_to_empty_index_and_search_empty(kind: str, tiny_docs: list[Doc]) -> None:
-    index = make(kind)
+def test_add_to_empty_index_and_search_empty(
+    kind: str, tiny_docs: list[Doc], request: pytest.FixtureRequest
+) -> None:
+    index = make(kind, request)
     assert index.search(["anything"], k=3) == [[]]
     index.add(tiny_docs[:5])
     assert index.num_docs == 5
-    assert ids(index.search([QUERIES[0]], k=1)[0]) == ["d01"]
+    hits = ids(index.search([QUERIES[0]], k=1)[0])
+    assert len(hits) == 1
+    if ranks_by_content(index):
+        assert hits == ["d01"]
 
 
 def test_save_then_open_gives_identical_results(built: Index, tmp_path: Path) -> None:
@@ -108,7 +132,9 @@ def test_save_then_open_gives_identical_results(built: Index, tmp_path: Path) ->
         assert ids(b) == ids(a)
         assert [h.score for h in b] == pytest.approx([h.score for h in a], rel=1e-4, abs=1e-4)
     reopened.add([Doc(id="x", text="Penguins huddle in the antarctic winter")])
-    assert reopened.search(["penguins antarctic"], k=1)[0][0].doc_id == "x"
+    assert reopened.num_docs == 20
+    if ranks_by_content(reopened):
+        assert reopened.search(["penguins antarctic"], k=1)[0][0].doc_id == "x"
 
 
 def test_commit_swaps_current_version(built: Index, tmp_path: Path) -> None:
