@@ -14,6 +14,9 @@ from indexers.errors import CorruptIndex, IndexNotFound, InvalidConfig, InvalidI
 from indexers.storage import commit, open_current
 
 SLOW_KINDS: set[str] = set()
+CONTRACT_SETTINGS: dict[str, dict[str, object]] = {
+    "xtr": {"candidate_tokens": 16},  # k' must not exceed the tokens of the 5-document index below
+}
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
     "tobacco smoking and lung cancer",
@@ -24,7 +27,7 @@ QUERIES = [
 
 def make(kind: str) -> Index:
     """A fresh index of `kind` with its default config, on the fake encoder where it has one."""
-    config = parse_config({"kind": kind})
+    config = parse_config({"kind": kind, **CONTRACT_SETTINGS.get(kind, {})})
     if "encoder" in type(config).model_fields:
         config = config.model_copy(update={"encoder": EncoderConfig(model="fake:hash", batch_size=8)})
     return create_index(config)
