@@ -1,7 +1,7 @@
 """XTR against exact MaxSim, pooled ColBERT and BM25 on one BEIR split, with a k' sweep.
 
     python -m benchmarks.xtr_table --data ../shared/data/scifact --split dev \
-        --trained runs/xtr-minilm-scifact [--sweep 32,64,128,256,512,1024] [--sample-docs N] \
+        --trained runs/xtr-minilm-scifact [--sweep 32,128,256,1024] [--sample-docs N] \
         [--only LABEL,...] [--reuse]
 
 Each row runs in its own process (`--row NAME`, peak RSS per row) through `evals.beir.run`: build,
@@ -150,20 +150,37 @@ def _similarities(index: Index, dataset: BeirDataset) -> dict[str, float] | None
 
 def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[str, Any]]:
     """nDCG@10, Recall@100, latency and similarities for each k' on the same built index."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index.ann.index)  # type: ignore[attr-defined]
+    stats = faiss.cvar.indexIVF_stats
     points = []
     base = index.config
     for k_prime in values:
         index.config = base.model_copy(update={"candidate_tokens": k_prime})  # k' is read at search time
-        ranked, latencies = search_judged(index, dataset)
+        counts: list[int] = []
+
+        def count(done: int, _total: int, counts: list[int] = counts) -> None:
+            """After each timed query (outside its timing): FAISS's similarity count for it."""
+            counts.append(stats.nq * ivf.nlist + stats.ndis if ivf is not None else 0)
+            if done == 1:  # the first count also holds the warm-up, the same query searched once more
+                counts[0] //= 2
+            stats.reset()
+
+        stats.reset()
+        ranked, latencies = search_judged(index, dataset, count)
         points.append(
             {
                 "candidate_tokens": k_prime,
                 **quality(ranked, dataset),
                 "latency_ms_p50": float(np.percentile(latencies, 50)),
                 "latency_ms_p95": float(np.percentile(latencies, 95)),
-                **(_similarities(index, dataset) or {}),
             }
         )
+        if ivf is not None:
+            points[-1].update(
+                similarities_mean=float(np.mean(counts)), similarities_p50=float(np.median(counts))
+            )
         print(f"k'={k_prime}: {points[-1]}", file=sys.stderr)
     index.config = base
     return points
@@ -203,10 +220,15 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
         record: dict[str, Any] = {
             "result": result.model_dump(mode="json"),
             "cached_docs": doc_encoder is not None,
+            "threads": args.threads,
         }
-        record.update(_similarities(index, dataset) or {})
         if row.sweep:
             record["sweep"] = _sweep(index, dataset, args.sweep)
+        default = [p for p in record.get("sweep", []) if p["candidate_tokens"] == config.candidate_tokens]  # type: ignore[union-attr]
+        if default and "similarities_mean" in default[0]:
+            record.update({key: default[0][key] for key in ("similarities_mean", "similarities_p50")})
+        else:
+            record.update(_similarities(index, dataset) or {})
     return record
 
 
@@ -233,7 +255,8 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
         f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs: latencies were measured "
         f"under contention), Python {platform.python_version()}.",
         "",
-        "One process per row; latency: one query at a time (query encoding included) against the index "
+        f"One process per row, {next(iter(records.values())).get('threads', 1)} thread(s) each (torch, BLAS, "
+        "FAISS); latency: one query at a time (query encoding included) against the index "
         "reopened from disk, k=100, after one warm-up query. Rows marked * indexed cached document "
         "encodings (encoded once per model), so their build docs/s counts indexing only. Similarities "
         "per query: the scoring stage's similarity computations (exact: query tokens x stored tokens; "
@@ -321,7 +344,7 @@ def _parser() -> argparse.ArgumentParser:
         "--trained", type=Path, help="XTR-trained model folder (python -m indexers.train.xtr)"
     )
     parser.add_argument(
-        "--sweep", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128, 256, 512, 1024]
+        "--sweep", type=lambda s: [int(v) for v in s.split(",")], default=[32, 128, 256, 1024]
     )
     parser.add_argument("--only", help="comma-separated row labels to run (default: all)")
     parser.add_argument(
@@ -332,6 +355,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--plot-dir", type=Path, default=Path("docs"))
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per row process (torch, BLAS, FAISS); 1 keeps latencies stable on a shared machine",
+    )
     parser.add_argument(
         "--reuse", action="store_true", help="take rows already measured (runs/xtr-table/*.json) as they are"
     )
@@ -345,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = {row.label: row for row in _lineup(args.trained)}
     out_dir = args.runs_dir / "xtr-table"
     if args.row is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
         record = _run_row(rows[args.row], args)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"{_slug(args.row)}.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -361,10 +393,18 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"== {label}", file=sys.stderr, flush=True)
         path.unlink(missing_ok=True)
+        threads = str(args.threads)  # OpenMP (FAISS), BLAS (numpy) and torch: as many threads as asked
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+        }
         code = subprocess.run(
             [sys.executable, "-m", "benchmarks.xtr_table", *child, "--row", label],
             check=False,
             stdout=sys.stderr,
+            env=env,
         ).returncode
         if code != 0 or not path.is_file():
             failed.append(label)
