@@ -309,7 +309,7 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
     return "\n".join(lines) + "\n"
 
 
-def _plot(records: dict[str, dict[str, Any]], path: Path) -> None:
+def _plot(records: dict[str, dict[str, Any]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -328,7 +328,7 @@ def _plot(records: dict[str, dict[str, Any]], path: Path) -> None:
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle("XTR on SciFact dev: quality and latency against k'")
+    figure.suptitle(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
@@ -422,7 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"rows": records, "failed": failed}, indent=2) + "\n", encoding="utf-8"
     )
     if any("sweep" in r for r in records.values()):
-        _plot(records, args.plot_dir / f"{stem}-xtr-kprime.png")
+        first = EvalResult.model_validate(next(iter(records.values()))["result"])
+        scope = f", {first.num_docs}-document subsample" if args.sample_docs else ""
+        title = f"XTR on {first.dataset} {first.split}{scope}: quality and latency against k'"
+        _plot(records, args.plot_dir / f"{stem}-xtr-kprime.png", title)
     print(report)
     return 1 if failed else 0
 
