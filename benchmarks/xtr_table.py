@@ -109,14 +109,15 @@ class Row:
     sweep: bool = False
 
 
-def _lineup(trained: Path | None) -> list[Row]:
+def _lineup(trained: Sequence[Path]) -> list[Row]:
     rows = [
         Row("exact", "exact"),
         Row("colbert_pooled pool_factor=2", "colbert_pooled", ("pool_factor=2",)),
         Row("xtr minilm zero-shot", "xtr", (), sweep=True),
     ]
-    if trained is not None:
-        rows.append(Row("xtr minilm xtr-trained", "xtr", (f"encoder.model={trained}",), sweep=True))
+    rows += [
+        Row(f"xtr trained {path.name}", "xtr", (f"encoder.model={path}",), sweep=True) for path in trained
+    ]
     rows.append(Row("bm25", "bm25"))
     return rows
 
@@ -341,7 +342,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, required=True, help="BEIR-layout dataset folder")
     parser.add_argument("--split", required=True, help="qrels split, e.g. dev")
     parser.add_argument(
-        "--trained", type=Path, help="XTR-trained model folder (python -m indexers.train.xtr)"
+        "--trained",
+        type=Path,
+        action="append",
+        default=[],
+        help="XTR-trained model folder (python -m indexers.train.xtr); repeat to compare several",
     )
     parser.add_argument(
         "--sweep", type=lambda s: [int(v) for v in s.split(",")], default=[32, 128, 256, 1024]
