@@ -31,8 +31,9 @@ from tqdm import tqdm
 
 from evals.datasets import BeirDataset, load_beir
 from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
-from indexers.base import Progress
+from indexers.base import Index, Progress
 from indexers.configs import IndexConfig, parse_config
+from indexers.encoders import TokenEncoder, UsesTokenEncoder
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.registry import KINDS, create_index, open_index
 
@@ -43,8 +44,10 @@ __all__ = [
     "config_label",
     "main",
     "markdown_table",
+    "quality",
     "result_filename",
     "run",
+    "search_judged",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,6 +168,37 @@ def _index_folder(index_dir: Path | None) -> Iterator[Path]:
     yield index_dir
 
 
+def search_judged(
+    index: Index, dataset: BeirDataset, progress: Progress | None = None
+) -> tuple[dict[str, list[str]], np.ndarray]:
+    """Search every judged query one at a time for `SEARCH_K` hits, after one untimed warm-up query.
+
+    Returns:
+        The ranked document ids per query id, and each query's latency in milliseconds.
+    """
+    query_ids = list(dataset.queries)
+    index.search([dataset.queries[query_ids[0]]], k=SEARCH_K)  # warm-up: lazy model loads, caches
+    ranked: dict[str, list[str]] = {}
+    latencies_ms = np.empty(len(query_ids))
+    for position, query_id in enumerate(query_ids):
+        started = time.perf_counter()
+        hits = index.search([dataset.queries[query_id]], k=SEARCH_K)[0]
+        latencies_ms[position] = (time.perf_counter() - started) * 1000
+        ranked[query_id] = [hit.doc_id for hit in hits]
+        if progress is not None:
+            progress(position + 1, len(query_ids))
+    return ranked, latencies_ms
+
+
+def quality(ranked: dict[str, list[str]], dataset: BeirDataset) -> dict[str, float]:
+    """nDCG@10, Recall@100 and MRR@10 of a run, keyed as in EvalResult."""
+    return {
+        "ndcg_at_10": mean_metric(ndcg_at_k, ranked, dataset.qrels, 10),
+        "recall_at_100": mean_metric(recall_at_k, ranked, dataset.qrels, 100),
+        "mrr_at_10": mean_metric(mrr_at_k, ranked, dataset.qrels, 10),
+    }
+
+
 def run(
     config: IndexConfig,
     dataset: BeirDataset,
@@ -173,6 +207,7 @@ def run(
     label: str | None = None,
     build_progress: Progress | None = None,
     search_progress: Progress | None = None,
+    doc_encoder: TokenEncoder | None = None,
 ) -> EvalResult:
     """Evaluate one configuration on one dataset split, the way a deployment would use it.
 
@@ -190,6 +225,8 @@ def run(
         label: the name of this configuration in tables; `config_label(config)` when None.
         build_progress: called with (documents done, total) while building.
         search_progress: called with (queries done, total) while searching.
+        doc_encoder: encodes the documents instead of the config's encoder (token kinds only; a
+            benchmark reusing one corpus encoding); queries use the config's encoder.
 
     Raises:
         InvalidConfig: the kind is not registered or the config does not fit.
@@ -197,6 +234,10 @@ def run(
     """
     with _index_folder(index_dir) as folder:  # checked before the (long) build
         index = create_index(config)
+        if doc_encoder is not None:
+            if not isinstance(index, UsesTokenEncoder):
+                raise InvalidConfig(f"kind {config.kind!r} does not encode with a token encoder")
+            index.use_encoder(doc_encoder)
         started = time.perf_counter()
         index.build(dataset.docs, progress=build_progress)
         build_s = time.perf_counter() - started
@@ -210,17 +251,7 @@ def run(
         index = open_index(folder)
         num_vectors = getattr(index, "num_vectors", None)
 
-        query_ids = list(dataset.queries)
-        index.search([dataset.queries[query_ids[0]]], k=SEARCH_K)  # warm-up: lazy model loads, caches
-        ranked: dict[str, list[str]] = {}
-        latencies_ms = np.empty(len(query_ids))
-        for position, query_id in enumerate(query_ids):
-            started = time.perf_counter()
-            hits = index.search([dataset.queries[query_id]], k=SEARCH_K)[0]
-            latencies_ms[position] = (time.perf_counter() - started) * 1000
-            ranked[query_id] = [hit.doc_id for hit in hits]
-            if search_progress is not None:
-                search_progress(position + 1, len(query_ids))
+        ranked, latencies_ms = search_judged(index, dataset, search_progress)
         del index
 
     return EvalResult(
@@ -231,10 +262,8 @@ def run(
         split=dataset.split,
         limit_docs=dataset.limit_docs,
         num_docs=num_docs,
-        num_queries=len(query_ids),
-        ndcg_at_10=mean_metric(ndcg_at_k, ranked, dataset.qrels, 10),
-        recall_at_100=mean_metric(recall_at_k, ranked, dataset.qrels, 100),
-        mrr_at_10=mean_metric(mrr_at_k, ranked, dataset.qrels, 10),
+        num_queries=len(ranked),
+        **quality(ranked, dataset),
         build_s=build_s,
         build_docs_per_s=num_docs / max(build_s, 1e-9),
         index_bytes=index_bytes,

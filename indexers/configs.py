@@ -21,6 +21,7 @@ __all__ = [
     "GenreConfig",
     "IndexConfig",
     "PooledColBERTConfig",
+    "XTRConfig",
     "parse_config",
 ]
 
@@ -147,8 +148,27 @@ class GenreConfig(_Frozen):
         return prompt
 
 
+class XTRConfig(_Frozen):
+    """XTR: one token ANN; documents scored from retrieved tokens only, missing similarities imputed."""
+
+    kind: Literal["xtr"] = "xtr"
+    encoder: EncoderConfig = EncoderConfig()
+    candidate_tokens: int = Field(
+        256, ge=1, le=8192, description="k': document tokens retrieved per query token"
+    )
+    ann: Literal["auto", "flat", "ivf", "ivf_pq", "hnsw"] = Field(
+        "auto", description="token ANN; auto = flat below 20k vectors, else IVF with 8-bit codes"
+    )
+    nlist: int | None = Field(None, ge=1, description="IVF lists; default sqrt(n_vectors)")
+    nprobe: int = Field(8, ge=1)
+    pq_m: int = Field(48, ge=1, description="ivf_pq: bytes per vector (must divide the dimension)")
+    hnsw_m: int = Field(32, ge=4, le=128)
+    ef_search: int = Field(128, ge=8)
+    use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
+
+
 IndexConfig = Annotated[
-    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig | GenreConfig,
+    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig | GenreConfig | XTRConfig,
     Field(discriminator="kind"),
 ]
 

@@ -478,6 +478,11 @@ class UsesTokenEncoder:
             self._encoder = load_token_encoder(self.config.encoder)
         return self._encoder
 
+    def use_encoder(self, encoder: TokenEncoder) -> None:
+        """Encode with `encoder` instead of loading `config.encoder` (e.g. an evaluation that reuses
+        one corpus encoding across configurations). Not saved: a reopened index loads its config's."""
+        self._encoder = encoder
+
 
 def load_token_encoder(config: EncoderConfig) -> TokenEncoder:
     """A token encoder for `config` (the model itself is loaded once per process)."""

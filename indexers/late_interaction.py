@@ -27,11 +27,14 @@ from indexers.encoders import TokenEmbeddings, UsesTokenEncoder
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.maxsim import maxsim_matches
 from indexers.pooling import pool_tokens
+from indexers.token_ann import TokenANN
 from indexers.token_store import TokenStore
 
-__all__ = ["TokenIndex"]
+__all__ = ["ANNTokenIndex", "TokenIndex"]
 
 INGEST_CHUNK = 2048
+ANN_SAMPLE = 262_144
+"""Most vectors an ANN is trained on."""
 META_FILE = "token_index.json"
 QUERY_CACHE = 64
 """Queries whose token vectors explanations remember (one search explains each of its hits)."""
@@ -92,14 +95,19 @@ class TokenIndex(UsesTokenEncoder, Index):
             pooled = [pool_tokens(e.vectors, self.pool_factor) for e in encoded]
             if self.store is None:
                 self.store = self._new_store(self.encoder.dim)
+            vectors = [p.vectors for p in pooled]
             self.store.append(
-                [p.vectors for p in pooled],
-                [e.token_ids[p.representatives] for e, p in zip(encoded, pooled, strict=True)],
+                vectors, [e.token_ids[p.representatives] for e, p in zip(encoded, pooled, strict=True)]
             )
             self.docs.assign(chunk)
+            self._after_chunk(vectors, sum(len(v) for v in vectors) * len(docs) // len(chunk))
         if self.store is not None and self.store.num_slots != self.docs.size:
             raise CorruptIndex("token store and document table are out of step")
         self._after_ingest(first_row)
+
+    def _after_chunk(self, vectors: list[np.ndarray], expected_vectors: int) -> None:
+        """Hook: index one chunk's vectors (one `(n_i, dim)` array per document), just appended to
+        the store; `expected_vectors` estimates the vectors of the whole ingest (for sizing)."""
 
     def _after_ingest(self, first_row: int) -> None:
         """Hook: index store rows from `first_row` on (the rows just added)."""
@@ -193,3 +201,47 @@ class TokenIndex(UsesTokenEncoder, Index):
 
     def _load_store(self, path: Path, dim: int) -> TokenStore:
         return TokenStore.load(path, dim, "float16", 48)
+
+
+class ANNTokenIndex(TokenIndex):
+    """A TokenIndex whose vectors are also in a FAISS token ANN (`self.ann`, same row numbers).
+
+    The config carries the ANN settings: `ann`, `nlist`, `nprobe`, `hnsw_m`, `ef_search`,
+    `use_gpu` (and `pq_m` for `ann="ivf_pq"`).
+    """
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self.ann: TokenANN | None = None
+
+    def _new_ann(self, sample: np.ndarray, n_total: int) -> TokenANN:
+        """An empty ANN trained on `sample` `(n, dim)`, sized for `n_total` vectors."""
+        cfg = self.config
+        return TokenANN.create(
+            sample,
+            n_total,
+            cfg.ann,
+            nlist=cfg.nlist,
+            nprobe=cfg.nprobe,
+            hnsw_m=cfg.hnsw_m,
+            ef_search=cfg.ef_search,
+            use_gpu=cfg.use_gpu,
+            pq_m=cfg.pq_m,
+        )
+
+    def _save_payload(self, path: Path) -> None:
+        super()._save_payload(path)
+        if self.ann is not None:
+            self.ann.save(path)
+
+    @classmethod
+    def _load_payload(cls, path: Path, config: Any) -> Self:
+        index = super()._load_payload(path, config)
+        if index.store is not None:
+            cfg = index.config
+            index.ann = TokenANN.load(path, nprobe=cfg.nprobe, ef_search=cfg.ef_search, use_gpu=cfg.use_gpu)
+            if index.ann.ntotal != index.store.num_vectors:
+                raise CorruptIndex(
+                    f"{path}: ANN holds {index.ann.ntotal} vectors, store {index.store.num_vectors}"
+                )
+        return index

@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "bm25": "indexers.bm25:BM25Index",
     "dense": "indexers.dense:DenseIndex",
     "genre": "indexers.genre:GenreIndex",
+    "xtr": "indexers.xtr:XTRIndex",
 }
 
 

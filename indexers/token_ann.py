@@ -2,7 +2,8 @@
 
 Row `i` of the ANN is row `i` of the TokenStore (vectors are only ever appended, in row order), so a
 search returns store rows directly. Structures: exact flat (small collections), IVF with 8-bit
-scalar-quantised lists (trained on a sample), or HNSW. On a CUDA machine with faiss-gpu installed,
+scalar-quantised lists (trained on a sample), IVF with product-quantised lists (`pq_m` bytes per
+vector), or HNSW. On a CUDA machine with faiss-gpu installed,
 flat and IVF searches run on the GPU (`use_gpu=True`).
 """
 
@@ -14,12 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from indexers.errors import CorruptIndex, UnsupportedOperation
+from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 
 __all__ = ["AUTO_FLAT_LIMIT", "TokenANN"]
 
 AUTO_FLAT_LIMIT = 20_000
 TRAIN_POINTS_PER_LIST = 40
+PQ_CENTROIDS = 256
 FILE = "token_ann.faiss"
 
 
@@ -56,20 +58,26 @@ class TokenANN:
         cls,
         sample: np.ndarray,
         n_total: int,
-        structure: Literal["auto", "flat", "ivf", "hnsw"],
+        structure: Literal["auto", "flat", "ivf", "ivf_pq", "hnsw"],
         *,
         nlist: int | None,
         nprobe: int,
         hnsw_m: int,
         ef_search: int,
         use_gpu: bool,
+        pq_m: int = 48,
     ) -> TokenANN:
         """Create (and train, for IVF) an empty index sized for `n_total` vectors.
 
         Args:
             sample: `(n, dim)` float32 training vectors (a sample of what will be added).
             n_total: how many vectors are about to be added.
-            structure: `auto` picks flat below AUTO_FLAT_LIMIT vectors, else IVF.
+            structure: `auto` picks flat below AUTO_FLAT_LIMIT vectors, else IVF (8-bit codes).
+            pq_m: `ivf_pq` only: sub-quantisers (bytes per vector); must divide the dimension.
+
+        Raises:
+            InvalidConfig: `ivf_pq` with a `pq_m` that does not divide the dimension, or with
+                fewer than 256 training vectors.
         """
         faiss = _faiss()
         dim = sample.shape[1]
@@ -83,13 +91,23 @@ class TokenANN:
             lists = nlist or int(math.sqrt(max(n_total, 1)))
             lists = max(1, min(lists, len(sample) // 39 or 1))
             quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFScalarQuantizer(
-                quantizer, dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-            )
+            train_size = lists * TRAIN_POINTS_PER_LIST
+            if structure == "ivf_pq":
+                if dim % pq_m:
+                    raise InvalidConfig(f"pq_m={pq_m} must divide the vector dimension {dim}")
+                if len(sample) < PQ_CENTROIDS:
+                    raise InvalidConfig(
+                        f"ann='ivf_pq' needs at least {PQ_CENTROIDS} token vectors to train; got "
+                        f"{len(sample)} (use ann='auto' or 'ivf' for small collections)"
+                    )
+                index = faiss.IndexIVFPQ(quantizer, dim, lists, pq_m, 8, faiss.METRIC_INNER_PRODUCT)
+                train_size = max(train_size, PQ_CENTROIDS * TRAIN_POINTS_PER_LIST)
+            else:
+                index = faiss.IndexIVFScalarQuantizer(
+                    quantizer, dim, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+                )
             rng = np.random.default_rng(0)
-            take = rng.choice(
-                len(sample), size=min(len(sample), lists * TRAIN_POINTS_PER_LIST), replace=False
-            )
+            take = rng.choice(len(sample), size=min(len(sample), train_size), replace=False)
             index.train(np.ascontiguousarray(sample[np.sort(take)], dtype=np.float32))
         return cls(index, nprobe, ef_search, use_gpu)
 

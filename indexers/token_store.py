@@ -1,7 +1,8 @@
 """Token vectors of every document, back to back, stored compactly and memory-mapped on load.
 
 Document `i` (a DocTable internal id) owns rows `offsets[i]:offsets[i+1]`. Rows are float16 by
-default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand.
+default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand,
+or absent (`codec="none"`: only token ids and offsets, for kinds that never re-read vectors).
 Each row also keeps the vocabulary id of the token it stands for (for pooled rows: the member token
 closest to the pooled vector), which explanations use.
 """
@@ -15,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 
 __all__ = ["TokenStore"]
 
@@ -25,16 +26,15 @@ MIN_PQ_TRAINING = 1024
 class TokenStore:
     """Append-only matrix of token vectors grouped by document."""
 
-    def __init__(self, dim: int, codec: Literal["float16", "pq"] = "float16", pq_m: int = 48) -> None:
+    def __init__(self, dim: int, codec: Literal["float16", "pq", "none"] = "float16", pq_m: int = 48) -> None:
         if codec == "pq" and dim % pq_m:
             raise InvalidConfig(f"pq_m={pq_m} must divide the vector dimension {dim}")
         self.dim = dim
         self.codec = codec
         self.pq_m = pq_m
         self._pq: object | None = None
-        self.rows = np.zeros(
-            (0, pq_m if codec == "pq" else dim), dtype=np.uint8 if codec == "pq" else np.float16
-        )
+        width = {"pq": pq_m, "float16": dim, "none": 0}[codec]
+        self.rows = np.zeros((0, width), dtype=np.float16 if codec == "float16" else np.uint8)
         self.token_ids = np.zeros(0, dtype=np.int32)
         self.offsets = np.zeros(1, dtype=np.int64)
 
@@ -51,14 +51,17 @@ class TokenStore:
         """Append one `(n_i, dim)` block and `(n_i,)` token ids per document, in internal-id order."""
         if not vectors:
             return
-        block = np.concatenate(vectors).astype(np.float32, copy=False)
-        if self.codec == "pq":
-            if self._pq is None:
-                self._train_pq(block)
-            encoded = self._pq.compute_codes(np.ascontiguousarray(block))  # type: ignore[attr-defined]
-        else:
-            encoded = block.astype(np.float16)
         lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+        if self.codec == "none":
+            encoded = np.zeros((int(lengths.sum()), 0), dtype=np.uint8)
+        else:
+            block = np.concatenate(vectors).astype(np.float32, copy=False)
+            if self.codec == "pq":
+                if self._pq is None:
+                    self._train_pq(block)
+                encoded = self._pq.compute_codes(np.ascontiguousarray(block))  # type: ignore[attr-defined]
+            else:
+                encoded = block.astype(np.float16)
         self.rows = np.concatenate([self.rows, encoded])
         self.token_ids = np.concatenate([self.token_ids, np.concatenate(token_ids).astype(np.int32)])
         self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
@@ -78,7 +81,13 @@ class TokenStore:
         self._pq = pq
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
-        """Float32 vectors `(n, dim)` for stored rows."""
+        """Float32 vectors `(n, dim)` for stored rows.
+
+        Raises:
+            UnsupportedOperation: the store keeps no vectors (`codec="none"`).
+        """
+        if self.codec == "none":
+            raise UnsupportedOperation("this token store keeps no vectors (codec 'none')")
         if self.codec == "pq":
             return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[attr-defined, no-any-return]
         import torch  # its float16 -> float32 conversion is vectorised; numpy's is ~3x slower
@@ -104,7 +113,7 @@ class TokenStore:
         return self.decode(self.rows[rows]), offsets
 
     def doc_of(self, rows: np.ndarray) -> np.ndarray:
-        """Internal document id owning each row index."""
+        """Internal document id owning each row index; -1 (an empty ANN result slot) maps to -1."""
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
     def save(self, path: Path) -> None:
@@ -117,7 +126,7 @@ class TokenStore:
             faiss.write_ProductQuantizer(self._pq, str(path / "token_pq.faiss"))
 
     @classmethod
-    def load(cls, path: Path, dim: int, codec: Literal["float16", "pq"], pq_m: int) -> TokenStore:
+    def load(cls, path: Path, dim: int, codec: Literal["float16", "pq", "none"], pq_m: int) -> TokenStore:
         """Open a saved store; the row matrix is memory-mapped, not read."""
         import faiss
 

@@ -1,4 +1,4 @@
-"""The `tessera` command: serve, worker, create, ingest, search, job, eval.
+"""The `tessera` command: serve, worker, create, ingest, search, job, eval, train.
 
 `serve` runs the API in this process; in embedded mode it also starts a real Celery worker
 (solo pool, SQLite broker) as a child process that dies with it. The API process is the only one
@@ -154,6 +154,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "evals.beir", *args.eval_args])
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run `python -m indexers.train.<model kind>` with the remaining arguments (a subprocess, like eval)."""
+    return subprocess.call([sys.executable, "-m", f"indexers.train.{args.trainer}", *args.train_args])
+
+
 class Client:
     """A small HTTP client for the CLI commands."""
 
@@ -302,6 +307,14 @@ def parser() -> argparse.ArgumentParser:
         "eval", help="BEIR evaluation of one index kind (arguments of python -m evals.beir)", add_help=False
     )
     evaluate.set_defaults(run=cmd_eval)
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune an encoder (`tessera train xtr ...`: python -m indexers.train.xtr)",
+        add_help=False,
+    )
+    train.add_argument("trainer", choices=["xtr"])
+    train.set_defaults(run=cmd_train)
     return root
 
 
@@ -310,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser().parse_known_args(argv)
     if args.command == "eval":
         args.eval_args = rest
+    elif args.command == "train":
+        args.train_args = rest
     elif rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(

@@ -34,6 +34,8 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A randomly initialised 2-layer Llama with the packaged SmolLM2 tokenizer, saved as a model folder:

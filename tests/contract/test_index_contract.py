@@ -16,6 +16,9 @@ from indexers.storage import commit, open_current
 SLOW_KINDS: set[str] = {"genre"}
 TINY_LM = "genre-tiny-lm"
 """genre on a random 2-layer LM (fast run): the interface checks, not the relevance ones."""
+CONTRACT_SETTINGS: dict[str, dict[str, object]] = {
+    "xtr": {"candidate_tokens": 16},  # k' must not exceed the tokens of the 5-document index below
+}
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
     "tobacco smoking and lung cancer",
@@ -30,7 +33,7 @@ def make(kind: str, request: pytest.FixtureRequest) -> Index:
         return create_index(
             parse_config({"kind": "genre", "model": request.getfixturevalue("tiny_causal_lm")})
         )
-    config = parse_config({"kind": kind})
+    config = parse_config({"kind": kind, **CONTRACT_SETTINGS.get(kind, {})})
     if "encoder" in type(config).model_fields:
         config = config.model_copy(update={"encoder": EncoderConfig(model="fake:hash", batch_size=8)})
     return create_index(config)

@@ -1,0 +1,191 @@
+"""Training pairs for token-encoder fine-tuning: labelled (BEIR layout) or pseudo-queries, and
+lexical hard negatives.
+
+Labelled pairs come from a BEIR-layout folder: `corpus.jsonl`, `queries.jsonl` and a qrels TSV
+(`query-id  corpus-id  score`, an optional header; rows with score <= 0 are skipped). Pseudo-query
+pairs need only a corpus: a document's title (or first sentence) is the query, the rest of the
+document its positive. Every problem is reported with the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexers.base import Doc
+from indexers.corpus import doc_from_record, iter_json_lines
+from indexers.errors import InvalidInput
+
+__all__ = [
+    "PseudoQuerySource",
+    "TrainingPair",
+    "labelled_pairs",
+    "mine_hard_negatives",
+    "pseudo_query_pairs",
+    "read_training_corpus",
+]
+
+PseudoQuerySource = Literal["title", "first_sentence"]
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPair:
+    """A query and the text of one relevant document (`positive_id` names it in the corpus)."""
+
+    query: str
+    positive: str
+    positive_id: str
+
+
+def read_training_corpus(path: Path) -> dict[str, Doc]:
+    """Documents by id.
+
+    Raises:
+        InvalidInput: a line is not JSON, lacks an id, repeats one, or has no text (file:line named).
+    """
+    docs: dict[str, Doc] = {}
+    with open(path, encoding="utf-8") as handle:
+        for location, record in iter_json_lines(handle, f"{path}:"):
+            doc = doc_from_record(record, location)
+            if not doc.full_text.strip():
+                raise InvalidInput(f"{location}: document {doc.id!r} has empty text")
+            if doc.id in docs:
+                raise InvalidInput(f"{location}: document id {doc.id!r} appears twice")
+            docs[doc.id] = doc
+    if not docs:
+        raise InvalidInput(f"{path}: no documents")
+    return docs
+
+
+def _read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for location, record in iter_json_lines(handle, f"{path}:"):
+            query_id = record.get("_id", record.get("id")) if isinstance(record, dict) else None
+            if query_id is None or not str(query_id).strip():
+                raise InvalidInput(f"{location}: missing query id ('_id' or 'id')")
+            text = record.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInput(f"{location}: query {query_id!r} has empty text")
+            queries[str(query_id)] = text
+    return queries
+
+
+def labelled_pairs(folder: Path, split: str = "train") -> tuple[list[TrainingPair], dict[str, Doc]]:
+    """(query, positive) pairs of `folder/qrels/{split}.tsv`, and the corpus.
+
+    Raises:
+        InvalidInput: a file is missing or malformed, a qrels row names a query or document that
+            does not exist, or a text is empty; the message names the file and line.
+    """
+    paths = {name: folder / name for name in ("corpus.jsonl", "queries.jsonl")}
+    paths["qrels"] = folder / "qrels" / f"{split}.tsv"
+    for path in paths.values():
+        if not path.is_file():
+            raise InvalidInput(f"training file not found: {path}")
+    docs = read_training_corpus(paths["corpus.jsonl"])
+    queries = _read_queries(paths["queries.jsonl"])
+    pairs: list[TrainingPair] = []
+    qrels = paths["qrels"]
+    with open(qrels, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            fields = line.rstrip("\n\r").split("\t")
+            if len(fields) != 3:
+                raise InvalidInput(f"{qrels}:{number}: expected 3 tab-separated fields, got {len(fields)}")
+            query_id, doc_id, score = (field.strip() for field in fields)
+            try:
+                relevance = int(score)
+            except ValueError as exc:
+                if number == 1:  # header line
+                    continue
+                raise InvalidInput(f"{qrels}:{number}: score {score!r} is not an integer") from exc
+            if not query_id or not doc_id:
+                raise InvalidInput(f"{qrels}:{number}: missing query id or document id")
+            if query_id not in queries:
+                raise InvalidInput(
+                    f"{qrels}:{number}: query id {query_id!r} is not in {paths['queries.jsonl']}"
+                )
+            if doc_id not in docs:
+                raise InvalidInput(
+                    f"{qrels}:{number}: document id {doc_id!r} is not in {paths['corpus.jsonl']}"
+                )
+            if relevance > 0:
+                pairs.append(TrainingPair(queries[query_id], docs[doc_id].full_text, doc_id))
+    if not pairs:
+        raise InvalidInput(f"{qrels}: no pair with a positive score")
+    return pairs, docs
+
+
+def pseudo_query_pairs(docs: dict[str, Doc], source: PseudoQuerySource) -> list[TrainingPair]:
+    """Pairs from a corpus without labels: the title (or first sentence) as the query, the rest of
+    the document as its positive. Documents without a title (or with a single sentence) are skipped.
+
+    Raises:
+        InvalidInput: no document yields a pair.
+    """
+    pairs = []
+    for doc in docs.values():
+        if source == "title":
+            query, rest = (doc.title or "").strip(), doc.text.strip()
+        else:
+            first, *tail = _SENTENCE_END.split(doc.text.strip(), maxsplit=1)
+            query, rest = first.strip(), f"{doc.title or ''} {''.join(tail)}".strip() if tail else ""
+        if query and rest:
+            pairs.append(TrainingPair(query, rest, doc.id))
+    if not pairs:
+        raise InvalidInput(f"no document yields a {source} pseudo-query")
+    return pairs
+
+
+def mine_hard_negatives(
+    pairs: list[TrainingPair], docs: dict[str, Doc], tokenizer: Any, per_query: int
+) -> list[list[str]]:
+    """Lexical hard negatives: per pair, the `per_query` best TF-IDF matches of the query (over the
+    model's own word pieces) that are not a positive of that query.
+
+    Returns:
+        Per pair, the texts of its negatives.
+    """
+    from scipy import sparse
+
+    ids = list(docs)
+    texts = [docs[i].full_text for i in ids]
+    vocab = int(tokenizer.vocab_size)
+
+    def bag(batch: list[str]) -> sparse.csr_matrix:
+        pieces = tokenizer(batch, add_special_tokens=False)["input_ids"]
+        rows = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
+        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces]) if pieces else []
+        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(batch), vocab))
+        counts.sum_duplicates()
+        return counts
+
+    doc_bag = bag(texts)
+    idf = np.log((1 + len(ids)) / (1 + np.bincount(doc_bag.indices, minlength=vocab))) + 1.0
+
+    def weigh(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        weighted = counts.multiply(idf).tocsr()
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+        return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+
+    scores = (weigh(bag([p.query for p in pairs])) @ weigh(doc_bag).T).toarray()
+    positives: dict[str, set[str]] = {}
+    for pair in pairs:
+        positives.setdefault(pair.query, set()).add(pair.positive_id)
+    negatives = []
+    for row, pair in enumerate(pairs):
+        chosen: list[str] = []
+        for column in np.argsort(-scores[row]):
+            if ids[column] not in positives[pair.query]:
+                chosen.append(texts[column])
+                if len(chosen) == per_query:
+                    break
+        negatives.append(chosen)
+    return negatives
