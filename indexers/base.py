@@ -20,10 +20,12 @@ __all__ = [
     "Doc",
     "DocTable",
     "Explainable",
+    "ExplainsTerms",
     "Hit",
     "Index",
     "Manifest",
     "Progress",
+    "TermWeight",
     "TokenMatch",
     "read_manifest",
     "validate_docs",
@@ -73,6 +75,28 @@ class Explainable(Protocol):
 
     def explain(self, query: str, doc_id: str) -> list[TokenMatch]:
         """One TokenMatch per query token, in query order.
+
+        Raises:
+            InvalidInput: the query is empty or too long.
+            DocumentNotFound: `doc_id` is not in the index.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TermWeight:
+    """One vocabulary term and its share of a document's score for a query."""
+
+    term: str
+    score: float
+
+
+@runtime_checkable
+class ExplainsTerms(Protocol):
+    """Capability of vocabulary-space kinds: which vocabulary terms contributed most to a score."""
+
+    def explain_terms(self, query: str, doc_id: str, limit: int = 10) -> list[TermWeight]:
+        """Up to `limit` terms with a positive contribution, largest first.
 
         Raises:
             InvalidInput: the query is empty or too long.

@@ -16,6 +16,7 @@ KINDS: dict[str, str] = {
     "colbert_pooled": "indexers.colbert_pooled:PooledColBERTIndex",
     "bm25": "indexers.bm25:BM25Index",
     "dense": "indexers.dense:DenseIndex",
+    "slim": "indexers.slim:SlimIndex",
 }
 
 
