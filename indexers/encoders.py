@@ -245,23 +245,34 @@ class VocabEncoder(_Encoder):
         import torch
 
         out = np.zeros((len(texts), n_clusters), dtype=np.float32)
-        index: torch.Tensor | None = None
         for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
             logits, keep = self._logits(batch)
-            if index is None:
+            mask = torch.as_tensor(keep, device=logits.device)
+            if aggregate == "max":  # max over tokens and max over a cluster commute: pool tokens first
+                pooled = logits.masked_fill(~mask[..., None], -torch.inf).amax(dim=1)
+                fill = torch.full((len(batch), n_clusters), -torch.inf, device=logits.device)
                 index = torch.as_tensor(clusters, dtype=torch.int64, device=logits.device)
-            shape = (*logits.shape[:2], n_clusters)
-            if aggregate == "max":
-                fill = torch.full(shape, -torch.inf, dtype=logits.dtype, device=logits.device)
-                grouped = fill.index_reduce_(2, index, logits, "amax", include_self=True)
+                grouped = fill.index_reduce_(1, index, pooled, "amax")
+                weights = torch.log1p(torch.relu(grouped))
             else:
+                members = _cluster_members(clusters, n_clusters, logits.device)
                 top = logits.amax(dim=-1, keepdim=True)
-                sums = torch.zeros(shape, dtype=logits.dtype, device=logits.device)
-                grouped = sums.index_add_(2, index, torch.exp(logits - top)).log_() + top
-            weights = torch.log1p(torch.relu(grouped))
-            weights *= torch.as_tensor(keep, device=weights.device)[..., None]
-            out[positions] = weights.amax(dim=1).float().cpu().numpy()
+                flat = torch.exp(logits - top).reshape(-1, logits.shape[-1])
+                sums = torch.sparse.mm(members, flat.T).T.reshape(*logits.shape[:2], n_clusters)
+                weights = torch.log1p(torch.relu(torch.log(sums) + top)) * mask[..., None]
+                weights = weights.amax(dim=1)
+            out[positions] = weights.float().cpu().numpy()
         return out
+
+
+def _cluster_members(clusters: np.ndarray, n_clusters: int, device: Any) -> torch.Tensor:
+    """Sparse `(n_clusters, vocab_size)` 0/1 matrix: row c marks the vocabulary ids of cluster c."""
+    import torch
+
+    vocab = torch.arange(len(clusters))
+    indices = torch.stack([torch.as_tensor(clusters, dtype=torch.int64), vocab])
+    ones = torch.ones(len(clusters))
+    return torch.sparse_coo_tensor(indices, ones, (n_clusters, len(clusters))).coalesce().to(device)
 
 
 # --- Hugging Face backends -------------------------------------------------------------------

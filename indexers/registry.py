@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "bm25": "indexers.bm25:BM25Index",
     "dense": "indexers.dense:DenseIndex",
     "slim": "indexers.slim:SlimIndex",
+    "lens": "indexers.lens:LensIndex",
 }
 
 

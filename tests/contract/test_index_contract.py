@@ -14,6 +14,8 @@ from indexers.errors import CorruptIndex, IndexNotFound, InvalidConfig, InvalidI
 from indexers.storage import commit, open_current
 
 SLOW_KINDS: set[str] = set()
+CONFIG_OVERRIDES: dict[str, dict[str, object]] = {"lens": {"n_clusters": 512}}
+"""Per-kind settings that keep the suite fast (e.g. a small vocabulary clustering)."""
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
     "tobacco smoking and lung cancer",
@@ -24,7 +26,7 @@ QUERIES = [
 
 def make(kind: str) -> Index:
     """A fresh index of `kind` with its default config, on the fake encoder where it has one."""
-    config = parse_config({"kind": kind})
+    config = parse_config({"kind": kind, **CONFIG_OVERRIDES.get(kind, {})})
     if "encoder" in type(config).model_fields:
         config = config.model_copy(update={"encoder": EncoderConfig(model="fake:hash", batch_size=8)})
     return create_index(config)
