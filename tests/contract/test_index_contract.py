@@ -14,7 +14,7 @@ from indexers.errors import CorruptIndex, IndexNotFound, InvalidConfig, InvalidI
 from indexers.storage import commit, open_current
 
 SLOW_KINDS: set[str] = set()
-CONFIG_OVERRIDES: dict[str, dict[str, object]] = {"lens": {"n_clusters": 512}}
+CONFIG_OVERRIDES: dict[str, dict[str, object]] = {"lens": {"n_clusters": 1024, "kmeans_iterations": 4}}
 """Per-kind settings that keep the suite fast (e.g. a small vocabulary clustering)."""
 QUERIES = [
     "does insulin lower blood glucose in diabetes",

@@ -1,0 +1,1 @@
+"""Training code for the index kinds' encoders (one module per objective)."""
