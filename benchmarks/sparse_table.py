@@ -1,6 +1,6 @@
 """Vocabulary-space kinds (SLIM, LENS) against BM25, dense and token-pooled ColBERT on one BEIR split.
 
-    python -m benchmarks.sparse_table --data ../shared/data/scifact --split dev [--limit-docs N] [--only K]
+    python -m benchmarks.sparse_table --data ../shared/data/scifact --split dev [--sample-docs N] [--only K]
 
 Every configuration runs through `evals.beir.run` (build, save, reopen from disk, one warm-up query,
 then every judged query one at a time for 100 hits) in this one process. Document encodings are
@@ -8,7 +8,9 @@ computed once per model and reused across configurations (`slim` with and withou
 the SPLADE token vectors; `lens + dense` reuses the `lens` and `dense` document vectors); query
 encodings are never cached, so latencies include encoding the query. Build times of configurations
 that reused encodings are therefore not comparable and are not reported in the table (they are in
-the JSON). Writes `docs/results/<dataset>-sparse.md` and `.json`.
+the JSON). `--sample-docs N` keeps every document judged for the split's queries and fills up to N
+with the others in file order (a subsample for a shared machine; the report says so). Writes
+`docs/results/<dataset>-<split>-sparse[-sampleN].md` and `.json`.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from evals.beir import EvalResult, run
-from evals.datasets import load_beir
+from evals.datasets import BeirDataset, load_beir
 from indexers.configs import parse_config
 from indexers.encoders import TokenEncoder, VocabEncoder
 
-__all__ = ["LINEUP", "Entry", "cached_document_encodings", "main", "targets"]
+__all__ = ["LINEUP", "Entry", "cached_document_encodings", "main", "sample_docs", "targets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,18 @@ def cached_document_encodings() -> Iterator[None]:
             setattr(owner, name, original)
 
 
+def sample_docs(dataset: BeirDataset, size: int) -> BeirDataset:
+    """Every judged document of the split, then the others in file order, up to `size` documents."""
+    judged = {doc_id for judgments in dataset.qrels.values() for doc_id in judgments}
+    keep = {d.id for d in dataset.docs if d.id in judged}
+    for doc in dataset.docs:
+        if len(keep) >= size:
+            break
+        keep.add(doc.id)
+    docs = [d for d in dataset.docs if d.id in keep]
+    return BeirDataset(dataset.name, dataset.split, docs, dataset.queries, dataset.qrels, len(docs))
+
+
 def targets(results: dict[str, EvalResult]) -> list[str]:
     """The issue's targets, checked against measured results (one line each; absent rows skipped)."""
     lines = []
@@ -149,7 +163,12 @@ def _table(results: Sequence[EvalResult]) -> str:
 
 def _report(dataset: str, args: argparse.Namespace, results: list[EvalResult], failed: list[str]) -> str:
     first = results[0]
-    scope = f", corpus cut to its first {args.limit_docs} documents" if args.limit_docs else ""
+    scope = (
+        f" (subsample: every document judged for these queries, then the corpus in file order up to "
+        f"{args.sample_docs})"
+        if args.sample_docs
+        else ""
+    )
     lines = [
         f"# BEIR {dataset} / {args.split}: vocabulary-space kinds",
         "",
@@ -181,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, required=True, help="BEIR-layout dataset folder")
     parser.add_argument("--split", required=True, help="qrels split, e.g. dev")
     parser.add_argument("--only", help="comma-separated labels or kinds to run (default: the whole lineup)")
-    parser.add_argument("--limit-docs", type=int, help="subsample: keep only the first N documents")
+    parser.add_argument("--sample-docs", type=int, help="subsample: judged documents + others up to N")
     parser.add_argument(
         "--results-dir", type=Path, default=Path("docs/results"), help="table and JSON go here"
     )
@@ -199,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if not entries or not args.data.is_dir():
         print("benchmarks.sparse_table: error: no configuration selected or no dataset", file=sys.stderr)
         return 2
-    dataset = load_beir(args.data, args.split, args.limit_docs)
+    dataset = load_beir(args.data, args.split)
+    if args.sample_docs:
+        dataset = sample_docs(dataset, args.sample_docs)
     results: list[EvalResult] = []
     failed: list[str] = []
     with cached_document_encodings():
@@ -215,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(_table(results[-1:]), file=sys.stderr, flush=True)
     if not results:
         return 1
-    stem = f"{dataset.name}-{args.split}-sparse" + (f"-limit{args.limit_docs}" if args.limit_docs else "")
+    stem = f"{dataset.name}-{args.split}-sparse" + (f"-sample{args.sample_docs}" if args.sample_docs else "")
     args.results_dir.mkdir(parents=True, exist_ok=True)
     table = args.results_dir / f"{stem}.md"
     table.write_text(_report(dataset.name, args, results, failed), encoding="utf-8")

@@ -75,7 +75,7 @@ def test_vectors_are_unit_lexicon_vectors_and_queries_rank_by_cosine(built: Lens
     assert hits[0].score == pytest.approx(float(vectors[0] @ doc), rel=1e-5)
 
 
-def test_qdrant_backend_agrees_with_faiss_in_memory_and_after_save(tiny_docs: list[Doc], tmp_path: Path) -> None:
+def test_qdrant_backend_agrees_with_faiss_before_and_after_save(tiny_docs: list[Doc], tmp_path: Path) -> None:
     queries = ["insulin diabetes glucose", "tobacco smoking lung cancer", "honey bees dance"]
     faiss_index = lens()
     faiss_index.build(tiny_docs)
