@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -118,6 +119,7 @@ class LensIndex(UsesVocabEncoder, DenseIndex):
         self._qdrant: Any = None  # QdrantClient, opened on the first qdrant search
         self._close_qdrant: Callable[[], Any] | None = None  # a weakref.finalize
         self._qdrant_path: Path | None = None  # saved collection this instance may open
+        self._qdrant_lock = threading.Lock()
 
     # --- embedding -----------------------------------------------------------------------------
 
@@ -268,29 +270,35 @@ class LensIndex(UsesVocabEncoder, DenseIndex):
             client.upsert(COLLECTION, points=points, wait=True)
 
     def _qdrant_client(self) -> Any:
+
+        with self._qdrant_lock:
+            if self._qdrant is None:
+                self._qdrant = self._open_qdrant()
+                self._close_qdrant = weakref.finalize(self, self._qdrant.close)
+            return self._qdrant
+
+    def _open_qdrant(self) -> Any:
+        """The saved collection if this instance may serve it, else an in-memory one built from FAISS."""
         from qdrant_client import QdrantClient
 
-        if self._qdrant is None:
-            if self._qdrant_path is not None:
-                try:
-                    client = QdrantClient(path=str(self._qdrant_path))
-                except RuntimeError as exc:  # local mode: the folder is locked by another process
-                    raise UnsupportedOperation(
-                        f"the LENS Qdrant folder {self._qdrant_path} is open in another process (Qdrant "
-                        "local mode serves one process); search it from that process or use backend faiss"
-                    ) from exc
-            else:
-                client = QdrantClient(location=":memory:")
-                self._write_qdrant(client)
-            self._qdrant = client
-            self._close_qdrant = weakref.finalize(self, client.close)
-        return self._qdrant
+        if self._qdrant_path is not None:
+            try:
+                return QdrantClient(path=str(self._qdrant_path))
+            except RuntimeError as exc:  # local mode: the folder is locked by another process
+                raise UnsupportedOperation(
+                    f"the LENS Qdrant folder {self._qdrant_path} is open in another process (Qdrant "
+                    "local mode serves one process); search it from that process or use backend faiss"
+                ) from exc
+        client = QdrantClient(location=":memory:")
+        self._write_qdrant(client)
+        return client
 
     def _drop_qdrant(self) -> None:
         """Forget the Qdrant collection: it no longer matches the vectors (rebuilt on demand)."""
-        if self._close_qdrant is not None:
-            self._close_qdrant()
-        self._qdrant = self._close_qdrant = self._qdrant_path = None
+        with self._qdrant_lock:
+            if self._close_qdrant is not None:
+                self._close_qdrant()
+            self._qdrant = self._close_qdrant = self._qdrant_path = None
 
     # --- files ---------------------------------------------------------------------------------
 

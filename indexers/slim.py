@@ -123,8 +123,7 @@ class SlimIndex(UsesVocabEncoder, Index):
         """Build into a fresh instance, then take over its state: a failed build leaves this one intact."""
         batch = list(docs)
         validate_docs(batch)
-        fresh = type(self)(self.config)
-        fresh._encoder = self._encoder
+        fresh = type(self)(self.config)  # a new vocabulary fingerprint: a rebuild may change the model
         fresh._ingest(batch, progress)
         self.lucene.clear()
         self.__dict__.update(fresh.__dict__)
