@@ -16,6 +16,7 @@ from indexers.errors import InvalidConfig, InvalidInput
 from indexers.registry import KINDS, index_class, open_index
 
 ENCODER_KINDS = sorted(kind for kind in KINDS if kind != "bm25")  # bm25 starts a JVM: see the slow test
+SLOW_CLI_KINDS = {"slim", "lens"}  # slim starts a JVM, lens clusters the vocabulary (4,096 clusters)
 
 
 def _require(kind: str) -> None:
@@ -55,7 +56,9 @@ def _check_result(result: dict, num_vectors_expected: bool) -> None:
         assert result["num_vectors"] >= 20
 
 
-@pytest.mark.parametrize("kind", ENCODER_KINDS)
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_CLI_KINDS else k for k in ENCODER_KINDS]
+)
 def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, capsys) -> None:
     _require(kind)
     code, out = _cli(tmp_path, data_dir, kind, "--set", "encoder.model=fake:hash")
@@ -65,7 +68,7 @@ def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, ca
     result = json.loads(files[0].read_text())
     assert result["label"] == f"{kind} encoder.model=fake:hash"
     assert result["config"]["encoder"]["model"] == "fake:hash"
-    _check_result(result, num_vectors_expected=kind != "dense")
+    _check_result(result, num_vectors_expected=kind not in ("dense", "lens"))
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| kind/config | nDCG@10 | Recall@100 | MRR@10 |")
     assert table[2].startswith(f"| {kind} encoder.model=fake:hash | {result['ndcg_at_10']:.3f} |")
