@@ -21,11 +21,13 @@ __all__ = [
     "DocTable",
     "Explainable",
     "Highlightable",
+    "ExplainsTerms",
     "Hit",
     "Index",
     "Manifest",
     "Progress",
     "TokenHeat",
+    "TermWeight",
     "TokenMatch",
     "read_manifest",
     "validate_docs",
@@ -106,6 +108,28 @@ class Highlightable(Protocol):
 
         Raises:
             InvalidInput: the query is empty or too long.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TermWeight:
+    """One vocabulary term and its share of a document's score for a query."""
+
+    term: str
+    score: float
+
+
+@runtime_checkable
+class ExplainsTerms(Protocol):
+    """Capability of vocabulary-space kinds: which vocabulary terms contributed most to a score."""
+
+    def explain_terms(self, query: str, doc_id: str, limit: int = 10) -> list[TermWeight]:
+        """Up to `limit` terms with a positive contribution, largest first.
+
+        Raises:
+            InvalidInput: the query is empty or too long.
+            DocumentNotFound: `doc_id` is not in the index.
         """
         ...
 

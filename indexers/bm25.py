@@ -6,19 +6,15 @@ English analyser (Porter stemming, stopwords removed). Re-adds and deletes are D
 the stale Lucene documents stay until the next `build` and are skipped at search time, which
 over-fetches by the number of tombstones so that k live hits still come back.
 
-Where the Lucene files live: `build` and `add` write into a temporary folder owned by the instance
-(removed by `close()` or when the instance is garbage collected). `save` copies them into
-`{path}/lucene`; a loaded index searches that folder in place and copies it into a fresh owned
-folder on its first `add`, so a saved version is never modified.
+The Lucene files' lifetime (temporary owned folder, copy on first write after a load) is
+`indexers.lucene_files.LuceneFiles`.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
-import tempfile
-import threading
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,8 +22,9 @@ import numpy as np
 
 from indexers.base import Doc, DocTable, Hit, Index, Progress, validate_docs, validate_queries
 from indexers.configs import BM25Config
-from indexers.errors import CorruptIndex, InvalidInput
+from indexers.errors import InvalidInput
 from indexers.lucene import start_jvm
+from indexers.lucene_files import LuceneFiles
 
 __all__ = ["BM25Index"]
 
@@ -35,9 +32,12 @@ LUCENE_DIR = "lucene"
 BATCH = 1000
 
 
-def _copy_lucene(source: Path, target: Path) -> None:
-    """Copy a committed Lucene index folder (the writer's lock file is left behind)."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("write.lock"), dirs_exist_ok=True)
+def _bm25_searcher(config: BM25Config, folder: str) -> Any:
+    from pyserini.search.lucene import LuceneSearcher
+
+    searcher = LuceneSearcher(folder)
+    searcher.set_bm25(config.k1, config.b)
+    return searcher
 
 
 class BM25Index(Index):
@@ -51,12 +51,7 @@ class BM25Index(Index):
 
     def __init__(self, config: BM25Config) -> None:
         super().__init__(config)
-        self._lucene: Path | None = None  # folder holding the live Lucene files
-        self._owned: Path | None = None  # temporary folder this instance owns
-        self._cleanup: Callable[[], Any] | None = None  # a weakref.finalize
-        self._searcher: Any = None
-        self._close_searcher_once: Callable[[], Any] | None = None  # a weakref.finalize
-        self._lock = threading.Lock()
+        self.lucene = LuceneFiles("tessera-bm25-", functools.partial(_bm25_searcher, config))
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -66,14 +61,13 @@ class BM25Index(Index):
         validate_docs(docs)
         table = DocTable()
         ids = table.assign(docs)
-        folder = self._new_folder()
+        folder = self.lucene.new_folder()
         try:
             self._write(folder, docs, ids, append=False, progress=progress)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        self._release()
-        self._own(folder)
+        self.lucene.adopt(folder)
         self.docs = table
 
     def add(self, docs: Sequence[Doc], progress: Progress | None = None) -> None:
@@ -81,10 +75,9 @@ class BM25Index(Index):
         validate_docs(docs)
         if not docs:
             return
-        append = self._lucene is not None
-        folder = self._owned or self._copy_on_write()
+        append = self.lucene.path is not None
+        folder = self.lucene.writable()
         ids = self.docs.assign(docs)
-        self._close_searcher()
         self._write(folder, docs, ids, append=append, progress=progress)
 
     def _write(
@@ -113,7 +106,7 @@ class BM25Index(Index):
                 Lucene's 1024-clause limit.
         """
         validate_queries(queries, k)
-        if self._lucene is None or self.num_docs == 0:
+        if self.lucene.path is None or self.num_docs == 0:
             return [[] for _ in queries]
         fetch = k + self.docs.size - len(self.docs)  # room for tombstoned Lucene documents
         results = self._lucene_search(list(queries), fetch)
@@ -127,7 +120,7 @@ class BM25Index(Index):
     def _lucene_search(self, queries: list[str], fetch: int) -> list[list[Any]]:
         """Raw Lucene hits per query: one batch over `threads` threads, or one by one to name a
         query that Lucene rejects."""
-        searcher = self._open_searcher()
+        searcher = self.lucene.searcher()
         from jnius import JavaException  # only after start_jvm() has configured the JVM
 
         if len(queries) > 1:
@@ -149,74 +142,21 @@ class BM25Index(Index):
                 raise
         return results
 
-    def _open_searcher(self) -> Any:
-        with self._lock:
-            if self._searcher is None:
-                start_jvm()
-                from pyserini.search.lucene import LuceneSearcher
-
-                searcher = LuceneSearcher(str(self._lucene))
-                searcher.set_bm25(self.config.k1, self.config.b)
-                self._searcher = searcher
-                self._close_searcher_once = weakref.finalize(self, searcher.close)
-                self._close_searcher_once.atexit = False  # the JVM goes away with the process
-            return self._searcher
-
     # --- files -----------------------------------------------------------------------------
 
     def _save_payload(self, path: Path) -> None:
-        target = path / LUCENE_DIR
-        if self._lucene is not None and target.resolve() == self._lucene.resolve():
-            return
-        if target.exists():
-            shutil.rmtree(target)
-        if self._lucene is None:  # never built: an empty Lucene index keeps the folder loadable
-            self._write(target, [], np.empty(0, dtype=np.int64), append=False, progress=None)
-        else:
-            _copy_lucene(self._lucene, target)
+        self.lucene.save_to(
+            path / LUCENE_DIR,
+            lambda target: self._write(target, [], np.empty(0, dtype=np.int64), append=False, progress=None),
+        )
 
     @classmethod
     def _load_payload(cls, path: Path, config: BM25Config) -> Self:  # type: ignore[override]
-        folder = path / LUCENE_DIR
-        if not any(folder.glob("segments_*")):
-            raise CorruptIndex(f"{path}: no Lucene index in {LUCENE_DIR}/")
         index = cls(config)
-        index._lucene = folder
+        index.lucene.open_saved(path / LUCENE_DIR)
         return index
-
-    # --- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the searcher and delete the instance's temporary files; leaves the index empty."""
-        self._release()
-        self._lucene = None
+        self.lucene.clear()
         self.docs = DocTable()
-
-    def _new_folder(self) -> Path:
-        return Path(tempfile.mkdtemp(prefix="tessera-bm25-"))
-
-    def _own(self, folder: Path) -> None:
-        self._owned = self._lucene = folder
-        self._cleanup = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
-
-    def _copy_on_write(self) -> Path:
-        """Give the instance its own writable folder, holding a copy of the loaded files if any."""
-        folder = self._new_folder()
-        if self._lucene is not None:
-            _copy_lucene(self._lucene, folder)
-        self._release()
-        self._own(folder)
-        return folder
-
-    def _close_searcher(self) -> None:
-        with self._lock:
-            if self._close_searcher_once is not None:
-                self._close_searcher_once()
-            self._searcher = self._close_searcher_once = None
-
-    def _release(self) -> None:
-        """Close the searcher and remove the owned folder, if any."""
-        self._close_searcher()
-        if self._cleanup is not None:
-            self._cleanup()
-        self._owned = self._cleanup = None

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from indexers.errors import InvalidConfig
 
@@ -20,8 +28,10 @@ __all__ = [
     "GENRE_RETRIEVAL_PROMPT",
     "GenreConfig",
     "IndexConfig",
+    "LensConfig",
     "PooledColBERTConfig",
     "XTRConfig",
+    "SlimConfig",
     "parse_config",
 ]
 
@@ -167,8 +177,57 @@ class XTRConfig(_Frozen):
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 
+class SlimConfig(_Frozen):
+    """SLIM: sparse token vectors through an MLM head; a Lucene impact index, then sparse late interaction."""
+
+    kind: Literal["slim"] = "slim"
+    encoder: EncoderConfig = EncoderConfig(model="splade-tiny")
+    token_top_k: int = Field(16, ge=1, le=1024, description="vocabulary entries kept per token")
+    impact_scale: float = Field(
+        100.0, gt=0, le=1e6, description="weights are rounded to integers weight * impact_scale for Lucene"
+    )
+    refine: bool = Field(True, description="re-score first-stage candidates with sparse late interaction")
+    candidates: int = Field(200, ge=1, le=100_000, description="first-stage documents refined per query")
+    threads: int = Field(2, ge=1, le=64, description="Lucene indexing threads")
+
+
+class LensConfig(_Frozen):
+    """LENS: max-pooled MLM logits aggregated over clusters of the vocabulary; FAISS and Qdrant sparse."""
+
+    kind: Literal["lens"] = "lens"
+    encoder: EncoderConfig = EncoderConfig(model="splade-tiny")
+    n_clusters: int = Field(4096, ge=2, description="k-means clusters of the vocabulary (at most its size)")
+    aggregate: Literal["max", "logsumexp"] = Field("max", description="how a cluster's logits combine")
+    sparse_top_k: int = Field(256, ge=1, description="largest entries per document kept in Qdrant sparse")
+    backend: Literal["faiss", "qdrant"] = Field(
+        "faiss", description="faiss: exact inner product on full vectors; qdrant: sparse vectors (local mode)"
+    )
+    dense: EncoderConfig | None = Field(
+        None, description="fuse with this dense encoder (e.g. {'model': 'minilm'}); needs backend faiss"
+    )
+    dense_weight: float = Field(1.0, gt=0, le=100, description="weight of the dense cosine in the sum")
+    ann: Literal["flat", "hnsw"] = "flat"
+    hnsw_m: int = Field(32, ge=4, le=128)
+    ef_search: int = Field(128, ge=8)
+    kmeans_iterations: int = Field(20, ge=1, le=200)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _dense_needs_faiss(self) -> LensConfig:
+        if self.dense is not None and self.backend != "faiss":
+            raise ValueError("dense fusion is scored in FAISS: use backend 'faiss' with 'dense'")
+        return self
+
+
 IndexConfig = Annotated[
-    ExactConfig | PooledColBERTConfig | BM25Config | DenseConfig | GenreConfig | XTRConfig,
+    ExactConfig
+    | PooledColBERTConfig
+    | BM25Config
+    | DenseConfig
+    | GenreConfig
+    | XTRConfig
+    | SlimConfig
+    | LensConfig,
     Field(discriminator="kind"),
 ]
 

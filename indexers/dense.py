@@ -94,33 +94,44 @@ class DenseIndex(UsesTokenEncoder, Index):
         validate_queries(queries, k)
         if self._index is None or self.num_docs == 0 or not queries:
             return [[] for _ in queries]
-        vectors = self._encode(list(queries), is_query=True)
+        return self._search_vectors(self._encode(list(queries), is_query=True), k)
+
+    def _search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-k live hits by inner product for `(n, dim)` query vectors (the index is not empty)."""
         total = int(self._index.ntotal)
         fetch = min(k + total - self.num_docs, total)  # room for stale vectors still in FAISS
         params = None
         if self.config.ann == "hnsw":
             params = _faiss().SearchParametersHNSW(efSearch=max(self.config.ef_search, fetch))
         scores, ids = self._index.search(vectors, fetch, params=params)
-        return [self.docs.top_hits(ids[row], scores[row], k) for row in range(len(queries))]
+        return [self.docs.top_hits(ids[row], scores[row], k) for row in range(len(vectors))]
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _encode(self, texts: list[str], *, is_query: bool, progress: Progress | None = None) -> np.ndarray:
-        """`(n, dim)` float32 unit vectors; checks the dimension against a loaded index."""
-        encoder = self.encoder
-        if self._index is not None and self._index.d != encoder.dim:
+        """`(n, dim)` float32 vectors; checks the dimension against a loaded index."""
+        dim = self._dim()
+        if self._index is not None and self._index.d != dim:
             raise CorruptIndex(
                 f"the saved vectors have dimension {self._index.d} but encoder "
-                f"{self.config.encoder.model!r} produces {encoder.dim}"
+                f"{self.config.encoder.model!r} produces {dim}"
             )
         if not texts:
-            return np.zeros((0, encoder.dim), dtype=np.float32)
-        vectors = encoder.encode_dense(texts, is_query=is_query, progress=progress)
+            return np.zeros((0, dim), dtype=np.float32)
+        vectors = self._embed(texts, is_query=is_query, progress=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _dim(self) -> int:
+        """Dimension of the stored vectors."""
+        return self.encoder.dim
+
+    def _embed(self, texts: list[str], *, is_query: bool, progress: Progress | None) -> np.ndarray:
+        """`(n, dim)` vectors of non-empty `texts` (overridden by kinds with other embeddings)."""
+        return self.encoder.encode_dense(texts, is_query=is_query, progress=progress)
 
     def _new_index(self) -> Any:
         faiss = _faiss()
-        dim = self.encoder.dim
+        dim = self._dim()
         if self.config.ann == "hnsw":
             base = faiss.IndexHNSWFlat(dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         else:

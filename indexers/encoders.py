@@ -9,7 +9,9 @@ deterministic hash-based encoder used by fast tests.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
+import json
 import re
 import zlib
 from abc import ABC, abstractmethod
@@ -30,6 +32,7 @@ __all__ = [
     "TokenEmbeddings",
     "TokenEncoder",
     "UsesTokenEncoder",
+    "UsesVocabEncoder",
     "VocabEncoder",
     "VocabTokens",
     "device_for",
@@ -41,6 +44,7 @@ __all__ = [
 Progress = Callable[[int, int], None]
 FAKE_PREFIX = "fake:hash"
 FAKE_VOCAB = 30522
+FAKE_DIM = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +195,30 @@ class TokenEncoder(_Encoder):
 
 
 class VocabEncoder(_Encoder):
-    """Token states mapped to the vocabulary through an MLM head (SLIM / LENS / SPLADE style)."""
+    """Token states mapped to the vocabulary through an MLM head (SLIM / LENS / SPLADE style).
+
+    Logits stay torch tensors on the model's device: top-k and cluster aggregation run there, so a
+    batch never materialises more than one `(b, L, V)` array.
+    """
 
     vocab_size: int
 
     @abstractmethod
-    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Vocabulary logits (b, L, V) float32 and kept-token mask (b, L) bool for one batch."""
+    def _logits(self, batch: list[list[int]]) -> tuple[torch.Tensor, np.ndarray]:
+        """Vocabulary logits (b, L, V) float32 tensor and kept-token mask (b, L) bool for one batch."""
+
+    @abstractmethod
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        """Vocabulary strings for vocabulary ids (for explanations)."""
+
+    @abstractmethod
+    def input_embeddings(self) -> np.ndarray:
+        """The model's input token embedding matrix `(vocab_size, hidden)` float32."""
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A short hash of the vocabulary (token strings and ids): saved indexes check it on load."""
 
     def encode(
         self,
@@ -207,22 +228,79 @@ class VocabEncoder(_Encoder):
         top_k: int = 32,
         progress: Progress | None = None,
     ) -> list[VocabTokens]:
-        """Per-token top-k vocabulary weights `log(1 + relu(logit))`, specials dropped."""
+        """Per-token top-k vocabulary weights `log(1 + relu(logit))`, specials dropped (zeros kept)."""
+        import torch
+
         out: list[VocabTokens | None] = [None] * len(texts)
         for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
             logits, keep = self._logits(batch)
-            weights = np.log1p(np.maximum(logits, 0.0))
-            k = min(top_k, weights.shape[-1])
-            top = np.argpartition(-weights, k - 1, axis=-1)[..., :k]
-            values = np.take_along_axis(weights, top, axis=-1)
+            top = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1)  # saturation is monotonic
+            values = torch.log1p(torch.relu(top.values)).float().cpu().numpy()
+            indices = top.indices.to(torch.int32).cpu().numpy()
             for row, position in enumerate(positions):
                 ids = np.asarray(batch[row] + [0] * (keep.shape[1] - len(batch[row])), dtype=np.int32)
                 out[position] = VocabTokens(
-                    indices=top[row][keep[row]].astype(np.int32),
-                    values=values[row][keep[row]].astype(np.float32),
+                    indices=indices[row][keep[row]],
+                    values=values[row][keep[row]],
                     token_ids=ids[keep[row]],
                 )
         return out  # type: ignore[return-value]
+
+    def encode_clusters(
+        self,
+        texts: Sequence[str],
+        *,
+        is_query: bool,
+        clusters: np.ndarray,
+        n_clusters: int,
+        aggregate: str = "max",
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Lexicon embeddings over vocabulary clusters (LENS), `(n, n_clusters)` float32.
+
+        Each token's logits are aggregated per cluster (`max` or `logsumexp` over the cluster's
+        vocabulary ids), log-saturated (`log(1 + relu(.))`), then max-pooled over the text's tokens
+        (specials and padding excluded). A text with no kept token gets a zero row.
+
+        Args:
+            texts: the texts.
+            is_query: queries are length-checked, documents truncated.
+            clusters: `(vocab_size,)` cluster id of every vocabulary id.
+            n_clusters: number of clusters (`clusters.max() < n_clusters`).
+            aggregate: `max` or `logsumexp`.
+            progress: called with (texts done, total).
+        """
+        import torch
+
+        out = np.zeros((len(texts), n_clusters), dtype=np.float32)
+        for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
+            logits, keep = self._logits(batch)
+            mask = torch.as_tensor(keep, device=logits.device)
+            if aggregate == "max":  # max over tokens and max over a cluster commute: pool tokens first
+                pooled = logits.masked_fill(~mask[..., None], -torch.inf).amax(dim=1)
+                fill = torch.full((len(batch), n_clusters), -torch.inf, device=logits.device)
+                index = torch.as_tensor(clusters, dtype=torch.int64, device=logits.device)
+                grouped = fill.index_reduce_(1, index, pooled, "amax")
+                weights = torch.log1p(torch.relu(grouped))
+            else:
+                members = _cluster_members(clusters, n_clusters, logits.device)
+                top = logits.amax(dim=-1, keepdim=True)
+                flat = torch.exp(logits - top).reshape(-1, logits.shape[-1])
+                sums = torch.sparse.mm(members, flat.T).T.reshape(*logits.shape[:2], n_clusters)
+                weights = torch.log1p(torch.relu(torch.log(sums) + top)) * mask[..., None]
+                weights = weights.amax(dim=1)
+            out[positions] = weights.float().cpu().numpy()
+        return out
+
+
+def _cluster_members(clusters: np.ndarray, n_clusters: int, device: Any) -> torch.Tensor:
+    """Sparse `(n_clusters, vocab_size)` 0/1 matrix: row c marks the vocabulary ids of cluster c."""
+    import torch
+
+    vocab = torch.arange(len(clusters))
+    indices = torch.stack([torch.as_tensor(clusters, dtype=torch.int64), vocab])
+    ones = torch.ones(len(clusters))
+    return torch.sparse_coo_tensor(indices, ones, (n_clusters, len(clusters))).coalesce().to(device)
 
 
 # --- Hugging Face backends -------------------------------------------------------------------
@@ -298,6 +376,9 @@ class _HFMixin:
         spans = [(max(start - prefix, 0), max(end - prefix, 0)) for start, end in encoded["offset_mapping"]]
         return list(encoded["input_ids"]), spans
 
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in token_ids]))
+
     def _inputs(self, batch: list[list[int]]) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
         import torch
 
@@ -334,9 +415,6 @@ class HFTokenEncoder(_HFMixin, TokenEncoder):
             hidden = self.net(**tensors).last_hidden_state
         return hidden.float().cpu().numpy(), attention, keep
 
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
-        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in token_ids]))
-
 
 class HFVocabEncoder(_HFMixin, VocabEncoder):
     """MLM-head logits of any masked LM (default: the packaged SPLADE-tiny)."""
@@ -348,13 +426,23 @@ class HFVocabEncoder(_HFMixin, VocabEncoder):
         self.vocab_size = int(self.net.config.vocab_size)
         self.window = _window(self.tokenizer, self.net)
 
-    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    def _logits(self, batch: list[list[int]]) -> tuple[torch.Tensor, np.ndarray]:
         import torch
 
         tensors, _, keep = self._inputs(batch)
         with torch.inference_mode():
             logits = self.net(**tensors).logits
-        return logits.float().cpu().numpy(), keep
+        return logits.float(), keep
+
+    def input_embeddings(self) -> np.ndarray:
+        weight = self.net.get_input_embeddings().weight
+        return np.ascontiguousarray(weight.detach().float().cpu().numpy())
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        vocab = sorted(self.tokenizer.get_vocab().items(), key=lambda item: item[1])
+        digest = hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()
+        return f"{self.vocab_size}:{digest[:16]}"
 
 
 # --- deterministic fake backends (tests) -------------------------------------------------------
@@ -391,6 +479,9 @@ class _FakeMixin:
         words = [(m.start() - prefix, m.end() - prefix) for m in found]
         inner = [(max(start, 0), max(end, 0)) for start, end in words[: len(ids) - 2]]
         return ids, [(0, 0), *inner, (0, 0)]
+
+    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+        return [self.words.get(int(i), f"[{int(i)}]") for i in token_ids]
 
     @staticmethod
     def _masks(batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -429,9 +520,6 @@ class FakeTokenEncoder(_FakeMixin, TokenEncoder):
         context[:, :-1] += hidden[:, 1:]
         return hidden + 0.1 * context, attention, keep
 
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
-        return [self.words.get(int(i), f"[{int(i)}]") for i in token_ids]
-
 
 class FakeVocabEncoder(_FakeMixin, VocabEncoder):
     """Deterministic vocabulary encoder: each word activates its own hashed id (weight 2) and one
@@ -442,19 +530,28 @@ class FakeVocabEncoder(_FakeMixin, VocabEncoder):
         self.vocab_size = FAKE_VOCAB
         self.words = {}
 
-    def _logits(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    def _logits(self, batch: list[list[int]]) -> tuple[torch.Tensor, np.ndarray]:
+        import torch
+
         ids, _, keep = self._masks(batch)
         logits = np.full((*ids.shape, FAKE_VOCAB), -1.0, dtype=np.float32)
         rows, cols = np.nonzero(keep)
         logits[rows, cols, ids[rows, cols]] = np.expm1(2.0)
         logits[rows, cols, (ids[rows, cols] * 7 + 11) % FAKE_VOCAB] = np.expm1(1.0)
-        return logits, keep
+        return torch.from_numpy(logits), keep
+
+    def input_embeddings(self) -> np.ndarray:
+        return _fake_table(FAKE_DIM)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{FAKE_VOCAB}:{FAKE_PREFIX}"
 
 
 def _fake_dim(model: str) -> int:
     tail = model[len(FAKE_PREFIX) :]
     if not tail:
-        return 32
+        return FAKE_DIM
     try:
         dim = int(tail.lstrip(":"))
     except ValueError as exc:
@@ -482,6 +579,34 @@ class UsesTokenEncoder:
         """Encode with `encoder` instead of loading `config.encoder` (e.g. an evaluation that reuses
         one corpus encoding across configurations). Not saved: a reopened index loads its config's."""
         self._encoder = encoder
+
+
+class UsesVocabEncoder:
+    """Mixin for vocabulary-space kinds: the MLM encoder of `config.encoder`, loaded on first use and
+    checked against the vocabulary a saved index was built with (`vocab_fingerprint`)."""
+
+    config: Any
+    vocab_fingerprint: str | None = None
+    _encoder: VocabEncoder | None = None
+
+    @property
+    def encoder(self) -> VocabEncoder:
+        """The encoder.
+
+        Raises:
+            InvalidConfig: the model's vocabulary differs from the one the index was built with.
+        """
+        if self._encoder is None:
+            encoder = load_vocab_encoder(self.config.encoder)
+            if self.vocab_fingerprint not in (None, encoder.fingerprint):
+                raise InvalidConfig(
+                    f"model {self.config.encoder.model!r} has vocabulary {encoder.fingerprint} but this "
+                    f"index was built with vocabulary {self.vocab_fingerprint}: rebuild the index with "
+                    "this model, or configure the model it was built with"
+                )
+            self.vocab_fingerprint = encoder.fingerprint
+            self._encoder = encoder
+        return self._encoder
 
 
 def load_token_encoder(config: EncoderConfig) -> TokenEncoder:

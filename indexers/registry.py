@@ -18,6 +18,8 @@ KINDS: dict[str, str] = {
     "dense": "indexers.dense:DenseIndex",
     "genre": "indexers.genre:GenreIndex",
     "xtr": "indexers.xtr:XTRIndex",
+    "slim": "indexers.slim:SlimIndex",
+    "lens": "indexers.lens:LensIndex",
 }
 
 

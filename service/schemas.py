@@ -52,6 +52,7 @@ __all__ = [
     "TurnsAdd",
     "UnitsPublic",
     "UnitsQuery",
+    "TermWeightPublic",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -171,7 +172,9 @@ class SearchOptions(BaseModel):
     kind: str = Field(None, pattern=KIND_PATTERN, description="kind to search; default: the first")  # type: ignore[assignment]
     hybrid: Hybrid = Field(None, description="fuse several kinds instead of searching one")  # type: ignore[assignment]
     filter: Filter = None  # type: ignore[assignment]
-    explain: bool = Field(False, description="add token matches for kinds that can explain scores")
+    explain: bool = Field(
+        False, description="add token matches and contributing vocabulary terms for kinds that explain scores"
+    )
     with_text: bool = Field(False, description="include document text and title in hits")
 
     @model_validator(mode="after")
@@ -195,6 +198,11 @@ class TokenMatchPublic(BaseModel):
     score: float
 
 
+class TermWeightPublic(BaseModel):
+    term: str
+    score: float
+
+
 class HitPublic(BaseModel):
     id: str
     score: float
@@ -202,6 +210,9 @@ class HitPublic(BaseModel):
     text: str | None = None
     title: str | None = None
     matches: list[TokenMatchPublic] | None = Field(None, description="why it matched (explainable kinds)")
+    terms: list[TermWeightPublic] | None = Field(
+        None, description="vocabulary terms that contributed most to the score (slim, lens), largest first"
+    )
 
 
 class SearchResponse(BaseModel):

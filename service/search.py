@@ -16,13 +16,20 @@ from dataclasses import dataclass
 
 from qdrant_client import models
 
-from indexers.base import Explainable, Highlightable, Index, validate_queries
+from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, validate_queries
 from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
 from service.catalog import Catalog
 from service.docstore import DocumentStore, StoredDoc
 from service.filters import Filter, to_qdrant
 from service.jobs import CollectionSpec
-from service.schemas import ExplainPublic, HitPublic, Hybrid, TokenHeatPublic, TokenMatchPublic
+from service.schemas import (
+    ExplainPublic,
+    HitPublic,
+    Hybrid,
+    TermWeightPublic,
+    TokenHeatPublic,
+    TokenMatchPublic,
+)
 from service.settings import Settings
 from service.store import IndexStore
 
@@ -152,10 +159,11 @@ class Searcher:
         plan: Plan,
     ) -> list[HitPublic]:
         explainer = next((index for index in live.values() if isinstance(index, Explainable)), None)
+        term_explainer = next((index for index in live.values() if isinstance(index, ExplainsTerms)), None)
         hits = []
         for doc_id, score in kept:
             doc = stored[doc_id]
-            matches = None
+            matches = terms = None
             if plan.explain and explainer is not None:
                 try:
                     matches = [
@@ -164,6 +172,14 @@ class Searcher:
                     ]
                 except DocumentNotFound:
                     matches = None
+            if plan.explain and term_explainer is not None:
+                try:
+                    terms = [
+                        TermWeightPublic(term=t.term, score=t.score)
+                        for t in term_explainer.explain_terms(query, doc_id)
+                    ]
+                except DocumentNotFound:
+                    terms = None
             hits.append(
                 HitPublic(
                     id=doc_id,
@@ -172,6 +188,7 @@ class Searcher:
                     text=doc.text if plan.with_text else None,
                     title=doc.title if plan.with_text else None,
                     matches=matches,
+                    terms=terms,
                 )
             )
         return hits

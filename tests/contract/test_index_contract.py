@@ -18,7 +18,9 @@ TINY_LM = "genre-tiny-lm"
 """genre on a random 2-layer LM (fast run): the interface checks, not the relevance ones."""
 CONTRACT_SETTINGS: dict[str, dict[str, object]] = {
     "xtr": {"candidate_tokens": 16},  # k' must not exceed the tokens of the 5-document index below
+    "lens": {"n_clusters": 1024, "kmeans_iterations": 4},  # a small vocabulary clustering
 }
+"""Per-kind settings that keep the suite fast and fit its 5-document index."""
 QUERIES = [
     "does insulin lower blood glucose in diabetes",
     "tobacco smoking and lung cancer",

@@ -17,6 +17,7 @@ from indexers.registry import KINDS, index_class, open_index
 
 # kinds with a text encoder (the fake one runs here); bm25 starts a JVM: see the slow test
 ENCODER_KINDS = sorted(kind for kind in KINDS if "encoder" in type(parse_config({"kind": kind})).model_fields)
+SLOW_CLI_KINDS = {"slim", "lens"}  # slim starts a JVM, lens clusters the vocabulary (4,096 clusters)
 
 
 def _require(kind: str) -> None:
@@ -56,7 +57,9 @@ def _check_result(result: dict, num_vectors_expected: bool) -> None:
         assert result["num_vectors"] >= 20
 
 
-@pytest.mark.parametrize("kind", ENCODER_KINDS)
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_CLI_KINDS else k for k in ENCODER_KINDS]
+)
 def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, capsys) -> None:
     _require(kind)
     code, out = _cli(tmp_path, data_dir, kind, "--set", "encoder.model=fake:hash")
@@ -66,7 +69,7 @@ def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, ca
     result = json.loads(files[0].read_text())
     assert result["label"] == f"{kind} encoder.model=fake:hash"
     assert result["config"]["encoder"]["model"] == "fake:hash"
-    _check_result(result, num_vectors_expected=kind != "dense")
+    _check_result(result, num_vectors_expected=kind not in ("dense", "lens"))
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| kind/config | nDCG@10 | Recall@100 | MRR@10 |")
     assert table[2].startswith(f"| {kind} encoder.model=fake:hash | {result['ndcg_at_10']:.3f} |")

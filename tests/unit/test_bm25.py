@@ -135,7 +135,7 @@ def test_save_open_same_results_and_saved_copy_is_immutable(fresh: BM25Index, tm
 def test_unsaved_instance_cleans_up_on_close_and_collection(tiny_docs: list[Doc]) -> None:
     index = BM25Index(BM25Config())
     index.build(tiny_docs[:5])
-    folder = index._lucene
+    folder = index.lucene.path
     assert folder is not None and folder.is_dir()
     index.close()
     assert not folder.exists()
@@ -143,7 +143,7 @@ def test_unsaved_instance_cleans_up_on_close_and_collection(tiny_docs: list[Doc]
 
     index.add(tiny_docs[:2])
     assert top_ids(index, "insulin") == ["d01"]
-    folder = index._lucene
+    folder = index.lucene.path
     del index
     gc.collect()
     assert folder is not None and not folder.exists()
