@@ -168,7 +168,9 @@ class Hybrid(_Strict):
 class SearchOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["kind", "hybrid"]}})
 
-    k: int = Field(None, ge=1, description="hits per query (default from settings, at most max_k)")  # type: ignore[assignment]
+    k: int = Field(
+        None, ge=1, le=10_000, description="hits per query (default from settings, at most TESSERA_MAX_K)"
+    )  # type: ignore[assignment]
     kind: str = Field(None, pattern=KIND_PATTERN, description="kind to search; default: the first")  # type: ignore[assignment]
     hybrid: Hybrid = Field(None, description="fuse several kinds instead of searching one")  # type: ignore[assignment]
     filter: Filter = None  # type: ignore[assignment]

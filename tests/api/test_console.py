@@ -13,6 +13,7 @@ from tests.api.support import ALPHA, BETA, EXACT, KEYS, open_client
 from tests.api.test_memory import TURNS
 
 CORPUS = Path(__file__).parents[1] / "data" / "corpus.jsonl"
+REPO = Path(__file__).parents[2]
 
 
 def test_pages_and_static_files(client: TestClient) -> None:
@@ -128,7 +129,12 @@ def test_memory_view_renders_the_memory_api(memory_client: TestClient) -> None:
     )
 
 
-def test_reports_fragment_renders_the_results_folder(client: TestClient) -> None:
-    html = client.get("/console/fragments/reports").text
+def test_reports_fragment_renders_the_results_folder(settings: Settings, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("scifact-dev.json", "scifact-load.json"):
+        (results / name).write_bytes((REPO / "docs" / "results" / name).read_bytes())
+    for client, _ in open_client(settings.model_copy(update={"results_dir": results})):
+        html = client.get("/console/fragments/reports").text
     assert 'data-report="scifact-dev.json"' in html and 'data-report="scifact-load.json"' in html
     assert html.count("<svg") == 2 and "ndcg_at_10 against latency" in html

@@ -56,7 +56,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
         patch.setenv("TESSERA_MEMORY", MEMORY)
         get_settings.cache_clear()
         patch.setattr("workers.tasks.load_llm", lambda _config: LLM)
-        app = create_app(make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20))
+        # max_k at its ceiling, the schema's bound on k: below it a schema-valid k can exceed the setting.
+        settings = make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20, max_k=10_000)
+        app = create_app(settings)
         app.dependency_overrides[get_llm] = lambda: LLM
         server = uvicorn.Server(uvicorn.Config(app, port=_free_port(), log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
