@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.metrics import answer_f1
+from evals.qa_metrics import token_f1
 from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
 from indexers.compress.lingua import load_lingua
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
         row: dict[str, Any] = {"sample": item.sample, "qa_index": item.qa_index, "category": item.category}
         for name, (compressor, rate) in compressors.items():
             text, prompt_tokens, compress_s, total_s, reached = _answer(llm, item, turns, compressor, rate)
-            f1 = answer_f1(text, item.answer)
+            f1 = token_f1(text, item.answer)
             entry = stats[name]
             entry.f1.append(f1)
             entry.prompt_tokens.append(prompt_tokens)

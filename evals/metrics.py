@@ -9,15 +9,10 @@ in a ranking counts once, at its first position.
 from __future__ import annotations
 
 import math
-import re
-import string
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "Metric",
-    "answer_f1",
-    "answer_tokens",
     "mean_metric",
     "mrr_at_k",
     "ndcg_at_k",
@@ -98,26 +93,3 @@ def mean_metric(
     if not qrels:
         raise ValueError("no judged queries to average over")
     return sum(metric(run.get(qid, ()), judged, k) for qid, judged in qrels.items()) / len(qrels)
-
-
-_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
-
-
-def answer_tokens(text: str) -> list[str]:
-    """SQuAD / LongBench-style answer normalisation: lower case, no punctuation, no articles."""
-    lowered = "".join(" " if ch in string.punctuation else ch for ch in text.lower())
-    return _ARTICLES.sub(" ", lowered).split()
-
-
-def answer_f1(prediction: str, gold: str) -> float:
-    """Token-overlap F1 between a predicted and a gold answer, after `answer_tokens`.
-
-    >>> round(answer_f1("in May 2023", "7 May 2023"), 3)
-    0.667
-    """
-    predicted, expected = answer_tokens(prediction), answer_tokens(gold)
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)

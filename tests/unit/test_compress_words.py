@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evals.metrics import answer_f1
+from evals.qa_metrics import token_f1
 from indexers.compress.base import check_request, token_budget
 from indexers.compress.distill import align_kept, distill_label
 from indexers.compress.lingua import forced_mask, select_words
@@ -107,7 +107,7 @@ def test_answer_prompt_fits_the_window_and_counts_tokens() -> None:
         prepare_answer(llm, "Where?", [" "])
 
 
-def test_answer_f1() -> None:
-    assert answer_f1("The Paris.", "paris") == 1.0
-    assert answer_f1("unknown", "7 May 2023") == 0.0
-    assert round(answer_f1("in May 2023", "7 May 2023"), 3) == 0.667
+def test_token_f1_on_answers() -> None:
+    assert token_f1("The Paris.", "paris") == 1.0
+    assert token_f1("unknown", "7 May 2023") == 0.0
+    assert round(token_f1("in May 2023", "7 May 2023"), 3) == 0.667
