@@ -98,6 +98,9 @@ class CachedDocuments(TokenEncoder):
     def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
         return self.model.decode_tokens(token_ids)
 
+    def _document_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        return self.model._document_spans(text)
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
