@@ -256,8 +256,9 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
         "",
         f"{first.num_docs} documents, {first.num_queries} judged queries.{scope} Generated "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks.xtr_table` on {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs: latencies were measured "
-        f"under contention), Python {platform.python_version()}.",
+        f"{platform.machine()}, {os.cpu_count()} CPUs (1-minute load average when the table was written: "
+        f"{os.getloadavg()[0]:.1f}; latencies taken under load are only comparable within one table), "
+        f"Python {platform.python_version()}.",
         "",
         f"One process per row, {next(iter(records.values())).get('threads', 1)} thread(s) each (torch, BLAS, "
         "FAISS); latency: one query at a time (query encoding included) against the index "
