@@ -7,42 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexers import Doc, create_index, open_index, parse_config
+from indexers import Doc, create_index, open_index
 from indexers.base import Explainable
-
-WORDS = [f"w{i}" for i in range(400)]
-
-
-@pytest.fixture(scope="module")
-def corpus() -> list[Doc]:
-    rng = np.random.default_rng(7)
-    return [Doc(id=f"doc{i}", text=" ".join(rng.choice(WORDS, size=40))) for i in range(300)]
-
-
-@pytest.fixture(scope="module")
-def queries(corpus: list[Doc]) -> list[str]:
-    rng = np.random.default_rng(8)
-    return [" ".join(rng.choice(d.text.split(), size=6, replace=False)) for d in corpus[:40]]
-
-
-def config(kind: str, **extra: object):  # type: ignore[no-untyped-def]
-    return parse_config({"kind": kind, "encoder": {"model": "fake:hash:64"}, **extra})
-
-
-def recall_at_10(index, oracle, queries: list[str]) -> float:  # type: ignore[no-untyped-def]
-    got = index.search(queries, k=10)
-    want = oracle.search(queries, k=10)
-    overlaps = [
-        len({h.doc_id for h in g} & {h.doc_id for h in w}) / 10 for g, w in zip(got, want, strict=True)
-    ]
-    return float(np.mean(overlaps))
-
-
-@pytest.fixture(scope="module")
-def oracle(corpus: list[Doc]):  # type: ignore[no-untyped-def]
-    index = create_index(config("exact"))
-    index.build(corpus)
-    return index
+from tests.unit.synthetic import config, recall_at_10
 
 
 @pytest.mark.parametrize(
