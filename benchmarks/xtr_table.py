@@ -225,6 +225,7 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
             "result": result.model_dump(mode="json"),
             "cached_docs": doc_encoder is not None,
             "threads": args.threads,
+            "load_1min": os.getloadavg()[0],  # the machine's load right after the timed queries
         }
         if row.sweep:
             record["sweep"] = _sweep(index, dataset, args.sweep)
@@ -265,11 +266,13 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
         "reopened from disk, k=100, after one warm-up query. Rows marked * indexed cached document "
         "encodings (encoded once per model), so their build docs/s counts indexing only. Similarities "
         "per query: the scoring stage's similarity computations (exact: query tokens x stored tokens; "
-        "xtr IVF: query tokens x (lists + vectors in the probed lists), counted by FAISS).",
+        "xtr IVF: query tokens x (lists + vectors in the probed lists), counted by FAISS). Load: the "
+        "machine's 1-minute load average right after the row's timed queries (2 CPUs; above 2, other "
+        "work was competing).",
         "",
         "| kind/config | nDCG@10 | Recall@100 | p50 ms | p95 ms | similarities/query | vs exact "
-        "| build docs/s | index MB | bytes/doc | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| build docs/s | index MB | bytes/doc | peak RSS MB | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, result in results.items():
         sims = records[label].get("similarities_mean")
@@ -282,7 +285,8 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
             f"{result.latency_ms_p50:.1f} | {result.latency_ms_p95:.1f} | {_cell(sims, ',.0f')} | "
             f"{'—' if ratio is None else f'{ratio:.0f}x fewer'} | "
             f"{speed:.1f}{'*' if records[label]['cached_docs'] else ''} | "
-            f"{result.index_bytes / 2**20:.1f} | {result.bytes_per_doc:.0f} | {result.peak_rss_mb:.0f} |"
+            f"{result.index_bytes / 2**20:.1f} | {result.bytes_per_doc:.0f} | {result.peak_rss_mb:.0f} | "
+            f"{_cell(records[label].get('load_1min'), '.1f')} |"
         )
     if "exact" in results:
         for label, result in results.items():
