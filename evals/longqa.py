@@ -15,7 +15,7 @@ question the 5 / 20 / 50 conversation turns most similar to it (MiniLM cosine) a
 with no overall rate (only its bound of 64 tokens per cluster), with and without the question, and
 by lingua at 3x.
 
-    python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 12 --seed 0 \
+    python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 15 --seed 0 \
         --llm qwen2.5-0.5b --out docs/results/longqa
 
 The growth table is measured first; the QA results are written (Markdown and JSON) after every
