@@ -3,17 +3,19 @@
 No LongBench files can be had here. Each item is a LoCoMo question (categories 1-4; 5 is adversarial
 and has no gold answer) with its conversation as the context: the dialogue turns, with session dates,
 cut to a window of `--context-tokens` LLM tokens around the first evidence turn (a local CPU model
-cannot read whole 20k-token conversations). Every method answers from the same context:
+cannot read whole 20k-token conversations), one passage per session, each opened by its date line.
+Every method answers from the same context:
 
     none, lingua at 2x / 3x / 5x (rate 1/2, 1/3, 1/5), crag (turns clustered, rate 1/3, 64 tokens
-    per cluster at most)
+    per cluster at most), and each compressor again question-aware ("+q": given the question)
 
 and is scored by answer F1 (SQuAD-style token overlap), prompt tokens, compression seconds and
 end-to-end seconds (compression plus answering). A second table shows CRAG's prompt growth: for each
 question the 5 / 20 / 50 conversation turns most similar to it (MiniLM cosine) are compressed by CRAG
-with no overall rate (only its bound of 64 tokens per cluster) and by lingua at 3x.
+with no overall rate (only its bound of 64 tokens per cluster), with and without the question, and
+by lingua at 3x.
 
-    python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 12 --seed 0 \
+    python -m evals.longqa --locomo ../shared/data/locomo/locomo7.json --questions 15 --seed 0 \
         --llm qwen2.5-0.5b --out docs/results/longqa
 
 The growth table is measured first; the QA results are written (Markdown and JSON) after every
@@ -29,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,14 +44,35 @@ from indexers.llm import LLM, LLMConfig, load_llm
 
 __all__ = ["Item", "load_items", "main", "run"]
 
-METHODS: dict[str, float | None] = {"none": None, "lingua 2x": 1 / 2, "lingua 3x": 1 / 3, "lingua 5x": 1 / 5}
 CRAG_RATE = 1 / 3
 
 
 @dataclass(frozen=True, slots=True)
+class Method:
+    """A row of the table: compressor (None: no compression), rate, and whether it gets the question."""
+
+    compressor: Literal["lingua", "crag"] | None
+    rate: float | None
+    question_aware: bool = False
+
+
+METHODS = {
+    "none": Method(None, None),
+    "lingua 2x": Method("lingua", 1 / 2),
+    "lingua 3x": Method("lingua", 1 / 3),
+    "lingua 5x": Method("lingua", 1 / 5),
+    "crag": Method("crag", CRAG_RATE),
+    "lingua 2x +q": Method("lingua", 1 / 2, question_aware=True),
+    "lingua 3x +q": Method("lingua", 1 / 3, question_aware=True),
+    "lingua 5x +q": Method("lingua", 1 / 5, question_aware=True),
+    "crag +q": Method("crag", CRAG_RATE, question_aware=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Item:
-    """One question (`qa_index` in its sample) with its conversation: `turns` as lines, `evidence` the
-    indices of evidence turns."""
+    """One question (`qa_index` in its sample) with its conversation: `turns` as lines, `heads` the
+    index of each line's session date line, `evidence` the indices of evidence turns."""
 
     sample: str
     qa_index: int
@@ -57,28 +80,33 @@ class Item:
     answer: str
     category: int
     turns: list[str]
+    heads: list[int]
     evidence: list[int]
 
 
-def _turn_lines(conversation: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
-    """Conversation lines in order (a date line opens each session) and dia_id -> line index."""
+def _turn_lines(conversation: dict[str, Any]) -> tuple[list[str], list[int], dict[str, int]]:
+    """Conversation lines in order (a date line opens each session), each line's date line, and
+    dia_id -> line index."""
     lines: list[str] = []
+    heads: list[int] = []
     where: dict[str, int] = {}
     number = 1
     while f"session_{number}" in conversation:
+        head = len(lines)
         lines.append(f"[{conversation.get(f'session_{number}_date_time', f'session {number}')}]")
         for turn in conversation[f"session_{number}"]:
             where[turn["dia_id"]] = len(lines)
             lines.append(f"{turn['speaker']}: {turn['text']}")
+        heads += [head] * (len(lines) - head)
         number += 1
-    return lines, where
+    return lines, heads, where
 
 
 def load_items(path: Path) -> list[Item]:
     """Every LoCoMo question with a gold answer and at least one evidence turn."""
     items = []
     for sample in json.loads(path.read_text(encoding="utf-8")):
-        lines, where = _turn_lines(sample["conversation"])
+        lines, heads, where = _turn_lines(sample["conversation"])
         for index, qa in enumerate(sample["qa"]):
             evidence = [where[e] for e in qa.get("evidence", []) if e in where]
             if qa.get("category") == 5 or "answer" not in qa or not evidence:
@@ -91,14 +119,16 @@ def load_items(path: Path) -> list[Item]:
                     str(qa["answer"]),
                     qa["category"],
                     lines,
+                    heads,
                     evidence,
                 )
             )
     return items
 
 
-def context_window(llm: LLM, item: Item, budget: int) -> list[str]:
-    """The longest run of turns around the first evidence turn that fits `budget` LLM tokens."""
+def context_window(llm: LLM, item: Item, budget: int) -> list[list[str]]:
+    """The longest run of lines around the first evidence turn that fits `budget` LLM tokens (plus
+    the date line of a session it enters mid-way), split into sessions that open with their dates."""
     costs = [llm.count_tokens(line) + 1 for line in item.turns]
     start = end = item.evidence[0]
     spent = costs[start]
@@ -111,7 +141,12 @@ def context_window(llm: LLM, item: Item, budget: int) -> list[str]:
                 spent += costs[nxt]
                 start, end = min(start, nxt), max(end, nxt)
                 grew = True
-    return item.turns[start : end + 1]
+    sessions: list[list[str]] = [] if item.heads[start] == start else [[item.turns[item.heads[start]]]]
+    for line in range(start, end + 1):
+        if item.heads[line] == line or not sessions:
+            sessions.append([])
+        sessions[-1].append(item.turns[line])
+    return sessions
 
 
 @dataclass
@@ -138,12 +173,23 @@ class MethodStats:
 
 
 def _answer(
-    llm: LLM, item: Item, turns: Sequence[str], compressor: Compressor | None, rate: float | None
+    llm: LLM, item: Item, sessions: Sequence[Sequence[str]], compressor: Compressor | None, method: Method
 ) -> tuple[str, int, float, float, float]:
     """(answer, prompt tokens, compression s, end-to-end s, context rate in LLM tokens)."""
     started = time.perf_counter()
-    passages = ["\n".join(turns)] if not isinstance(compressor, CragCompressor) else list(turns)
-    prompt = prepare_answer(llm, item.question, passages, compressor, rate=rate, max_tokens=24)
+    if isinstance(compressor, CragCompressor):  # CRAG clusters the lines
+        passages = [line for session in sessions for line in session]
+    else:
+        passages = ["\n".join(session) for session in sessions]
+    prompt = prepare_answer(
+        llm,
+        item.question,
+        passages,
+        compressor,
+        rate=method.rate,
+        question_aware=method.question_aware,
+        max_tokens=24,
+    )
     reply = llm.chat(prompt.messages, max_tokens=24, stop=["\n"])
     seconds = time.perf_counter() - started
     rate_reached = prompt.context_tokens_after / max(prompt.context_tokens_before, 1)
@@ -151,27 +197,30 @@ def _answer(
 
 
 def _crag_growth(items: Sequence[Item], crag: CragCompressor, sizes: Sequence[int]) -> dict[str, Any]:
-    """Mean tokens in and out of CRAG and of lingua 3x for the top-n turns by cosine to the question."""
+    """Mean tokens in and out of CRAG (with and without the question) and of lingua 3x for the top-n
+    turns by cosine to the question."""
     encoder = crag.lingua.reader.encoder
     rankings = []
     for item in items:  # each question's turns, most similar first (encoded once)
-        turns = [t for t in item.turns if not t.startswith("[")]
+        turns = [t for i, t in enumerate(item.turns) if item.heads[i] != i]  # no date lines
         vectors = encoder.encode_dense(turns, is_query=False)
         query = encoder.encode_dense([item.question], is_query=True)[0]
         rankings.append([turns[i] for i in np.argsort(-(vectors @ query), kind="stable")])
     table: dict[str, Any] = {}
     for size in sizes:
-        before, crag_after, lingua_after, clusters_seen = [], [], [], []
-        for ranked in rankings:
+        before, crag_after, crag_q_after, lingua_after, clusters_seen = [], [], [], [], []
+        for item, ranked in zip(items, rankings, strict=True):
             top = ranked[:size]
             result = crag.compress(top, rate=1.0)  # bounded by the per-cluster budget alone
             before.append(result.tokens_before)
             crag_after.append(result.tokens_after)
             clusters_seen.append(result.text.count("\n\n") + 1)  # clusters are separated by blank lines
+            crag_q_after.append(crag.compress(top, rate=1.0, question=item.question).tokens_after)
             lingua_after.append(crag.lingua.compress(top, rate=CRAG_RATE).tokens_after)
         table[str(size)] = {
             "tokens_before": statistics.fmean(before),
             "crag_tokens": statistics.fmean(crag_after),
+            "crag_q_tokens": statistics.fmean(crag_q_after),
             "crag_clusters": statistics.fmean(clusters_seen),
             "lingua_3x_tokens": statistics.fmean(lingua_after),
         }
@@ -188,9 +237,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Stand-in, not LongBench: {setup['questions']} LoCoMo questions (categories 1-4, seed "
         f"{setup['seed']}, from {setup['conversations']} conversations), each with a window of about "
-        f"{setup['context_tokens']} LLM tokens of its conversation around the first evidence turn. "
+        f"{setup['context_tokens']} LLM tokens of its conversation around the first evidence turn, "
+        "one passage per session opened by its date. "
         f"LLM: `{setup['llm']}` (local, greedy, 24 answer tokens). Compressor: MiniLM + packaged "
-        f"keep/drop head. Machine: {setup['machine']}.",
+        "keep/drop head; `+q`: question-aware (segments ranked by MiniLM cosine to the question get "
+        f"the budget). Machine: {setup['machine']}.",
         "",
         "| method | questions | answer F1 | prompt tokens | context rate | compression s | "
         "end-to-end s (mean) | end-to-end s (p50) |",
@@ -209,13 +260,13 @@ def markdown(report: dict[str, Any]) -> str:
             "turns most similar to the question by MiniLM cosine; encoder tokens; CRAG with at most "
             "64 tokens per cluster and no overall rate, lingua at rate 1/3):",
             "",
-            "| passages | tokens in | CRAG tokens | CRAG clusters | lingua 3x tokens |",
-            "|---:|---:|---:|---:|---:|",
+            "| passages | tokens in | CRAG tokens | CRAG +q tokens | CRAG clusters | lingua 3x tokens |",
+            "|---:|---:|---:|---:|---:|---:|",
         ]
         for size, row in report["crag_growth"].items():
             lines.append(
                 f"| {size} | {row['tokens_before']:.0f} | {row['crag_tokens']:.0f} | "
-                f"{row['crag_clusters']:.1f} | {row['lingua_3x_tokens']:.0f} |"
+                f"{row['crag_q_tokens']:.0f} | {row['crag_clusters']:.1f} | {row['lingua_3x_tokens']:.0f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -229,13 +280,11 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
     llm = llm or load_llm(LLMConfig(model=args.llm, context_window=args.llm_window, timeout_s=args.timeout))
     lingua = load_lingua()
     crag = CragCompressor(lingua)
-    compressors: dict[str, tuple[Compressor | None, float | None]] = {
-        name: (None if rate is None else lingua, rate) for name, rate in METHODS.items()
-    }
-    compressors["crag"] = (crag, CRAG_RATE)
+    by_kind: dict[str | None, Compressor | None] = {None: None, "lingua": lingua, "crag": crag}
+    methods = {name: METHODS[name] for name in args.methods}
     llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=2)  # load and warm up before timing
     lingua.compress("warm up the encoder once", rate=0.5)
-    stats = {name: MethodStats() for name in compressors}
+    stats = {name: MethodStats() for name in methods}
     answers: list[dict[str, Any]] = []
     report: dict[str, Any] = {
         "setup": {
@@ -253,11 +302,14 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
         report["crag_growth"] = _crag_growth(sample[: args.growth_questions], crag, args.passages)
     report["methods"] = {}
     for number, item in enumerate(sample, start=1):
-        turns = context_window(llm, item, args.context_tokens)
+        sessions = context_window(llm, item, args.context_tokens)
         # ids only: LoCoMo text (questions, answers) is for evaluation and stays out of the results
         row: dict[str, Any] = {"sample": item.sample, "qa_index": item.qa_index, "category": item.category}
-        for name, (compressor, rate) in compressors.items():
-            text, prompt_tokens, compress_s, total_s, reached = _answer(llm, item, turns, compressor, rate)
+        for name, method in methods.items():
+            compressor = by_kind[method.compressor]
+            text, prompt_tokens, compress_s, total_s, reached = _answer(
+                llm, item, sessions, compressor, method
+            )
             f1 = token_f1(text, item.answer)
             entry = stats[name]
             entry.f1.append(f1)
@@ -293,6 +345,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
     parser.add_argument("--llm-window", type=int, default=2048, help="LLM context window used")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM call")
+    parser.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="table rows, in order"
+    )
     parser.add_argument("--passages", type=int, nargs="+", default=[5, 20, 50], help="CRAG growth sizes")
     parser.add_argument("--growth-questions", type=int, default=6, help="questions for CRAG growth (0: skip)")
     parser.add_argument("--machine", default="shared 2-core CPU, contended", help="stated in the results")

@@ -430,6 +430,10 @@ class CompressRequest(_Budget):
         description="several passages (CRAG clusters them)",
     )
     method: Literal["lingua", "crag"] = "lingua"
+    question: QueryText = Field(
+        None,  # type: ignore[assignment]
+        description="the question the text must answer: its most relevant parts get the budget",
+    )
 
     @model_validator(mode="after")
     def _text_or_passages(self) -> CompressRequest:
@@ -459,6 +463,7 @@ class AnswerRequest(SearchOptions, _Budget):
     collection: str = Field(pattern=NAME_PATTERN)
     query: QueryText
     compression: Literal["none", "lingua", "crag"] = "lingua"
+    question_aware: bool = Field(True, description="compress for the query (false: question-agnostic)")
     max_tokens: int = Field(64, ge=1, le=2048, description="most tokens in the answer")
     stream: bool = Field(False, description="answer as server-sent events: sources, then deltas, then done")
 

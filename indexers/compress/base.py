@@ -42,6 +42,7 @@ class Compressor(ABC):
         rate: float | None = None,
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
+        question: str | None = None,
     ) -> CompressResult:
         """Compress `passages` (one string is one passage).
 
@@ -50,10 +51,12 @@ class Compressor(ABC):
             target_tokens: tokens to keep; give either this or `rate` (neither: rate 0.5).
             force_tokens: words or phrases kept wherever they occur (case and surrounding
                 punctuation ignored).
+            question: what the compressed text must answer; given, the parts most relevant to it
+                get the budget (question-aware compression), else every part is treated alike.
 
         Raises:
-            InvalidInput: empty input, a rate outside (0, 1], both or a bad target, or a forced
-                token that does not occur in the input.
+            InvalidInput: empty input, a rate outside (0, 1], both or a bad target, a forced
+                token that does not occur in the input, or a blank question.
         """
 
     @abstractmethod
@@ -62,7 +65,7 @@ class Compressor(ABC):
 
 
 def check_request(
-    passages: str | Sequence[str], rate: float | None, target_tokens: int | None
+    passages: str | Sequence[str], rate: float | None, target_tokens: int | None, question: str | None = None
 ) -> tuple[list[str], float | None, int | None]:
     """Validated passages (a string becomes one passage) and the budget; rate 0.5 if neither is given.
 
@@ -78,6 +81,8 @@ def check_request(
         raise InvalidInput(f"rate must be in (0, 1], got {rate}")
     if target_tokens is not None and target_tokens < 1:
         raise InvalidInput(f"target_tokens must be at least 1, got {target_tokens}")
+    if question is not None and not question.strip():
+        raise InvalidInput("the question is blank; leave it out for question-agnostic compression")
     if rate is None and target_tokens is None:
         rate = 0.5
     return [p for p in items if p.strip()], rate, target_tokens

@@ -5,6 +5,12 @@ clustering; the number of clusters k is the one in 2..ceil(sqrt(n)) with the bes
 fewer than 3 passages). Each cluster (its passages in retrieval order) is condensed to at most
 `cluster_tokens` tokens, by the token classifier or by the LLM summarising it. With k <= sqrt(n) and
 a bounded condensate per cluster, the prompt grows at most like sqrt(n) as more passages arrive.
+
+Given a question, clusters are ordered by their best passage's relevance to it (MiniLM cosine)
+instead of by retrieval order and get the overall budget in that order (up to `cluster_tokens` each;
+clusters left without budget are dropped), and each cluster is condensed question-aware: the
+classifier keeps its passages most relevant to the question (its representatives), the LLM summary
+is asked for the facts that bear on the question.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.compress.base import Compressor, CompressResult, check_request, token_budget
 from indexers.compress.lingua import LinguaCompressor, forced_mask
+from indexers.compress.question import relevance
 from indexers.compress.words import split_words
 from indexers.errors import InvalidInput
 from indexers.llm import LLM
@@ -93,9 +100,10 @@ class CragCompressor(Compressor):
         rate: float | None = None,
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
+        question: str | None = None,
     ) -> CompressResult:
         started = time.perf_counter()
-        items, rate, target_tokens = check_request(passages, rate, target_tokens)
+        items, rate, target_tokens = check_request(passages, rate, target_tokens, question)
         all_words = [w for p in items for w in split_words(p)[0]]
         forced_mask(all_words, force_tokens)  # every forced token must occur somewhere
         vectors = self.lingua.reader.encoder.encode_dense(items, is_query=False)
@@ -104,22 +112,35 @@ class CragCompressor(Compressor):
         total = sum(costs)
         overall = token_budget(total, rate, target_tokens)
         groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-        groups.sort(key=lambda members: int(members[0]))  # the cluster of the best passage first
+        if question is None:
+            groups.sort(key=lambda members: int(members[0]))  # the cluster of the best passage first
+        else:
+            scores = relevance(self.lingua.reader.encoder, question, vectors)
+            groups.sort(key=lambda members: (-float(scores[members].max()), int(members[0])))
         texts: list[str] = []
         kept_words: list[list[bool] | None] = []
         after = 0
         for members in groups:
             group = [items[i] for i in members]
             group_cost = sum(costs[i] for i in members)
-            budget = min(self.config.cluster_tokens, max(1, round(overall * group_cost / max(total, 1))))
+            if question is None:  # each cluster's share of the budget
+                budget = min(self.config.cluster_tokens, max(1, round(overall * group_cost / max(total, 1))))
+            else:  # the most relevant clusters first, until the budget is spent
+                budget = min(self.config.cluster_tokens, group_cost, overall - after)
             group_words = [w for p in group for w in split_words(p)[0]]
             present = [t for t in force_tokens if _occurs(group_words, t)]
+            if budget < 1 and not present:  # dropped whole
+                kept_words.append([False] * len(group_words))
+                continue
+            budget = max(budget, 1)
             if self.config.condense == "llm":
-                text = self._summarise(group, budget)
+                text = self._summarise(group, budget, question)
                 after += self.count_tokens(text)
                 kept_words.append(None)
             else:
-                part = self.lingua.compress(group, target_tokens=budget, force_tokens=present)
+                part = self.lingua.compress(
+                    group, target_tokens=budget, force_tokens=present, question=question
+                )
                 text, after = part.text, after + part.tokens_after
                 kept_words.append(part.kept)
             texts.append(text)
@@ -134,15 +155,16 @@ class CragCompressor(Compressor):
             seconds=time.perf_counter() - started,
         )
 
-    def _summarise(self, group: Sequence[str], budget: int) -> str:
+    def _summarise(self, group: Sequence[str], budget: int, question: str | None) -> str:
         assert self.llm is not None
         joined = "\n\n".join(group)
+        focus = "" if question is None else f" Keep the facts that bear on the question: {question}"
         reply = self.llm.chat(
             [
                 {
                     "role": "system",
                     "content": "Summarise the passages into one short paragraph of facts. "
-                    "Keep names, numbers and dates. Reply with the summary only.",
+                    "Keep names, numbers and dates." + focus + " Reply with the summary only.",
                 },
                 {"role": "user", "content": joined},
             ],

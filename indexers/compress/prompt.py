@@ -63,10 +63,12 @@ def prepare_answer(
     rate: float | None = None,
     target_tokens: int | None = None,
     force_tokens: Sequence[str] = (),
+    question_aware: bool = True,
     max_tokens: int = 64,
 ) -> AnswerPrompt:
-    """Compress `passages` (when a compressor is given) and build the answer chat, cutting the
-    context so that the prompt and `max_tokens` of reply fit the LLM's window.
+    """Compress `passages` (when a compressor is given; for `question` unless not `question_aware`)
+    and build the answer chat, cutting the context so that the prompt and `max_tokens` of reply fit
+    the LLM's window.
 
     Raises:
         InvalidInput: an empty question or no passage text; see also `Compressor.compress`.
@@ -81,7 +83,11 @@ def prepare_answer(
     if compressor is not None:
         started = time.perf_counter()
         compression = compressor.compress(
-            list(passages), rate=rate, target_tokens=target_tokens, force_tokens=force_tokens
+            list(passages),
+            rate=rate,
+            target_tokens=target_tokens,
+            force_tokens=force_tokens,
+            question=question if question_aware else None,
         )
         seconds, context = time.perf_counter() - started, compression.text
     overhead = llm.count_tokens("".join(m["content"] for m in answer_messages(question, ""))) + 32

@@ -52,6 +52,7 @@ def compress(body: CompressRequest) -> CompressResponse:
         rate=body.rate,
         target_tokens=body.target_tokens,
         force_tokens=body.force_tokens,
+        question=body.question,
     )
     return CompressResponse(
         text=result.text,
@@ -92,6 +93,7 @@ def answer(body: AnswerRequest, tenant: TenantDep, services: ServicesDep, llm: L
         rate=body.rate,
         target_tokens=body.target_tokens,
         force_tokens=body.force_tokens,
+        question_aware=body.question_aware,
         max_tokens=body.max_tokens,
     )
     head = {

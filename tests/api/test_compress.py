@@ -33,6 +33,15 @@ def test_compress_text_reports_rate_and_mask(client: TestClient) -> None:
     assert body["text"].startswith("Insulin")
 
 
+def test_compress_for_a_question_keeps_the_passage_that_answers_it(client: TestClient) -> None:
+    passages = ["The Eiffel Tower is in Paris and opened in 1889.", TEXT, "Glycogen is stored in the liver."]
+    body = {"passages": passages, "rate": 0.2, "question": "When did the Eiffel Tower open?"}
+    response = client.post("/v1/compress", json=body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["text"].startswith(passages[0]) and result["rate"] <= 0.21
+
+
 def test_compress_passages_with_crag(client: TestClient) -> None:
     passages = [TEXT, "The Eiffel Tower is in Paris.", "Paris is the capital of France.", TEXT[:120]]
     response = client.post("/v1/compress", json={"passages": passages, "method": "crag", "target_tokens": 40})
@@ -51,6 +60,7 @@ def test_compress_passages_with_crag(client: TestClient) -> None:
         ({"text": TEXT, "rate": 0.5, "target_tokens": 10}, "either"),
         ({"text": TEXT, "force_tokens": ["glucagon"]}, "not found in the text: ['glucagon']"),
         ({"text": TEXT, "passages": [TEXT]}, "exactly one"),
+        ({"text": TEXT, "question": " "}, "question"),
         ({}, "exactly one"),
     ],
 )

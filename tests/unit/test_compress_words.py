@@ -10,6 +10,7 @@ from indexers.compress.base import check_request, token_budget
 from indexers.compress.distill import align_kept, distill_label
 from indexers.compress.lingua import forced_mask, select_words
 from indexers.compress.prompt import fit_to_tokens, prepare_answer
+from indexers.compress.question import segment_words
 from indexers.compress.words import join_words, normalise, split_words
 from indexers.errors import InvalidInput
 from tests.scripted_llm import ScriptedLLM
@@ -56,6 +57,35 @@ def test_selection_keeps_forced_then_most_probable_within_budget() -> None:
 def test_bad_budgets_are_rejected(rate: float | None, target: int | None, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         check_request("some text", rate, target)
+
+
+def test_segments_are_lines_long_lines_cut_at_sentences_and_titles_marked() -> None:
+    passages = ["[8 May 2023]\nAnn: I moved. It rained.\nBob: Nice.", "One line. Two lines? No."]
+    words: list[str] = []
+    breaks: list[bool] = []
+    passage_of: list[int] = []
+    for number, passage in enumerate(passages):
+        more, more_breaks = split_words(passage)
+        words, breaks, passage_of = words + more, breaks + more_breaks, passage_of + [number] * len(more)
+    cost = np.full(len(words), 2)
+    segments = segment_words(words, breaks, np.asarray(passage_of), cost, segment_tokens=4)
+    groups = [[w for w, s in zip(words, segments.of_word, strict=True) if s == k] for k in range(7)]
+    assert groups == [
+        ["[8", "May", "2023]"],
+        ["Ann:", "I", "moved."],  # 6 tokens >= 4: cut after the sentence end
+        ["It", "rained."],
+        ["Bob:", "Nice."],
+        ["One", "line."],  # a one-line passage has no title
+        ["Two", "lines?"],
+        ["No."],
+    ]
+    assert segments.title.tolist() == [True] + [False] * 6
+    assert segments.passage.tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_a_blank_question_is_rejected() -> None:
+    with pytest.raises(InvalidInput, match="question is blank"):
+        check_request("some text", 0.5, None, question=" ")
 
 
 @pytest.mark.parametrize("empty", ["", "   \n", [], ["", " "]])

@@ -159,3 +159,43 @@ def test_crag_can_condense_with_the_llm(lingua: LinguaCompressor) -> None:
     assert result.kept is None and "insulin lowers glucose" in result.text and llm.calls
     with pytest.raises(InvalidInput, match="LLM"):
         CragCompressor(lingua, CragConfig(condense="llm"))
+
+
+ANSWER_LINE = "Ann: My sister Maria moved to Lisbon last spring."
+DIALOGUE = [
+    "[8 May 2023]",
+    "Ann: I went hiking near the lake with my dog on Sunday morning.",
+    "Bob: My new job at the bakery starts at five in the morning.",
+    "Ann: The weather was cold and windy for most of the week.",
+    "Bob: I have been painting the kitchen walls a pale shade of green.",
+    "Ann: Our football team lost the final match by two goals.",
+    ANSWER_LINE,
+    "Bob: I read a long novel about pirates and a lost treasure.",
+    "Ann: The new phone has a better camera and a bigger battery.",
+    "Bob: We cooked a large pot of vegetable soup for the neighbours.",
+    "Ann: The piano lessons are getting harder every single week.",
+]
+QUESTION = "Where did Maria move to?"
+
+
+def test_question_aware_compression_keeps_the_answer_segment(lingua: LinguaCompressor) -> None:
+    text = "\n".join(DIALOGUE)
+    aware = lingua.compress(text, rate=1 / 3, question=QUESTION)
+    blind = lingua.compress(text, rate=1 / 3)
+    assert ANSWER_LINE in aware.text.split("\n")  # the answer's turn survives 3x whole
+    assert ANSWER_LINE not in blind.text.split("\n")  # control: without the question it is cut
+    assert aware.text.startswith("[8 May 2023]\n")  # the passage's first line comes with it
+    assert aware.rate <= 1 / 3 + 0.01 and aware.tokens_after == lingua.count_tokens(aware.text)
+    assert aware.kept is not None and blind.kept is not None
+    # irrelevant turns are dropped whole: the question-aware output touches fewer turns
+    assert len(aware.text.split("\n")) < len(blind.text.split("\n"))
+    assert lingua.compress(text, rate=1.0, question=QUESTION).text == text
+
+
+def test_crag_ranks_clusters_and_representatives_by_the_question(lingua: LinguaCompressor) -> None:
+    crag = CragCompressor(lingua, CragConfig(cluster_tokens=24))
+    aware = crag.compress(DIALOGUE[1:], rate=1 / 3, question=QUESTION)
+    blind = crag.compress(DIALOGUE[1:], rate=1 / 3)
+    assert ANSWER_LINE in aware.text.split("\n\n")[0].split("\n")  # its cluster first, its turn kept
+    assert ANSWER_LINE not in blind.text
+    assert aware.tokens_after <= blind.tokens_before // 3 + 1
