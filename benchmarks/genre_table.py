@@ -1,12 +1,15 @@
 """GENRE beside BM25 and dense on SciFact, and the memory of a name trie against dense vectors.
 
     python -m benchmarks.genre_table --data ../shared/data/scifact [--title-queries 200] [--dev-queries 150]
-        [--seed 0] [--sizes 5000,50000,500000] [--genre-set num_beams=10] [--out docs/results]
+        [--seed 0] [--sizes 5000,50000,500000] [--genre-set num_beams=10] [--genre-model smollm2-135m]
+        [--genre-model runs/genre-scifact] [--query-batch 8] [--speed-queries 24] [--out docs/results]
 
 Two query sets over the whole corpus: title retrieval (a seeded sample of documents; query = the first
 sentence of the abstract, target = that document) and SciFact dev (BEIR judgments). Each kind is built
 once and answers both, one query at a time: accuracy@1, nDCG@10, p50/p95 latency, index bytes, model
-bytes. The memory table tokenises synthetic names (2-6 words drawn from the corpus titles, seeded) and
+bytes. Each `--genre-model` gives one genre row; a genre row then searches the first `--speed-queries`
+title queries again, `--query-batch` per call, for beam-steps/s with queries decoded together. The
+memory table tokenises synthetic names (2-6 words drawn from the corpus titles, seeded) and
 builds the trie; the dense column is what a flat float32 index of one 384-d MiniLM vector per name
 stores (n x 384 x 4 bytes), computed, not encoded. Results go to `scifact-genre.md` / `.json`,
 written after every stage.
