@@ -1,12 +1,15 @@
 """GENRE beside BM25 and dense on SciFact, and the memory of a name trie against dense vectors.
 
     python -m benchmarks.genre_table --data ../shared/data/scifact [--title-queries 200] [--dev-queries 150]
-        [--seed 0] [--sizes 5000,50000,500000] [--genre-set num_beams=10] [--out docs/results]
+        [--seed 0] [--sizes 5000,50000,500000] [--genre-set num_beams=10] [--genre-model smollm2-135m]
+        [--genre-model runs/genre-scifact] [--query-batch 8] [--speed-queries 24] [--out docs/results]
 
 Two query sets over the whole corpus: title retrieval (a seeded sample of documents; query = the first
 sentence of the abstract, target = that document) and SciFact dev (BEIR judgments). Each kind is built
 once and answers both, one query at a time: accuracy@1, nDCG@10, p50/p95 latency, index bytes, model
-bytes. The memory table tokenises synthetic names (2-6 words drawn from the corpus titles, seeded) and
+bytes. Each `--genre-model` gives one genre row; a genre row then searches the first `--speed-queries`
+title queries again, `--query-batch` per call, for beam-steps/s with queries decoded together. The
+memory table tokenises synthetic names (2-6 words drawn from the corpus titles, seeded) and
 builds the trie; the dense column is what a flat float32 index of one 384-d MiniLM vector per name
 stores (n x 384 x 4 bytes), computed, not encoded. Results go to `scifact-genre.md` / `.json`,
 written after every stage.
@@ -51,14 +54,19 @@ def title_task(docs: list[Doc], n: int, seed: int) -> Task:
     return queries, {f"t{d.id}": {d.id: 1} for d in sample}
 
 
-def evaluate(index: Index, queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """Accuracy@1, nDCG@10 and latency percentiles, searching one query at a time."""
+def evaluate(
+    index: Index, queries: dict[str, str], qrels: dict[str, dict[str, int]], top1: dict[str, str]
+) -> dict[str, float]:
+    """Accuracy@1, nDCG@10 and latency percentiles, searching one query at a time; each query's first
+    hit goes into `top1`."""
     latencies, acc, ndcg = [], [], []
     for qid, text in queries.items():
         started = time.perf_counter()
         hits = index.search([text], k=10)[0]
         latencies.append((time.perf_counter() - started) * 1000)
         ranking = [h.doc_id for h in hits]
+        if ranking:
+            top1[qid] = ranking[0]
         acc.append(float(bool(ranking) and qrels[qid].get(ranking[0], 0) > 0))
         ndcg.append(ndcg_at_k(ranking, qrels[qid], 10))
     return {
@@ -82,8 +90,33 @@ def model_bytes(index: Index) -> int:
     return sum(p.numel() * p.element_size() for p in net.parameters()) if net is not None else 0
 
 
-def run_kind(config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task]) -> dict[str, Any]:
-    """Build one kind over the corpus, save and reopen it, and evaluate it on every task."""
+def batched_speed(
+    index: GenreIndex, queries: dict[str, str], top1: dict[str, str], batch: int
+) -> dict[str, Any]:
+    """Search `queries` again, `batch` per call: beam-steps/s, ms per query, and for how many queries the
+    first hit is the one-query search's first hit (`top1`; padding changes the arithmetic slightly)."""
+    ids, texts = list(queries), list(queries.values())
+    index.stats.forwards = index.stats.beam_steps = 0
+    started = time.perf_counter()
+    rows = [hits for at in range(0, len(texts), batch) for hits in index.search(texts[at : at + batch], k=1)]
+    seconds = time.perf_counter() - started
+    return {
+        "queries": len(texts),
+        "batch": batch,
+        "beam_steps_per_s": index.stats.beam_steps / seconds,
+        "ms_per_query": seconds * 1000 / len(texts),
+        "forwards_per_query": index.stats.forwards / len(texts),
+        "same_top1": sum(
+            bool(hits) and hits[0].doc_id == top1.get(q) for q, hits in zip(ids, rows, strict=True)
+        ),
+    }
+
+
+def run_kind(
+    config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task], batch: int, speed_queries: int
+) -> dict[str, Any]:
+    """Build one kind over the corpus, save and reopen it, and evaluate it on every task; genre kinds
+    then search the first `speed_queries` title queries again, `batch` per call."""
     index = create_index(parse_config(config))
     started = time.perf_counter()
     index.build(docs)
@@ -95,6 +128,7 @@ def run_kind(config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task]) ->
         index = open_index(Path(tmp) / "index")
         load_s = time.perf_counter() - started
         index.search(["warm up"], k=10)
+        top1: dict[str, str] = {}
         if isinstance(index, GenreIndex):
             index.stats.forwards = index.stats.beam_steps = 0
         row: dict[str, Any] = {
@@ -104,7 +138,7 @@ def run_kind(config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task]) ->
             "load_s": load_s,
             "index_bytes": index_bytes,
             "model_bytes": model_bytes(index),
-            "tasks": {name: evaluate(index, q, r) for name, (q, r) in tasks.items()},
+            "tasks": {name: evaluate(index, q, r, top1) for name, (q, r) in tasks.items()},
             "peak_rss_mb": _peak_rss_mb(),
         }
         if isinstance(index, GenreIndex):
@@ -113,6 +147,9 @@ def run_kind(config: dict[str, Any], docs: list[Doc], tasks: dict[str, Task]) ->
             queries = sum(t["queries"] for t in row["tasks"].values())
             row["forwards_per_query"] = index.stats.forwards / queries
             row["trie_bytes"] = index.trie.nbytes if index.trie is not None else 0
+            if batch > 1 and speed_queries:
+                titles = dict(list(tasks["title"][0].items())[:speed_queries])
+                row["batched"] = batched_speed(index, titles, top1, batch)
     return row
 
 
@@ -191,7 +228,16 @@ def markdown(result: dict[str, Any]) -> str:
         if "beam_steps_per_s" in row:
             lines.append(
                 f"- {row['label']}: {row['beam_steps_per_s']:.1f} beam-steps/s, "
-                f"{row['forwards_per_query']:.1f} forward passes per query, trie {row['trie_bytes']:,} bytes."
+                f"{row['forwards_per_query']:.1f} forward passes per query, trie {row['trie_bytes']:,} bytes "
+                "(one query per call)."
+            )
+        if "batched" in row:
+            b = row["batched"]
+            lines.append(
+                f"- {row['label']}, {b['batch']} queries per call ({b['queries']} title queries): "
+                f"{b['beam_steps_per_s']:.1f} beam-steps/s, {b['ms_per_query']:.0f} ms per query, "
+                f"{b['forwards_per_query']:.1f} forward passes per query; first hit as in one-query calls "
+                f"for {b['same_top1']} of {b['queries']}."
             )
     if result.get("memory"):
         lines += [
@@ -226,6 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="5000,50000,500000")
     parser.add_argument("--kinds", default="bm25,dense,genre")
     parser.add_argument("--genre-set", action="append", default=[], help="genre config key=value")
+    parser.add_argument(
+        "--genre-model",
+        action="append",
+        default=[],
+        help="one genre row per model (packaged alias or folder, e.g. fine-tuned); default smollm2-135m",
+    )
+    parser.add_argument(
+        "--query-batch", type=int, default=8, help="genre: queries per call in the speed probe"
+    )
+    parser.add_argument(
+        "--speed-queries", type=int, default=24, help="genre: title queries in the speed probe"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--machine", default="2 shared CPU cores")
     args = parser.parse_args(argv)
@@ -238,7 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     genre: dict[str, Any] = {"kind": "genre"}
     for item in args.genre_set:
         _set(genre, item)
-    configs = {"bm25": {"kind": "bm25"}, "dense": {"kind": "dense"}, "genre": genre}
+    models = args.genre_model or [str(genre.get("model", "smollm2-135m"))]
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for kind in args.kinds.split(","):
+        if kind != "genre":
+            rows.append((kind, {"kind": kind}))
+        for model in models if kind == "genre" else []:
+            label = " ".join(["genre", f"model={model}", *args.genre_set])
+            rows.append((label, {**genre, "kind": "genre", "model": model, "query_batch": args.query_batch}))
     result: dict[str, Any] = {
         "command": "python -m benchmarks.genre_table " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": args.machine,
@@ -254,12 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "scifact-genre.md").write_text(markdown(result))
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    result["memory"] = memory_table(dataset.docs, sizes, args.seed, str(genre.get("model", "smollm2-135m")))
+    result["memory"] = memory_table(dataset.docs, sizes, args.seed, models[0])
     write()
     print(markdown(result), flush=True)
-    for kind in args.kinds.split(","):
-        row = run_kind(configs[kind], dataset.docs, tasks)
-        row["label"] = " ".join([kind, *(s for s in args.genre_set if kind == "genre")])
+    for label, config in rows:
+        row = run_kind(config, dataset.docs, tasks, args.query_batch, args.speed_queries)
+        row["label"] = label
         result["kinds"].append(row)
         write()
         print(markdown(result), flush=True)

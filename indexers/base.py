@@ -26,6 +26,8 @@ __all__ = [
     "Index",
     "Manifest",
     "Progress",
+    "SharedName",
+    "SharesNames",
     "TokenHeat",
     "TermWeight",
     "TokenMatch",
@@ -129,6 +131,27 @@ class ExplainsTerms(Protocol):
 
         Raises:
             InvalidInput: the query is empty or too long.
+            DocumentNotFound: `doc_id` is not in the index.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedName:
+    """A name a document goes by that other live documents go by too: retrieving by it is ambiguous."""
+
+    name: str
+    shared_with: list[str]
+
+
+@runtime_checkable
+class SharesNames(Protocol):
+    """Capability of kinds that retrieve documents by name (genre): which names are ambiguous."""
+
+    def shared_names(self, doc_id: str) -> list[SharedName]:
+        """The names of `doc_id` that other live documents share (empty when none).
+
+        Raises:
             DocumentNotFound: `doc_id` is not in the index.
         """
         ...

@@ -144,6 +144,9 @@ class GenreConfig(_Frozen):
         description="score = log-probability / name_tokens ** length_penalty (0: raw sum)",
     )
     max_name_tokens: int = Field(64, ge=1, le=512, description="longer names are cut to this many tokens")
+    query_batch: int = Field(
+        8, ge=1, le=256, description="queries of one search call decoded together (one forward pass per step)"
+    )
     query_max_tokens: int = Field(
         256, ge=1, le=32768, description="longer queries are cut (also to fit the model's context window)"
     )

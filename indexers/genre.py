@@ -5,7 +5,8 @@ Decoder-only: the query goes into a prompt (the model's chat template by default
 model's reply. Names come from `metadata[name_key]`, else the title, else the start of the text, plus
 optional aliases (`metadata[aliases_key]`, a list of strings). Adding a document only inserts its names
 into the trie and deleting releases them (no retraining). Two documents may share a name: both are
-returned with the same score, and their hits carry `metadata["_genre"] = {"name", "shared_with"}`.
+returned with the same score, and their hits carry `metadata["_genre"] = {"name", "shared_with"}`;
+`shared_names(doc_id)` lists every ambiguous name of a document (the API puts it on each hit).
 
 Scores are the names' sequence log-probabilities (see `indexers.trie_decoding`). A query longer than
 `query_max_tokens` (or than what the model's context window leaves after the prompt and the longest
@@ -23,11 +24,20 @@ from typing import Any, Self
 
 import numpy as np
 
-from indexers.base import Doc, DocTable, Hit, Index, Progress, validate_docs, validate_queries
+from indexers.base import (
+    Doc,
+    DocTable,
+    Hit,
+    Index,
+    Progress,
+    SharedName,
+    validate_docs,
+    validate_queries,
+)
 from indexers.causal_lm import CausalLM, default_cache_dir, load_causal_lm
 from indexers.configs import GenreConfig
 from indexers.encoders import device_for
-from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
+from indexers.errors import CorruptIndex, DocumentNotFound, InvalidConfig, InvalidInput
 from indexers.name_trie import NameTrie
 from indexers.trie_decoding import DecodeStats, Generated, PromptPrefix, constrained_beam_search
 
@@ -240,47 +250,69 @@ class GenreIndex(Index):
             return [[] for _ in queries]
         self._check_model()
         tokenizer = self.lm.tokenizer
+        prompts = [self.prompt.ids(tokenizer, query) for query in queries]
         results = []
-        for query in queries:
+        for start in range(0, len(prompts), self.config.query_batch):
             generated = constrained_beam_search(
                 self.lm.model,
-                self.prompt.ids(tokenizer, query),
+                prompts[start : start + self.config.query_batch],
                 self.trie,
                 num_beams=self.config.num_beams,
                 length_penalty=self.config.length_penalty,
                 stats=self.stats,
                 prefix=self._prompt_prefix if self.prompt.prefix else None,
             )
-            results.append(self._hits(generated, k))
+            results.extend(self._hits(names, k) for names in generated)
         return results
 
     def _hits(self, generated: list[Generated], k: int) -> list[Hit]:
         """Map generated names to live documents, best first, each document once."""
-        assert self.trie is not None
-        order, sorted_names = self._name_index()
-        alive = self.docs.alive()
         hits: list[Hit] = []
         seen: set[int] = set()
         for gen in generated:
-            start, stop = np.searchsorted(sorted_names, [gen.name_id, gen.name_id + 1])
-            owners = [int(d) for d in self._ref_doc[order[start:stop]] if alive[d]]
+            owners = self._owners(gen.name_id)
             for internal in owners:
                 hit = self.docs.hit(internal, gen.score)
                 if hit is None or internal in seen:
                     continue
                 seen.add(internal)
                 if len(owners) > 1:
-                    name = self.lm.tokenizer.decode(list(self.trie.sequence(gen.name_id)[:-1])).strip()
-                    others = [self.docs.ext_ids[o] for o in owners if o != internal]
-                    hit = Hit(
-                        hit.doc_id,
-                        hit.score,
-                        {**hit.metadata, "_genre": {"name": name, "shared_with": others}},
-                    )
+                    shared = self._shared(gen.name_id, internal, owners)
+                    ambiguity = {"name": shared.name, "shared_with": shared.shared_with}
+                    hit = Hit(hit.doc_id, hit.score, {**hit.metadata, "_genre": ambiguity})
                 hits.append(hit)
                 if len(hits) == k:
                     return hits
         return hits
+
+    def shared_names(self, doc_id: str) -> list[SharedName]:
+        """The names of `doc_id` that other live documents go by too (see `SharesNames`).
+
+        Raises:
+            DocumentNotFound: `doc_id` is not in the index.
+        """
+        internal = self.docs.by_ext.get(doc_id)
+        if internal is None:
+            raise DocumentNotFound(f"document {doc_id!r} is not in the index")
+        start, stop = np.searchsorted(self._ref_doc, [internal, internal + 1])
+        shared = []
+        for name_id in self._ref_name[start:stop]:
+            owners = self._owners(int(name_id))
+            if len(owners) > 1:
+                shared.append(self._shared(int(name_id), internal, owners))
+        return shared
+
+    def _owners(self, name_id: int) -> list[int]:
+        """The live documents (internal ids) that go by a name."""
+        order, sorted_names = self._name_index()
+        start, stop = np.searchsorted(sorted_names, [name_id, name_id + 1])
+        alive = self.docs.alive()
+        return [int(d) for d in self._ref_doc[order[start:stop]] if alive[d]]
+
+    def _shared(self, name_id: int, internal: int, owners: list[int]) -> SharedName:
+        assert self.trie is not None
+        name = self.lm.tokenizer.decode(list(self.trie.sequence(name_id)[:-1])).strip()
+        return SharedName(name, [str(self.docs.ext_ids[o]) for o in owners if o != internal])
 
     def _name_index(self) -> tuple[np.ndarray, np.ndarray]:
         """Reference rows sorted by name id, and those name ids (rebuilt after a change)."""

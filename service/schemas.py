@@ -205,6 +205,11 @@ class TermWeightPublic(BaseModel):
     score: float
 
 
+class SharedNamePublic(BaseModel):
+    name: str
+    shared_with: list[str] = Field(description="the other documents that go by this name")
+
+
 class HitPublic(BaseModel):
     id: str
     score: float
@@ -214,6 +219,11 @@ class HitPublic(BaseModel):
     matches: list[TokenMatchPublic] | None = Field(None, description="why it matched (explainable kinds)")
     terms: list[TermWeightPublic] | None = Field(
         None, description="vocabulary terms that contributed most to the score (slim, lens), largest first"
+    )
+    shared_names: list[SharedNamePublic] | None = Field(
+        None,
+        description="names of this document that other documents go by too (genre): generating one of "
+        "them cannot tell the documents apart; absent when none",
     )
 
 

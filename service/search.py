@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from qdrant_client import models
 
-from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, validate_queries
+from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, SharesNames, validate_queries
 from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
 from service.catalog import Catalog
 from service.docstore import DocumentStore, StoredDoc
@@ -26,6 +26,7 @@ from service.schemas import (
     ExplainPublic,
     HitPublic,
     Hybrid,
+    SharedNamePublic,
     TermWeightPublic,
     TokenHeatPublic,
     TokenMatchPublic,
@@ -160,6 +161,7 @@ class Searcher:
     ) -> list[HitPublic]:
         explainer = next((index for index in live.values() if isinstance(index, Explainable)), None)
         term_explainer = next((index for index in live.values() if isinstance(index, ExplainsTerms)), None)
+        namer = next((index for index in live.values() if isinstance(index, SharesNames)), None)
         hits = []
         for doc_id, score in kept:
             doc = stored[doc_id]
@@ -180,6 +182,13 @@ class Searcher:
                     ]
                 except DocumentNotFound:
                     terms = None
+            shared = None
+            if namer is not None:
+                try:
+                    names = namer.shared_names(doc_id)
+                except DocumentNotFound:
+                    names = []
+                shared = [SharedNamePublic(name=s.name, shared_with=s.shared_with) for s in names] or None
             hits.append(
                 HitPublic(
                     id=doc_id,
@@ -189,6 +198,7 @@ class Searcher:
                     title=doc.title if plan.with_text else None,
                     matches=matches,
                     terms=terms,
+                    shared_names=shared,
                 )
             )
         return hits

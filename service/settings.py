@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from indexers.configs import GenreConfig, IndexConfig
 from indexers.llm import LLMConfig
 from indexers.memory.units import MemoryConfig
 
@@ -127,6 +128,13 @@ class Settings(BaseSettings):
         if self.llm.cache_dir is not None:
             return self.llm
         return self.llm.model_copy(update={"cache_dir": self.model_cache_dir})
+
+    def index_config(self, config: IndexConfig) -> IndexConfig:
+        """`config` with its model cache folder filled in from `model_cache_dir` when it loads a language
+        model (genre) and was given none."""
+        if not isinstance(config, GenreConfig) or config.cache_dir is not None:
+            return config
+        return config.model_copy(update={"cache_dir": str(self.model_cache_dir)})
 
     @property
     def broker(self) -> str:

@@ -1,7 +1,8 @@
 """Fine-tune the causal LM of a `genre` index on (query -> name) pairs, e.g. pseudo-queries from a corpus.
 
     python -m indexers.train.genre --corpus ../shared/data/scifact/corpus.jsonl --out runs/genre-scifact \
-        [--model smollm2-135m] [--sentence last] [--limit 2000] [--max-steps 300] [--batch-size 8]
+        [--model smollm2-135m] [--sentence last] [--limit 2000] [--max-steps 300] [--batch-size 8] \
+        [--save-every 50] [--max-minutes 20]
 
 The pairs go through the same prompt and name tokenisation as `GenreIndex`, and the loss covers the
 name tokens and the end token only. The output folder (model and tokenizer, written atomically) is a
@@ -117,8 +118,12 @@ def finetune(
     batch_size: int = 8,
     lr: float = 5e-5,
     seed: int = 0,
+    save_every: int | None = None,
+    max_seconds: float | None = None,
 ) -> TrainResult:
-    """Fine-tune `config.model` on `pairs` (query, name) and save it to `out` (replaced atomically).
+    """Fine-tune `config.model` on `pairs` (query, name) and save it to `out` (replaced atomically),
+    also every `save_every` steps, so a stopped run leaves its last checkpoint. Training ends after
+    `max_steps` (or `epochs`), or at the first step that ends past `max_seconds`.
 
     Raises:
         InvalidInput: no pairs, or a name that tokenises to nothing.
@@ -149,7 +154,18 @@ def finetune(
             steps += 1
             losses.append(loss.item())
             if steps % 10 == 0:
-                logger.info("step %d/%d loss %.4f", steps, total, sum(losses[-10:]) / len(losses[-10:]))
+                logger.info(
+                    "step %d/%d loss %.4f, %.1f s/step",
+                    steps,
+                    total,
+                    sum(losses[-10:]) / len(losses[-10:]),
+                    (time.perf_counter() - started) / steps,
+                )
+            if max_seconds is not None and time.perf_counter() - started >= max_seconds:
+                total = steps  # out of time: this step is the last
+            if save_every and steps % save_every == 0 and steps < total:
+                _save(lm, out)
+                logger.info("checkpoint at step %d saved to %s", steps, out)
             if steps >= total:
                 break
     model.eval()
@@ -204,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save-every", type=int, default=None, help="also save every N steps (checkpoints)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = GenreConfig(model=args.model, cache_dir=args.cache_dir, device=args.device)
@@ -217,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        save_every=args.save_every,
+        max_seconds=None if args.max_minutes is None else args.max_minutes * 60,
     )
     logger.info(
         "saved %s: %d steps over %d pairs, final loss %.4f, %.1f s",

@@ -42,7 +42,8 @@ def public(services: Services, spec: CollectionSpec) -> CollectionPublic:
 @router.post("", status_code=201)
 def create(body: CollectionCreate, tenant: TenantDep, services: ServicesDep) -> CollectionPublic:
     """Create an empty collection; each entry of `indexes` adds one index kind."""
-    return public(services, services.catalog.create(tenant, body.name, body.indexes))
+    configs = [services.settings.index_config(config) for config in body.indexes]
+    return public(services, services.catalog.create(tenant, body.name, configs))
 
 
 @router.get("")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from indexers.base import Doc
+from indexers.base import Doc, SharedName
 from indexers.configs import GENRE_ENTITY_PROMPT, GenreConfig
-from indexers.errors import InvalidConfig, InvalidInput
+from indexers.errors import DocumentNotFound, InvalidConfig, InvalidInput
 from indexers.genre import GenreIndex
 from indexers.train.genre import finetune, pseudo_queries, sentences
 from indexers.trie_decoding import constrained_beam_search
@@ -46,7 +46,9 @@ def test_beam_search_is_exact_when_the_beam_holds_every_name(tiny_causal_lm: str
     assert index.trie is not None and index.trie.num_live == 4  # 3 titles + 1 alias; the duplicate shares
     query = "does insulin lower blood glucose"
     prompt = index.prompt.ids(index.lm.tokenizer, query)
-    generated = constrained_beam_search(index.lm.model, prompt, index.trie, num_beams=8, length_penalty=1.0)
+    [generated] = constrained_beam_search(
+        index.lm.model, [prompt], index.trie, num_beams=8, length_penalty=1.0
+    )
     assert len(generated) == 4
     assert [g.score for g in generated] == sorted((g.score for g in generated), reverse=True)
     for gen in generated:
@@ -60,7 +62,27 @@ def test_narrow_beam_returns_at_most_num_beams_names(tiny_causal_lm: str) -> Non
     index.build(DOCS)
     prompt = index.prompt.ids(index.lm.tokenizer, "bees")
     assert index.trie is not None
-    assert len(constrained_beam_search(index.lm.model, prompt, index.trie, num_beams=2)) <= 2
+    assert len(constrained_beam_search(index.lm.model, [prompt], index.trie, num_beams=2)[0]) <= 2
+
+
+@pytest.mark.parametrize("prefix", [True, False])
+def test_queries_decoded_together_match_queries_decoded_alone(tiny_causal_lm: str, prefix: bool) -> None:
+    index = index_for(tiny_causal_lm, num_beams=3)
+    index.build(DOCS)
+    assert index.trie is not None
+    queries = ["insulin", "does smoking cause lung cancer in older adults", "bees", "x y z"]
+    prompts = [index.prompt.ids(index.lm.tokenizer, q) for q in queries]
+    shared = index._prompt_prefix if prefix else None
+    together = constrained_beam_search(index.lm.model, prompts, index.trie, num_beams=3, prefix=shared)
+    for prompt, names in zip(prompts, together, strict=True):
+        [alone] = constrained_beam_search(index.lm.model, [prompt], index.trie, num_beams=3, prefix=shared)
+        assert [g.name_id for g in names] == [g.name_id for g in alone]
+        assert [g.logprob for g in names] == pytest.approx([g.logprob for g in alone], abs=1e-4)
+    batched = index_for(tiny_causal_lm, num_beams=3, query_batch=3)
+    batched.build(DOCS)
+    assert [[h.doc_id for h in hits] for hits in batched.search(queries, k=3)] == [
+        [h.doc_id for h in index.search([q], k=3)[0]] for q in queries
+    ]
 
 
 def test_duplicate_names_return_both_documents_with_the_ambiguity(tiny_causal_lm: str) -> None:
@@ -72,9 +94,14 @@ def test_duplicate_names_return_both_documents_with_the_ambiguity(tiny_causal_lm
     assert hits["a"].metadata == {"_genre": {"name": "Insulin and diabetes", "shared_with": ["d"]}}
     assert hits["d"].metadata == {"year": 2, "_genre": {"name": "Insulin and diabetes", "shared_with": ["a"]}}
     assert "_genre" not in hits["b"].metadata
+    assert index.shared_names("a") == [SharedName("Insulin and diabetes", ["d"])]
+    assert index.shared_names("c") == []  # its alias repeats its own title: not ambiguous
     index.delete(["d"])
     hits = {h.doc_id: h for h in index.search(["insulin"], k=10)[0]}
     assert set(hits) == {"a", "b", "c"} and hits["a"].metadata == {}
+    assert index.shared_names("a") == []
+    with pytest.raises(DocumentNotFound):
+        index.shared_names("d")
 
 
 def test_delete_and_replace_release_names_from_the_trie(tiny_causal_lm: str) -> None:
@@ -92,7 +119,7 @@ def test_delete_and_replace_release_names_from_the_trie(tiny_causal_lm: str) -> 
 def _all(index: GenreIndex) -> list:
     assert index.trie is not None
     prompt = index.prompt.ids(index.lm.tokenizer, "q")
-    return constrained_beam_search(index.lm.model, prompt, index.trie, num_beams=32)
+    return constrained_beam_search(index.lm.model, [prompt], index.trie, num_beams=32)[0]
 
 
 @pytest.mark.parametrize(
@@ -166,3 +193,21 @@ def test_finetuning_raises_the_probability_of_the_target_names(tiny_causal_lm: s
         gain = brute_force_logprob(after, query, name_ids) - brute_force_logprob(before, query, name_ids)
         assert gain > 5.0  # nats
     assert len(after.search([pairs[0][0]], k=3)[0]) == 3
+
+
+def test_finetuning_saves_checkpoints_and_stops_in_time(
+    tiny_causal_lm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexers.train.genre as train
+
+    saved: list[bool] = []
+    real_save = train._save
+    monkeypatch.setattr(train, "_save", lambda lm, out: saved.append(lm.model.training) or real_save(lm, out))
+    config = GenreConfig(model=tiny_causal_lm)
+    finetune(
+        pseudo_queries(DOCS[:3], config), config, tmp_path / "ft", max_steps=5, batch_size=2, save_every=2
+    )
+    assert saved == [True, True, False]  # checkpoints at steps 2 and 4 mid-training, then the final model
+    assert (tmp_path / "ft" / "config.json").is_file()
+    timed = finetune(pseudo_queries(DOCS[:3], config), config, tmp_path / "ft", max_steps=50, max_seconds=0)
+    assert timed.steps == 1  # out of time after the first step
