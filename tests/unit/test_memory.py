@@ -108,6 +108,8 @@ def test_information_filter_skips_windows_that_add_nothing(tmp_path: Path) -> No
     assert first.windows == 1 and first.skipped == 0
     assert second.windows == 0 and second.skipped == 1  # same text, same entities: no new information
     assert mem.stats()["turns"] == 4  # skipped turns are still stored
+    batch = memory(tmp_path / "batch", filter_threshold=0.3).add_turns(turns(2) + repeat)
+    assert (batch.windows, batch.skipped) == (1, 1)  # one batch or two: the same windows are skipped
 
 
 def test_recall_packs_units_within_the_budget(tmp_path: Path) -> None:
