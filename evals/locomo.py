@@ -140,16 +140,14 @@ def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> str:
 def sample_questions(
     questions: Sequence[Question], rng: random.Random, total: int | None, per_category: int | None
 ) -> list[Question]:
-    """All questions, `total` drawn at random, or (stratified) `per_category` of each category."""
+    """All questions, `total` drawn at random, or (stratified) `per_category` of each category, taken
+    in turn from each category so that a run stopped early still covers every category."""
     if per_category is not None:
         by_category: dict[int, list[Question]] = {}
         for q in questions:
             by_category.setdefault(q.category, []).append(q)
-        return [
-            q
-            for category in sorted(by_category)
-            for q in rng.sample(by_category[category], min(per_category, len(by_category[category])))
-        ]
+        drawn = [rng.sample(group, min(per_category, len(group))) for _, group in sorted(by_category.items())]
+        return [group[i] for i in range(per_category) for group in drawn if i < len(group)]
     if total is not None and total < len(questions):
         return rng.sample(list(questions), total)
     return list(questions)
