@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from indexers.dense import DenseIndex
 from indexers.llm import LLM, LLMConfig, load_llm
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
 
-__all__ = ["Conversation", "Question", "load_locomo", "main", "run"]
+__all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_questions"]
 
 logger = logging.getLogger(__name__)
 METHODS = ("memory", "rag", "full")
@@ -136,6 +137,22 @@ def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> str:
     return "\n".join(reversed(kept))
 
 
+def sample_questions(
+    questions: Sequence[Question], rng: random.Random, total: int | None, per_category: int | None
+) -> list[Question]:
+    """All questions, `total` drawn at random, or (stratified) `per_category` of each category, taken
+    in turn from each category so that a run stopped early still covers every category."""
+    if per_category is not None:
+        by_category: dict[int, list[Question]] = {}
+        for q in questions:
+            by_category.setdefault(q.category, []).append(q)
+        drawn = [rng.sample(group, min(per_category, len(group))) for _, group in sorted(by_category.items())]
+        return [group[i] for i in range(per_category) for group in drawn if i < len(group)]
+    if total is not None and total < len(questions):
+        return rng.sample(list(questions), total)
+    return list(questions)
+
+
 @dataclass
 class MethodScores:
     """Per-question records of one method."""
@@ -173,6 +190,7 @@ def run(
     *,
     questions: int | None,
     seed: int,
+    per_category: int | None = None,
     token_budget: int,
     rag_k: int,
     consolidate: bool,
@@ -187,9 +205,7 @@ def run(
     builds: list[dict[str, Any]] = []
     rng = random.Random(seed)
     for conv in conversations:
-        sample = list(conv.questions)
-        if questions is not None and questions < len(sample):
-            sample = rng.sample(sample, questions)
+        sample = sample_questions(conv.questions, rng, questions, per_category)
         memory = AgentMemory(MemoryStore(work_dir / conv.sample_id, name=conv.sample_id), llm, memory_config)
         started = time.perf_counter()
         report = memory.add_turns(conv.turns)
@@ -210,6 +226,7 @@ def run(
                 "rag_build_s": time.perf_counter() - rag_started,
                 "write": asdict(report),
                 "consolidation": asdict(consolidation) if consolidation else None,
+                "origins": dict(Counter(u.origin for u in memory.list_units(1_000_000, 0)[0])),
                 **memory.stats(),
             }
         )
@@ -292,15 +309,16 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "| conversation | turns | questions | memory build s | extract s | rag build s | windows | "
-        "skipped | LLM fallbacks | units | live units |",
-        "|---|" + "---:|" * 10,
+        "skipped | LLM fallbacks | units | live units | LLM facts / raw turns / abstracts |",
+        "|---|" + "---:|" * 11,
     ]
     for b in result["builds"]:
-        w = b["write"]
+        w, o = b["write"], b.get("origins", {})
         lines.append(
             f"| {b['sample_id']} | {b['turns']} | {b['questions']} | {b['memory_build_s']:.1f} | "
             f"{b['extract_s']:.1f} | {b['rag_build_s']:.1f} | {w['windows']} | {w['skipped']} | "
-            f"{w['fallbacks']} | {b['units']} | {b['live_units']} |"
+            f"{w['fallbacks']} | {b['units']} | {b['live_units']} | "
+            f"{o.get('llm', 0)} / {o.get('raw', 0)} / {o.get('abstract', 0)} |"
         )
     return "\n".join(lines)
 
@@ -311,12 +329,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--conversations", type=int, nargs="*", help="conversation positions (default: all)")
     p.add_argument("--sessions", type=int, help="first N sessions of each conversation (default: all)")
     p.add_argument("--questions", type=int, help="questions sampled per conversation (default: all)")
+    p.add_argument("--per-category", type=int, help="stratified sample: this many questions of each category")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--llm", default="qwen2.5-0.5b", help="LLM model (local backend) or name (with --base-url)"
     )
     p.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the local model")
-    p.add_argument("--context-window", type=int, default=2048, help="LLM window (caps full-context prompts)")
+    p.add_argument("--context-window", type=int, default=4096, help="LLM window (caps full-context prompts)")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
     p.add_argument("--rag-k", type=int, default=10, help="raw turns retrieved by plain RAG before packing")
@@ -378,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             config,
             questions=args.questions,
             seed=args.seed,
+            per_category=args.per_category,
             token_budget=args.token_budget,
             rag_k=args.rag_k,
             consolidate=not args.no_consolidate,

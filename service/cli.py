@@ -54,6 +54,8 @@ def worker_command(settings: Settings, pool: str = "solo", concurrency: int = 1)
     ]
     if settings.mode == "embedded":
         command += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+        if settings.memory_consolidate_every_s > 0:  # the only worker also runs the schedule
+            command.append("--beat")
     return command
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TASK_MEMORY_ADD",
     "TASK_MEMORY_CONSOLIDATE",
+    "TASK_MEMORY_SCHEDULE",
     "MemoryJob",
     "memory_store",
     "TASK_ADD",
@@ -57,6 +58,7 @@ TASK_ADD: Final = "index.add"
 TASK_DELETE: Final = "index.delete"
 TASK_MEMORY_ADD: Final = "memory.add_turns"
 TASK_MEMORY_CONSOLIDATE: Final = "memory.consolidate"
+TASK_MEMORY_SCHEDULE: Final = "memory.consolidate_due"
 JobType = Literal["index.build", "index.add", "index.delete", "memory.add_turns", "memory.consolidate"]
 
 
@@ -158,6 +160,11 @@ class Layout:
     def memory_dir(self, tenant: str, agent: str) -> Path:
         return self.data_dir / "memory" / tenant / agent
 
+    def agents(self) -> list[tuple[str, str]]:
+        """(tenant, agent) of every agent memory folder."""
+        root = self.data_dir / "memory"
+        return sorted((path.parent.name, path.name) for path in root.glob("*/*") if path.is_dir())
+
     def read_spec(self, tenant: str, name: str) -> CollectionSpec | None:
         """The collection spec, or None if the collection does not exist."""
         try:
@@ -215,6 +222,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
     }
+    every = settings.memory_consolidate_every_s
+    if every > 0:
+        config["beat_schedule"] = {
+            TASK_MEMORY_SCHEDULE: {
+                "task": TASK_MEMORY_SCHEDULE,
+                "schedule": every,
+                "options": {"queue": settings.task_queue, "expires": every},
+            }
+        }
+        config["beat_schedule_filename"] = str(settings.data_dir / "celerybeat-schedule")
     if settings.mode == "embedded":
         # The SQLAlchemy transport has no fanout exchange: no remote control, mingle or gossip.
         config["worker_enable_remote_control"] = False

@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="agent memory (window, filter, consolidation, retrieval), by field: "
         "TESSERA_MEMORY__WINDOW, TESSERA_MEMORY__CONSOLIDATE_AFTER, ...",
     )
+    memory_consolidate_every_s: float = Field(
+        900.0,
+        ge=0,
+        description="every this many seconds, Celery beat queues a `memory.consolidate` job for each agent "
+        "with units written since its last consolidation (0 = off); embedded mode runs beat in the "
+        "worker, distributed mode needs one beat process (compose service `beat`)",
+    )
     api_url: str | None = Field(None, description="CLI client: server URL (default http://host:port)")
     api_key: str | None = Field(None, description="CLI client: API key to send")
     results_dir: Path = Field(

@@ -1,5 +1,5 @@
 """Index jobs by explicit name: `index.build`, `index.add`, `index.delete`; memory jobs
-`memory.add_turns` and `memory.consolidate`.
+`memory.add_turns` and `memory.consolidate`, and the beat task `memory.consolidate_due`.
 
 Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
 library and commits a new version per kind (`indexers.storage.commit`: build a new folder, swap
@@ -34,6 +34,7 @@ from service.jobs import (
     TASK_DELETE,
     TASK_MEMORY_ADD,
     TASK_MEMORY_CONSOLIDATE,
+    TASK_MEMORY_SCHEDULE,
     AddJob,
     BuildJob,
     CollectionSpec,
@@ -44,6 +45,7 @@ from service.jobs import (
     collection_lock,
     memory_store,
 )
+from service.queue import JobQueue, new_job_id
 from service.settings import get_settings
 from workers.celery_app import app
 
@@ -53,7 +55,9 @@ __all__ = [
     "add_documents",
     "add_memory_turns",
     "build_collection",
+    "consolidate_due_memories",
     "consolidate_memory",
+    "queue_due_consolidations",
     "delete_documents",
 ]
 
@@ -270,3 +274,35 @@ def consolidate_memory(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
         return {"agent": job.agent, "consolidation": asdict(report)}
 
     return run_tracked(self, job, apply)
+
+
+def queue_due_consolidations(queue: JobQueue) -> list[str]:
+    """Queue a `memory.consolidate` job for every agent with units written since its last
+    consolidation and no consolidation queued or running; returns the new job ids."""
+    settings = queue.settings
+    submitted = []
+    for tenant, agent in Layout(settings.data_dir).agents():
+        if memory_store(settings, tenant, agent).units_since_consolidation() == 0:
+            continue
+        collection = f"memory:{agent}"
+        busy = any(
+            record.type == TASK_MEMORY_CONSOLIDATE and queue.public(record).state in ("queued", "running")
+            for record in queue.list(tenant, limit=10_000, collection=collection)
+        )
+        if not busy:
+            job = MemoryJob(job_id=new_job_id(), tenant=tenant, collection=collection, agent=agent)
+            submitted.append(queue.submit(TASK_MEMORY_CONSOLIDATE, job).id)
+    return submitted
+
+
+@app.task(name=TASK_MEMORY_SCHEDULE)  # type: ignore[untyped-decorator]
+def consolidate_due_memories() -> dict[str, Any]:
+    """Beat task (every `memory_consolidate_every_s`): queue consolidations of agents with new units."""
+    settings = get_settings()
+    queue = JobQueue(settings, Layout(settings.data_dir))
+    try:
+        jobs = queue_due_consolidations(queue)
+    finally:
+        queue.close()
+    logger.info("scheduled consolidation: %d jobs queued", len(jobs))
+    return {"jobs": jobs}

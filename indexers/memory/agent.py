@@ -177,15 +177,11 @@ class AgentMemory:
         plan = [w for group in by_session.values() for w in windows(group, self.config.window, stride)]
         counts = {"windows": 0, "skipped": 0, "fallbacks": 0, "units": 0}
         vectors = self._embed([" ".join(t.text for t, _ in pairs) for pairs in plan], is_query=False)
-        with self.store.open() as session:  # the best match among units stored before this batch
-            stored = [
-                max([s for _, s in session.search(DENSE, v.tolist(), None, 1)] + [0.0]) for v in vectors
-            ]
         due = False
         for done, window_pairs in enumerate(plan):
             window = [t for t, _ in window_pairs]
-            earlier = vectors[:done] @ vectors[done] if done else np.zeros(1)  # windows of this batch
-            best = max(stored[done], float(earlier.max()))
+            with self.store.open() as session:  # novelty against the units stored so far, this batch's too
+                best = max([s for _, s in session.search(DENSE, vectors[done].tolist(), None, 1)] + [0.0])
             score = information_score(window, seen, best, self.config.filter_alpha)
             units: list[MemoryUnit] = []
             if score >= self.config.filter_threshold:

@@ -86,14 +86,7 @@ class StoreSession:
 
     # meta: counters and the entities seen so far (for the information filter)
     def meta(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = json.loads(self.meta_file.read_text())
-        except FileNotFoundError:
-            data = {}
-        data.setdefault("turns_seq", 0)
-        data.setdefault("units_since_consolidation", 0)
-        data.setdefault("entities_seen", [])
-        return data
+        return read_meta(self.meta_file)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write(self.meta_file, json.dumps(meta, sort_keys=True))
@@ -208,6 +201,18 @@ class StoreSession:
                 return out
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """An agent's counters and seen entities (written atomically, so readable without the lock)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        data = {}
+    data.setdefault("turns_seq", 0)
+    data.setdefault("units_since_consolidation", 0)
+    data.setdefault("entities_seen", [])
+    return data
+
+
 def _turn_fields(payload: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (payload or {}).items() if k in Turn.model_fields}
 
@@ -254,6 +259,10 @@ class MemoryStore:
     def exists(self) -> bool:
         """Whether this agent has stored anything (cheap: no client is opened)."""
         return (self.root / "meta.json").exists()
+
+    def units_since_consolidation(self) -> int:
+        """Units written since the last consolidation (cheap: the meta file, no client, no lock)."""
+        return int(read_meta(self.root / "meta.json")["units_since_consolidation"])
 
     def drop(self) -> None:
         """Delete everything of this agent."""

@@ -106,6 +106,12 @@ class MemoryConfig(BaseModel):
     filter_threshold: float = Field(0.2, ge=0, le=1, description="windows scoring below are not extracted")
     extract_max_tokens: int = Field(384, ge=32, le=4096)
     llm_attempts: int = Field(2, ge=1, le=5, description="tries per LLM call before falling back")
+    raw_coverage: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a turn is also kept verbatim when its facts repeat less than this share of its words",
+    )
     consolidate_after: int = Field(32, ge=1, description="new units that trigger a consolidation")
     group_similarity: float = Field(0.55, ge=0, le=1, description="cosine to join a consolidation group")
     duplicate_similarity: float = Field(

@@ -4,7 +4,8 @@ A window is extracted only when it adds something: its score mixes the share of 
 before and its semantic novelty (1 - the best cosine to units already stored); windows below the
 threshold are skipped (their turns stay stored). Extraction asks the LLM for self-contained facts
 as JSON; a malformed reply is retried a bounded number of times, then each turn of the window is
-kept as a unit of its own, so nothing said is lost.
+kept as a unit of its own, so nothing said is lost. A turn whose content words the facts drawn from
+it mostly leave out (a small model often writes one fact for a whole window) is kept verbatim too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from indexers.llm import LLM, ChatMessage
 from indexers.memory.text import absolute_times, candidate_entities, format_date, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, unit_id
 
-__all__ = ["Extraction", "decode_facts", "extract_units", "information_score", "raw_units", "windows"]
+__all__ = [
+    "Extraction",
+    "decode_facts",
+    "extract_units",
+    "information_score",
+    "raw_units",
+    "uncovered",
+    "windows",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -143,7 +152,7 @@ def _units_from_facts(facts: list[Any], window: Sequence[Turn]) -> list[MemoryUn
         if not isinstance(fact, dict) or not isinstance(fact.get("text"), str) or not fact["text"].strip():
             continue
         text = fact["text"].strip()
-        sources = [t for t in _strings(fact.get("turns")) if t in ids] or sorted(ids)
+        sources = [t for t in _strings(fact.get("turns")) if t in ids] or _overlapping(text, window)
         persons = _strings(fact.get("persons")) or [s for s in speakers if s.lower() in text.lower()]
         location = fact.get("location")
         units.append(
@@ -162,6 +171,27 @@ def _units_from_facts(facts: list[Any], window: Sequence[Turn]) -> list[MemoryUn
             )
         )
     return units
+
+
+def _overlapping(text: str, window: Sequence[Turn]) -> list[str]:
+    """The turns sharing a content word with `text` (every turn of the window if none does)."""
+    words = set(terms(text))
+    return [t.id for t in window if words & set(terms(t.text))] or [t.id for t in window]
+
+
+def uncovered(window: Sequence[Turn], units: Sequence[MemoryUnit], coverage: float) -> list[Turn]:
+    """Turns with content (three or more content words) of which the facts naming them as a source
+    repeat less than `coverage` of the content words: what extraction left out."""
+    said: dict[str, set[str]] = {}
+    for unit in units:
+        for turn_id in unit.source_turn_ids:
+            said.setdefault(turn_id, set()).update(terms(unit.text))
+    out = []
+    for turn in window:
+        words = set(terms(turn.text))
+        if len(words) >= 3 and len(words & said.get(turn.id, set())) < coverage * len(words):
+            out.append(turn)
+    return out
 
 
 def extract_units(llm: LLM, window: Sequence[Turn], config: MemoryConfig) -> Extraction:
@@ -186,6 +216,4 @@ def extract_units(llm: LLM, window: Sequence[Turn], config: MemoryConfig) -> Ext
         logger.warning("no facts in the reply for window %s: %r", window_key(window), reply.text[:200])
     if not units:
         return Extraction(raw_units(window), fallback=True)
-    covered = {tid for unit in units for tid in unit.source_turn_ids}
-    missed = [turn for turn in window if turn.id not in covered and len(terms(turn.text)) >= 3]
-    return Extraction(units + raw_units(missed), fallback=False)
+    return Extraction(units + raw_units(uncovered(window, units, config.raw_coverage)), fallback=False)

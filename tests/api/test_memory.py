@@ -3,12 +3,13 @@ tenant isolation and bad input. The LLM is scripted; the encoder is the fake one
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.support import ALPHA, BETA
+from tests.api.support import ALPHA, BETA, make_settings
 
 UNIT_FIELDS = {
     "id",
@@ -95,6 +96,37 @@ def test_consolidation_job_and_delete_everything(memory_client: TestClient) -> N
     assert memory_client.get("/v1/memory/agent-1", headers=ALPHA).json()["turns"] == 6
     assert memory_client.delete("/v1/memory/agent-1", headers=ALPHA).status_code == 204
     assert memory_client.get("/v1/memory/agent-1/units", headers=ALPHA).status_code == 404
+
+
+def test_scheduled_consolidation_queues_each_agent_with_new_units_once(memory_client: TestClient) -> None:
+    from workers.tasks import queue_due_consolidations
+
+    _add(memory_client, TURNS)
+    _add(memory_client, TURNS[:2], headers=BETA)  # the other tenant's agent of the same id
+    queue = memory_client.app.state.services.queue  # type: ignore[attr-defined]
+    inline = queue.celery.send_task.__self__  # the InlineJobs stand-in for the broker
+    inline.run = False
+    first = queue_due_consolidations(queue)
+    assert len(first) == 2
+    assert queue_due_consolidations(queue) == []  # both still queued: not queued twice
+    inline.run_pending()
+    status = memory_client.get(f"/v1/jobs/{first[0]}", headers=ALPHA).json()
+    assert status["state"] == "succeeded" and status["type"] == "memory.consolidate", status
+    assert memory_client.get("/v1/memory/agent-1", headers=ALPHA).json()["units_since_consolidation"] == 0
+    assert queue_due_consolidations(queue) == []  # nothing new since
+
+
+def test_beat_schedule_follows_the_setting(tmp_path: Path) -> None:
+    from service.cli import worker_command
+    from service.jobs import TASK_MEMORY_SCHEDULE, celery_config
+    from workers.tasks import app as worker_app
+
+    on = make_settings(tmp_path, memory_consolidate_every_s=60)
+    entry = celery_config(on)["beat_schedule"][TASK_MEMORY_SCHEDULE]
+    assert entry["schedule"] == 60 and entry["task"] in worker_app.tasks
+    assert "--beat" in worker_command(on)  # embedded: the one worker runs the schedule
+    off = make_settings(tmp_path, memory_consolidate_every_s=0)
+    assert "beat_schedule" not in celery_config(off) and "--beat" not in worker_command(off)
 
 
 def test_another_tenant_cannot_reach_the_agent(memory_client: TestClient) -> None:

@@ -4,6 +4,7 @@ fake encoder: loading, question selection, all three methods, metrics and the wr
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,3 +107,11 @@ def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     assert build["turns"] == 2 and build["units"] >= 2 and build["memory_build_s"] > 0
     table = locomo.markdown(result)
     assert table.count("\n| memory |") == 1 and "| conv-x | 2 | 3 |" in table
+
+
+def test_stratified_sample_takes_each_category_in_turn() -> None:
+    pool = [locomo.Question(f"q{i}", "a", 1 + i % 3, ["D1:1"]) for i in range(12)]  # 4 per category
+    sample = locomo.sample_questions(pool, random.Random(0), None, 2)
+    assert [q.category for q in sample] == [1, 2, 3, 1, 2, 3]
+    assert len({q.question for q in sample}) == 6
+    assert len(locomo.sample_questions(pool, random.Random(0), None, 9)) == 12  # all a category holds

@@ -100,6 +100,19 @@ def test_llm_timeout_keeps_the_raw_turns(tmp_path: Path) -> None:
     assert report.fallbacks == 1 and report.units == 2
 
 
+def test_one_fact_for_a_window_credits_its_turns_and_keeps_what_it_leaves_out(tmp_path: Path) -> None:
+    said = [
+        Turn(id="a", speaker="Ada", text="My grandma gave me a necklace in Sweden.", timestamp=START),
+        Turn(id="b", speaker="Ben", text="I keep a painted bowl from my friend Carl.", timestamp=START),
+    ]
+    fact = json.dumps({"facts": [{"text": "Ada's grandma gave Ada a necklace in Sweden."}]})
+    mem = memory(tmp_path, reply=lambda messages, json_mode: fact)
+    mem.add_turns(said)
+    units = {u.origin: u for u in mem.list_units(10, 0)[0]}
+    assert units["llm"].source_turn_ids == ["a"]  # no turn ids given: the turn it shares words with
+    assert units["raw"].source_turn_ids == ["b"] and "painted bowl" in units["raw"].text
+
+
 def test_information_filter_skips_windows_that_add_nothing(tmp_path: Path) -> None:
     mem = memory(tmp_path, filter_threshold=0.3)
     first = mem.add_turns(turns(2))
@@ -108,6 +121,8 @@ def test_information_filter_skips_windows_that_add_nothing(tmp_path: Path) -> No
     assert first.windows == 1 and first.skipped == 0
     assert second.windows == 0 and second.skipped == 1  # same text, same entities: no new information
     assert mem.stats()["turns"] == 4  # skipped turns are still stored
+    batch = memory(tmp_path / "batch", filter_threshold=0.3).add_turns(turns(2) + repeat)
+    assert (batch.windows, batch.skipped) == (1, 1)  # one batch or two: the same windows are skipped
 
 
 def test_recall_packs_units_within_the_budget(tmp_path: Path) -> None:

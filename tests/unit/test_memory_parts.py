@@ -13,7 +13,7 @@ from indexers.memory import MemoryConfig, MemoryUnit, Turn
 from indexers.memory.consolidate import duplicates, group_units
 from indexers.memory.retrieve import classify, fuse, pack_context
 from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
-from indexers.memory.write import decode_facts, information_score, windows
+from indexers.memory.write import decode_facts, information_score, uncovered, windows
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 
@@ -126,3 +126,22 @@ def test_facts_are_salvaged_from_malformed_or_cut_off_replies() -> None:
     assert decode_facts(whole) == [{"text": "Ada swims.", "turns": ["t1"]}]
     assert decode_facts(unquoted_and_cut) == [{"text": "Ada swims.", "time": None}]
     assert decode_facts("Not mentioned") == []
+
+
+def test_turns_the_facts_leave_out_are_kept() -> None:
+    said = [
+        Turn(id=f"t{i}", speaker="Ada", text=text, timestamp=ANCHOR)
+        for i, text in enumerate(
+            [
+                "My grandma gave me this necklace in Sweden when I was young.",
+                "I also keep a hand-painted bowl a friend made for my birthday.",
+                "Hi there!",
+            ]
+        )
+    ]
+    fact = MemoryUnit(
+        id="f", text="Ada's grandma gave her a necklace in Sweden.", source_turn_ids=["t0", "t1"]
+    )
+    assert [t.id for t in uncovered(said, [fact], 0.5)] == ["t1"]  # t2 has no content to keep
+    assert [t.id for t in uncovered(said, [fact], 0.0)] == []
+    assert [t.id for t in uncovered(said, [], 0.5)] == ["t0", "t1"]
