@@ -13,6 +13,7 @@ then times `--requests` queries per row, one at a time. Writes JSON and Markdown
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
     queries = queries[: args.requests]
-    report: dict[str, Any] = {"collection": args.collection, "k": args.k, "command": " ".join(sys.argv)}
+    report: dict[str, Any] = {"collection": args.collection, "k": args.k, "command": shlex.join(sys.argv)}
     with httpx.Client(base_url=args.url, headers=headers, timeout=600) as client:
         if not args.reuse:
             configs = [{"kind": kind, **json.loads(args.config)} for kind in args.kind]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
 import statistics
 import sys
 import tempfile
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             label = " ".join(["genre", f"model={model}", *args.genre_set])
             rows.append((label, {**genre, "kind": "genre", "model": model, "query_batch": args.query_batch}))
     result: dict[str, Any] = {
-        "command": "python -m benchmarks.genre_table " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks.genre_table " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": args.machine,
         "num_docs": len(dataset.docs),
         "seed": args.seed,

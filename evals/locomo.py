@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -371,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         llm_attempts=args.llm_attempts,
         answer_max_tokens=args.answer_max_tokens,
     )
-    command = "python -m evals.locomo " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m evals.locomo " + shlex.join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
     def write(result: dict[str, Any], final: bool) -> str:

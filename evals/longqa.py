@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 from collections.abc import Sequence
@@ -362,7 +363,7 @@ def main(argv: Sequence[str] | None = None, llm: LLM | None = None) -> int:
     if not args.locomo.is_file():
         print(f"no LoCoMo file at {args.locomo}", file=sys.stderr)
         return 2
-    command = "python -m evals.longqa " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m evals.longqa " + shlex.join(sys.argv[1:] if argv is None else argv)
     report = run(args, command, llm)
     print(markdown(report))
     return 0
