@@ -1,7 +1,7 @@
 """XTR against exact MaxSim, pooled ColBERT and BM25 on one BEIR split, with a k' sweep.
 
     python -m benchmarks.xtr_table --data ../shared/data/scifact --split dev \
-        --trained runs/xtr-minilm-scifact [--sweep 32,128,256,1024] [--sample-docs N] \
+        --trained runs/xtr-a [--sweep 32,128,256,1024] [--sample-docs N] \
         [--only LABEL,...] [--reuse]
 
 Each row runs in its own process (`--row NAME`, peak RSS per row) through `evals.beir.run`: build,
