@@ -46,6 +46,13 @@ __all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_que
 
 logger = logging.getLogger(__name__)
 METHODS = ("memory", "rag", "full")
+BUILT_FILE = "built.json"  # in a conversation's store folder once its memory is fully built
+
+
+class StoreConflict(Exception):
+    """A store folder holds a memory that this run must not reuse."""
+
+
 ANSWER_RESERVE = 64
 TITLE = "# LoCoMo: memory vs plain RAG vs full context"
 
@@ -200,37 +207,21 @@ def run(
 ) -> dict[str, Any]:
     """Ingest, answer and score every conversation; returns the summary and the per-question records.
 
-    `checkpoint` gets the result so far after every question (long runs keep what they measured).
+    Each conversation's memory lives in `work_dir / sample_id`; a finished build there made with the
+    same settings is reused. `checkpoint` gets the result so far after every question (long runs keep
+    what they measured).
     """
     scores = {method: MethodScores() for method in METHODS}
     builds: list[dict[str, Any]] = []
     rng = random.Random(seed)
     for conv in conversations:
         sample = sample_questions(conv.questions, rng, questions, per_category)
-        memory = AgentMemory(MemoryStore(work_dir / conv.sample_id, name=conv.sample_id), llm, memory_config)
-        started = time.perf_counter()
-        report = memory.add_turns(conv.turns)
-        extracted = time.perf_counter() - started
-        consolidation = memory.consolidate() if consolidate else None
-        build_s = time.perf_counter() - started
+        memory, build = _conversation_memory(conv, llm, memory_config, consolidate, work_dir / conv.sample_id)
         rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
         rag_started = time.perf_counter()
         rag.build([Doc(id=t.id, text=turn_line(t)) for t in conv.turns])
         by_id = {t.id: t for t in conv.turns}
-        builds.append(
-            {
-                "sample_id": conv.sample_id,
-                "turns": len(conv.turns),
-                "questions": len(sample),
-                "memory_build_s": build_s,
-                "extract_s": extracted,
-                "rag_build_s": time.perf_counter() - rag_started,
-                "write": asdict(report),
-                "consolidation": asdict(consolidation) if consolidation else None,
-                "origins": dict(Counter(u.origin for u in memory.list_units(1_000_000, 0)[0])),
-                **memory.stats(),
-            }
-        )
+        builds.append({**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started})
         logger.info("%s built: %s", conv.sample_id, builds[-1])
         for number, q in enumerate(sample):
             for method in METHODS:
@@ -267,6 +258,49 @@ def run(
             if checkpoint:
                 checkpoint(_result(scores, builds))
     return _result(scores, builds)
+
+
+def _conversation_memory(
+    conv: Conversation, llm: LLM, config: MemoryConfig, consolidate: bool, folder: Path
+) -> tuple[AgentMemory, dict[str, Any]]:
+    """The conversation's memory in `folder` and its build record. A finished build made with the same
+    settings (`BUILT_FILE`) is reopened as it is; otherwise the turns are ingested now.
+
+    Raises:
+        StoreConflict: `folder` holds a build made with other settings, or an unfinished one.
+    """
+    settings = {
+        "turns": [t.id for t in conv.turns],
+        "llm": llm.config.model_dump(mode="json", include={"backend", "model", "base_url"}),
+        "memory": config.model_dump(mode="json"),
+        "consolidate": consolidate,
+    }
+    marker = folder / BUILT_FILE
+    if marker.is_file():
+        saved = json.loads(marker.read_text())
+        if saved["settings"] != settings:
+            raise StoreConflict(f"{folder} was built with other settings; delete it or use another")
+        memory = AgentMemory(MemoryStore(folder, name=conv.sample_id), llm, config)
+        return memory, {**saved["build"], "reused": True}
+    if folder.exists() and any(folder.iterdir()):
+        raise StoreConflict(f"{folder} holds an unfinished memory build; delete it or use another")
+    memory = AgentMemory(MemoryStore(folder, name=conv.sample_id), llm, config)
+    started = time.perf_counter()
+    report = memory.add_turns(conv.turns)
+    extracted = time.perf_counter() - started
+    consolidation = memory.consolidate() if consolidate else None
+    build = {
+        "sample_id": conv.sample_id,
+        "turns": len(conv.turns),
+        "memory_build_s": time.perf_counter() - started,
+        "extract_s": extracted,
+        "write": asdict(report),
+        "consolidation": asdict(consolidation) if consolidation else None,
+        "origins": dict(Counter(u.origin for u in memory.list_units(1_000_000, 0)[0])),
+        **memory.stats(),
+    }
+    marker.write_text(json.dumps({"settings": settings, "build": build}, indent=2))
+    return memory, {**build, "reused": False}
 
 
 def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -316,7 +350,8 @@ def markdown(result: dict[str, Any]) -> str:
     for b in result["builds"]:
         w, o = b["write"], b.get("origins", {})
         lines.append(
-            f"| {b['sample_id']} | {b['turns']} | {b['questions']} | {b['memory_build_s']:.1f} | "
+            f"| {b['sample_id']} | {b['turns']} | {b['questions']} | {b['memory_build_s']:.1f}"
+            f"{' (reused)' if b.get('reused') else ''} | "
             f"{b['extract_s']:.1f} | {b['rag_build_s']:.1f} | {w['windows']} | {w['skipped']} | "
             f"{w['fallbacks']} | {b['units']} | {b['live_units']} | "
             f"{o.get('llm', 0)} / {o.get('raw', 0)} / {o.get('abstract', 0)} |"
@@ -347,6 +382,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="folder for locomo.md/.json")
     p.add_argument("--name", default="locomo", help="output file stem")
+    p.add_argument(
+        "--store-dir",
+        type=Path,
+        help="keep each conversation's built memory here and reuse it on later runs with the same settings "
+        "(default: a temporary folder)",
+    )
     return p
 
 
@@ -391,20 +432,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         return table
 
-    with tempfile.TemporaryDirectory(prefix="locomo-") as work:
-        result = run(
-            conversations,
-            llm,
-            config,
-            questions=args.questions,
-            seed=args.seed,
-            per_category=args.per_category,
-            token_budget=args.token_budget,
-            rag_k=args.rag_k,
-            consolidate=not args.no_consolidate,
-            work_dir=Path(work),
-            checkpoint=lambda partial: write(partial, final=False),
-        )
+    with tempfile.TemporaryDirectory(prefix="locomo-") as scratch:
+        try:
+            result = run(
+                conversations,
+                llm,
+                config,
+                questions=args.questions,
+                seed=args.seed,
+                per_category=args.per_category,
+                token_budget=args.token_budget,
+                rag_k=args.rag_k,
+                consolidate=not args.no_consolidate,
+                work_dir=args.store_dir or Path(scratch),
+                checkpoint=lambda partial: write(partial, final=False),
+            )
+        except StoreConflict as exc:
+            print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)
+            return 2
     print(write(result, final=True))
     return 0
 

@@ -7,6 +7,7 @@ import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,43 @@ def test_stratified_sample_takes_each_category_in_turn() -> None:
     assert [q.category for q in sample] == [1, 2, 3, 1, 2, 3]
     assert len({q.question for q in sample}) == 6
     assert len(locomo.sample_questions(pool, random.Random(0), None, 9)) == 12  # all a category holds
+
+
+def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
+    data: Path, tmp_path: Path
+) -> None:
+    conversations = locomo.load_locomo(data, sessions=1)
+    config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
+    store = tmp_path / "store"
+
+    def run(llm: ScriptedLLM, memory_config: MemoryConfig) -> dict[str, Any]:
+        return locomo.run(
+            conversations,
+            llm,
+            memory_config,
+            questions=None,
+            seed=0,
+            token_budget=64,
+            rag_k=5,
+            consolidate=False,
+            work_dir=store,
+        )
+
+    first_llm, again_llm = ScriptedLLM(answer), ScriptedLLM(answer)
+    first = run(first_llm, config)
+    again = run(again_llm, config)
+    assert not first["builds"][0]["reused"] and again["builds"][0]["reused"]
+    assert again["builds"][0]["units"] == first["builds"][0]["units"]
+    assert any(map(is_extraction, first_llm.calls)) and not any(map(is_extraction, again_llm.calls))
+    assert again["summary"]["memory"]["f1_c4"] == first["summary"]["memory"]["f1_c4"] == 1.0
+
+    with pytest.raises(locomo.StoreConflict, match="other settings"):
+        run(ScriptedLLM(answer), config.model_copy(update={"window": 3}))
+    (store / "conv-x" / locomo.BUILT_FILE).unlink()  # as if the first build had stopped half-way
+    with pytest.raises(locomo.StoreConflict, match="unfinished"):
+        run(ScriptedLLM(answer), config)
+
+
+def is_extraction(messages: list[ChatMessage]) -> bool:
+    """Whether a recorded chat was an extraction rather than an answer (answers end with the question)."""
+    return "Question:" not in messages[-1]["content"]
