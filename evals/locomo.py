@@ -203,7 +203,7 @@ def run(
     rag_k: int,
     consolidate: bool,
     work_dir: Path,
-    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Ingest, answer and score every conversation; returns the summary and the per-question records.
 
