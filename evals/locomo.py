@@ -119,30 +119,30 @@ def turn_line(turn: Turn) -> str:
     return f"[{turn.timestamp:%Y-%m-%d}] {turn.speaker}: {turn.text}"
 
 
-def pack_lines(lines: Sequence[str], budget: int, count: Callable[[str], int]) -> str:
-    """The first lines (in the given order) that fit `budget` tokens."""
+def pack_turns(turns: Sequence[Turn], budget: int, count: Callable[[str], int]) -> list[Turn]:
+    """The first turns (in the given order) whose lines fit `budget` tokens."""
     kept, used = [], 0
-    for line in lines:
-        cost = count(line + "\n")
+    for turn in turns:
+        cost = count(turn_line(turn) + "\n")
         if used + cost <= budget:
-            kept.append(line)
+            kept.append(turn)
             used += cost
-    return "\n".join(kept)
+    return kept
 
 
-def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> str:
+def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> list[Turn]:
     """The conversation's latest turns that fit the model window with the prompt and the answer."""
     overhead = llm.count_tokens(answer_messages("", question)[0]["content"] + question) + ANSWER_RESERVE + 32
     budget = llm.context_window - overhead
-    kept: list[str] = []
+    kept: list[Turn] = []
     used = 0
     for turn in reversed(turns):
         cost = llm.count_tokens(turn_line(turn) + "\n")
         if used + cost > budget:
             break
-        kept.append(turn_line(turn))
+        kept.append(turn)
         used += cost
-    return "\n".join(reversed(kept))
+    return kept[::-1]
 
 
 def sample_questions(
@@ -180,6 +180,7 @@ class MethodScores:
         if answerable:
             out["f1"] = statistics.mean(r["f1"] for r in answerable)
             out["bleu1"] = statistics.mean(r["bleu1"] for r in answerable)
+            out["evidence_recall"] = statistics.mean(r["evidence_in_context"] for r in answerable)
         if adversarial:
             out["c5_abstain"] = statistics.mean(r["abstained"] for r in adversarial)
             out["n_c5"] = len(adversarial)
@@ -203,6 +204,7 @@ def run(
     rag_k: int,
     consolidate: bool,
     work_dir: Path,
+    methods: Sequence[str] = METHODS,
     checkpoint: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Ingest, answer and score every conversation; returns the summary and the per-question records.
@@ -211,7 +213,7 @@ def run(
     same settings is reused. `checkpoint` gets the result so far after every question (long runs keep
     what they measured).
     """
-    scores = {method: MethodScores() for method in METHODS}
+    scores = {method: MethodScores() for method in methods}
     builds: list[dict[str, Any]] = []
     rng = random.Random(seed)
     for conv in conversations:
@@ -224,17 +226,20 @@ def run(
         builds.append({**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started})
         logger.info("%s built: %s", conv.sample_id, builds[-1])
         for number, q in enumerate(sample):
-            for method in METHODS:
+            for method in methods:
                 t0 = time.perf_counter()
                 if method == "memory":
-                    context = memory.recall(q.question, token_budget).context
-                elif method == "rag":
-                    hits = rag.search([q.question], k=rag_k)[0]
-                    context = pack_lines(
-                        [turn_line(by_id[h.doc_id]) for h in hits], token_budget, llm.count_tokens
-                    )
+                    recall = memory.recall(q.question, token_budget)
+                    context = recall.context
+                    seen = {turn for unit in recall.units for turn in unit.source_turn_ids}
                 else:
-                    context = full_context(conv.turns, llm, q.question)
+                    if method == "rag":
+                        hits = rag.search([q.question], k=rag_k)[0]
+                        shown = pack_turns([by_id[h.doc_id] for h in hits], token_budget, llm.count_tokens)
+                    else:
+                        shown = full_context(conv.turns, llm, q.question)
+                    context = "\n".join(turn_line(turn) for turn in shown)
+                    seen = {turn.id for turn in shown}
                 retrieval_ms = (time.perf_counter() - t0) * 1000
                 reply = llm.chat(
                     answer_messages(context, q.question),
@@ -249,6 +254,7 @@ def run(
                         "f1": token_f1(reply.text, q.answer),
                         "bleu1": bleu1(reply.text, q.answer),
                         "abstained": abstained(reply.text),
+                        "evidence_in_context": bool(seen & set(q.evidence)),
                         "prompt_tokens": reply.prompt_tokens,
                         "retrieval_ms": retrieval_ms,
                         "answer_s": reply.seconds,
@@ -321,6 +327,7 @@ def markdown(result: dict[str, Any]) -> str:
         "F1 c4",
         "F1 1-4",
         "BLEU-1 1-4",
+        "evidence in context 1-4",
         "c5 abstain",
         "prompt tokens/q",
         "retrieval p50 ms",
@@ -331,7 +338,7 @@ def markdown(result: dict[str, Any]) -> str:
     for method, s in result["summary"].items():
         cells = [method] + [
             f"{s[key]:.3f}" if key in s else "—"
-            for key in ("f1_c1", "f1_c2", "f1_c3", "f1_c4", "f1", "bleu1")
+            for key in ("f1_c1", "f1_c2", "f1_c3", "f1_c4", "f1", "bleu1", "evidence_recall")
         ]
         cells += [
             f"{s['c5_abstain']:.2f}" if "c5_abstain" in s else "—",
@@ -380,6 +387,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
     p.add_argument("--answer-max-tokens", type=int, default=24)
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="rows, in order")
     p.add_argument("--out", type=Path, default=Path("docs/results"), help="folder for locomo.md/.json")
     p.add_argument("--name", default="locomo", help="output file stem")
     p.add_argument(
@@ -445,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                 rag_k=args.rag_k,
                 consolidate=not args.no_consolidate,
                 work_dir=args.store_dir or Path(scratch),
+                methods=args.methods,
                 checkpoint=lambda partial: write(partial, final=False),
             )
         except StoreConflict as exc:

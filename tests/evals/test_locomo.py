@@ -103,6 +103,7 @@ def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     for method in locomo.METHODS:
         summary = result["summary"][method]
         assert summary["f1_c2"] == 1.0 and summary["f1_c4"] == 1.0 and summary["c5_abstain"] == 1.0
+        assert summary["evidence_recall"] == 1.0  # each answerable question's evidence turn was shown
         assert summary["prompt_tokens"] > 0
     build = result["builds"][0]
     assert build["turns"] == 2 and build["units"] >= 2 and build["memory_build_s"] > 0
@@ -125,7 +126,9 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
     config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
     store = tmp_path / "store"
 
-    def run(llm: ScriptedLLM, memory_config: MemoryConfig) -> dict[str, Any]:
+    def run(
+        llm: ScriptedLLM, memory_config: MemoryConfig, methods: Sequence[str] = locomo.METHODS
+    ) -> dict[str, Any]:
         return locomo.run(
             conversations,
             llm,
@@ -136,15 +139,17 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
             rag_k=5,
             consolidate=False,
             work_dir=store,
+            methods=methods,
         )
 
     first_llm, again_llm = ScriptedLLM(answer), ScriptedLLM(answer)
     first = run(first_llm, config)
-    again = run(again_llm, config)
+    again = run(again_llm, config, ("memory",))
     assert not first["builds"][0]["reused"] and again["builds"][0]["reused"]
     assert again["builds"][0]["units"] == first["builds"][0]["units"]
     assert any(map(is_extraction, first_llm.calls)) and not any(map(is_extraction, again_llm.calls))
     assert again["summary"]["memory"]["f1_c4"] == first["summary"]["memory"]["f1_c4"] == 1.0
+    assert list(again["summary"]) == ["memory"]  # only the asked methods run
 
     with pytest.raises(locomo.StoreConflict, match="other settings"):
         run(ScriptedLLM(answer), config.model_copy(update={"window": 3}))
