@@ -385,6 +385,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=4, help="turns per extraction window")
     p.add_argument("--extract-max-tokens", type=int, default=256, help="reply bound of one extraction")
     p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
+    p.add_argument(
+        "--raw-coverage",
+        type=float,
+        default=MemoryConfig.model_fields["raw_coverage"].default,
+        help="memory.raw_coverage: " + str(MemoryConfig.model_fields["raw_coverage"].description),
+    )
     p.add_argument("--answer-max-tokens", type=int, default=24)
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="rows, in order")
@@ -420,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         extract_max_tokens=args.extract_max_tokens,
         llm_attempts=args.llm_attempts,
         answer_max_tokens=args.answer_max_tokens,
+        raw_coverage=args.raw_coverage,
     )
     command = "python -m evals.locomo " + shlex.join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
