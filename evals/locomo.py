@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.base import Doc
 from indexers.configs import DenseConfig, EncoderConfig
@@ -411,23 +413,26 @@ def main(argv: list[str] | None = None) -> int:
     conversations = load_locomo(args.data, args.sessions)
     if args.conversations:
         conversations = [conversations[i] for i in args.conversations]
-    llm = load_llm(
-        LLMConfig(
+    try:
+        llm_config = LLMConfig(
             backend="openai" if args.base_url else "local",
             model=args.llm,
             base_url=args.base_url,
             context_window=args.context_window,
             timeout_s=args.timeout,
         )
-    )
-    config = MemoryConfig(
-        window=args.window,
-        encoder=EncoderConfig(model="minilm", query_max_length=256),
-        extract_max_tokens=args.extract_max_tokens,
-        llm_attempts=args.llm_attempts,
-        answer_max_tokens=args.answer_max_tokens,
-        raw_coverage=args.raw_coverage,
-    )
+        config = MemoryConfig(
+            window=args.window,
+            encoder=EncoderConfig(model="minilm", query_max_length=256),
+            extract_max_tokens=args.extract_max_tokens,
+            llm_attempts=args.llm_attempts,
+            answer_max_tokens=args.answer_max_tokens,
+            raw_coverage=args.raw_coverage,
+        )
+    except ValidationError as exc:
+        print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)
+        return 2
+    llm = load_llm(llm_config)
     command = "python -m evals.locomo " + shlex.join(sys.argv[1:] if argv is None else argv)
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -161,3 +161,12 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
 def is_extraction(messages: list[ChatMessage]) -> bool:
     """Whether a recorded chat was an extraction rather than an answer (answers end with the question)."""
     return "Question:" not in messages[-1]["content"]
+
+
+def test_an_out_of_range_setting_is_a_cli_error(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = locomo.main(["--data", str(data), "--raw-coverage", "2", "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "raw_coverage" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing loaded, nothing written
