@@ -10,17 +10,20 @@ document its positive. Every problem is reported with the file and line.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 
 from indexers.base import Doc
 from indexers.corpus import doc_from_record, iter_json_lines
 from indexers.errors import InvalidInput
 
 __all__ = [
+    "PieceTfidf",
     "PseudoQuerySource",
     "TrainingPair",
     "labelled_pairs",
@@ -144,6 +147,36 @@ def pseudo_query_pairs(docs: dict[str, Doc], source: PseudoQuerySource) -> list[
     return pairs
 
 
+class PieceTfidf:
+    """TF-IDF over a tokenizer's word pieces, fitted on a corpus; `vectors` are L2-normalised rows, so
+    the product of two gives cosine similarities."""
+
+    def __init__(self, texts: Sequence[str], tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = int(tokenizer.vocab_size)
+        counts = self._bags(texts)
+        df = np.bincount(counts.indices, minlength=self.vocab)
+        self.idf = np.log((1 + counts.shape[0]) / (1 + df)) + 1.0
+        self.corpus = self._weigh(counts)
+
+    def _bags(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        pieces = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        rows = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
+        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces]) if pieces else []
+        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(pieces), self.vocab))
+        counts.sum_duplicates()
+        return counts
+
+    def _weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        weighted = counts.multiply(self.idf).tocsr()
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+        return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+
+    def vectors(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Normalised TF-IDF rows of `texts` under the corpus's IDF."""
+        return self._weigh(self._bags(texts))
+
+
 def mine_hard_negatives(
     pairs: list[TrainingPair], docs: dict[str, Doc], tokenizer: Any, per_query: int
 ) -> list[list[str]]:
@@ -153,29 +186,10 @@ def mine_hard_negatives(
     Returns:
         Per pair, the texts of its negatives.
     """
-    from scipy import sparse
-
     ids = list(docs)
     texts = [docs[i].full_text for i in ids]
-    vocab = int(tokenizer.vocab_size)
-
-    def bag(batch: list[str]) -> sparse.csr_matrix:
-        pieces = tokenizer(batch, add_special_tokens=False)["input_ids"]
-        rows = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
-        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces]) if pieces else []
-        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(batch), vocab))
-        counts.sum_duplicates()
-        return counts
-
-    doc_bag = bag(texts)
-    idf = np.log((1 + len(ids)) / (1 + np.bincount(doc_bag.indices, minlength=vocab))) + 1.0
-
-    def weigh(counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        weighted = counts.multiply(idf).tocsr()
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
-        return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
-
-    scores = (weigh(bag([p.query for p in pairs])) @ weigh(doc_bag).T).toarray()
+    tfidf = PieceTfidf(texts, tokenizer)
+    scores = (tfidf.vectors([p.query for p in pairs]) @ tfidf.corpus.T).toarray()
     positives: dict[str, set[str]] = {}
     for pair in pairs:
         positives.setdefault(pair.query, set()).add(pair.positive_id)

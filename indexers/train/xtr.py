@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from indexers.encoders import resolve_model_path
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.train.data import (
+    PieceTfidf,
     PseudoQuerySource,
     TrainingPair,
     labelled_pairs,
@@ -38,7 +39,7 @@ from indexers.train.data import (
     read_training_corpus,
 )
 
-__all__ = ["TrainResult", "XTRTrainConfig", "main", "train_xtr"]
+__all__ = ["TrainResult", "XTRTrainConfig", "main", "mean_maxsim", "train_xtr"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,15 @@ class XTRTrainConfig(BaseModel):
     hard_negatives: int = Field(0, ge=0, le=8, description="mined lexical negatives per query")
     top_k: int = Field(32, ge=1, description="k_train: document tokens retrieved per query token")
     scale: float = Field(20.0, gt=0, description="1 / softmax temperature")
+    distill_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of a KL term pulling the batch's score distribution towards a frozen "
+        "teacher: the base model's exact MaxSim (mean over query tokens) plus lexical_teacher x TF-IDF",
+    )
+    lexical_teacher: float = Field(
+        0.0, ge=0, description="weight of the word-piece TF-IDF cosine in the teacher's scores"
+    )
     learning_rate: float = Field(2e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     query_max_length: int = Field(64, ge=4)
@@ -106,6 +116,24 @@ def _pairs(config: XTRTrainConfig) -> list[TrainingPair]:
     return pairs
 
 
+def mean_maxsim(queries: Any, query_mask: Any, docs: Any, doc_mask: Any) -> Any:
+    """Exact MaxSim of every query against every document, averaged over the query's kept tokens.
+
+    Args:
+        queries: (Q, q_tokens, dim) normalised token vectors; `query_mask` (Q, q_tokens) marks kept ones.
+        docs: (D, d_tokens, dim) normalised token vectors; `doc_mask` (D, d_tokens).
+
+    Returns:
+        A (Q, D) float tensor.
+    """
+    import torch
+
+    similarities = torch.einsum("qid,bjd->qbij", queries, docs)
+    similarities = similarities.masked_fill(~doc_mask.bool()[None, :, None, :], -1.0)
+    best = similarities.max(dim=-1).values * query_mask[:, None, :]
+    return best.sum(-1) / query_mask.sum(-1, keepdim=True).clamp(min=1)
+
+
 def train_xtr(
     config: XTRTrainConfig, progress: Callable[[int, int, float], None] | None = None
 ) -> TrainResult:
@@ -145,6 +173,13 @@ def train_xtr(
     if config.hard_negatives:
         docs = read_training_corpus(config.data / "corpus.jsonl")
         negatives = mine_hard_negatives(pairs, docs, tokenizer, config.hard_negatives)
+    teacher = None
+    if config.distill_weight > 0:
+        teacher = AutoModel.from_pretrained(path).to(device).eval().requires_grad_(False)
+    tfidf = None
+    if config.distill_weight > 0 and config.lexical_teacher > 0:
+        corpus = read_training_corpus(config.data / "corpus.jsonl")
+        tfidf = PieceTfidf([d.full_text for d in corpus.values()], tokenizer)
     group = 1 + config.hard_negatives
 
     steps_per_epoch = max(1, len(pairs) // config.batch_size)
@@ -154,8 +189,8 @@ def train_xtr(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
 
-    def embed(texts: Sequence[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """L2-normalised token states and the mask of kept tokens (no specials, no padding)."""
+    def tokenize(texts: Sequence[str], max_length: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The model inputs and the mask of kept tokens (no specials, no padding)."""
         batch = tokenizer(
             list(texts),
             padding="max_length",  # fixed shapes: variable ones fragment CPU memory step after step
@@ -165,8 +200,11 @@ def train_xtr(
             return_special_tokens_mask=True,
         )
         keep = batch.pop("special_tokens_mask").eq(0) & batch["attention_mask"].bool()
-        hidden = model(**{k: v.to(device) for k, v in batch.items()}).last_hidden_state
-        return torch.nn.functional.normalize(hidden, dim=-1), keep.to(device)
+        return {k: v.to(device) for k, v in batch.items()}, keep.to(device)
+
+    def embed(encoder: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """L2-normalised token states."""
+        return torch.nn.functional.normalize(encoder(**inputs).last_hidden_state, dim=-1)
 
     model.train()
     losses: list[float] = []
@@ -176,12 +214,14 @@ def train_xtr(
         if len(order) < config.batch_size:
             order = random.sample(range(len(pairs)), len(pairs))
         chosen, order = order[: config.batch_size], order[config.batch_size :]
-        queries, query_mask = embed([pairs[i].query for i in chosen], config.query_max_length)
+        query_texts = [pairs[i].query for i in chosen]
         doc_texts = [text for i in chosen for text in [pairs[i].positive, *negatives[i]]]
-        docs, doc_mask = embed(doc_texts, config.doc_max_length)
+        query_inputs, query_mask = tokenize(query_texts, config.query_max_length)
+        doc_inputs, doc_mask = tokenize(doc_texts, config.doc_max_length)
+        docs = embed(model, doc_inputs)
         n = len(chosen)
         scores = xtr_scores(
-            queries,
+            embed(model, query_inputs),
             docs.view(n, group, *docs.shape[1:]),
             queries_mask=query_mask,
             documents_mask=doc_mask.view(n, group, -1),
@@ -189,6 +229,20 @@ def train_xtr(
         )
         labels = torch.arange(n, device=device) * group
         loss = torch.nn.functional.cross_entropy(scores * config.scale, labels)
+        if teacher is not None:
+            with torch.no_grad():
+                target = mean_maxsim(
+                    embed(teacher, query_inputs), query_mask, embed(teacher, doc_inputs), doc_mask
+                )
+                if tfidf is not None:
+                    lexical = (tfidf.vectors(query_texts) @ tfidf.vectors(doc_texts).T).toarray()
+                    target = target + config.lexical_teacher * torch.as_tensor(lexical, device=device)
+            loss = loss + config.distill_weight * torch.nn.functional.kl_div(
+                torch.log_softmax(scores * config.scale, dim=-1),
+                torch.log_softmax(target * config.scale, dim=-1),
+                log_target=True,
+                reduction="batchmean",
+            )
         if not torch.isfinite(loss):
             raise InvalidConfig(f"the loss became {loss.item()} at step {step + 1}; lower learning_rate")
         optimizer.zero_grad()
@@ -238,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
         "learning_rate": float,
         "warmup_ratio": float,
     }
+    numbers.update(distill_weight=float, lexical_teacher=float)
     for name in ("max_steps", "max_pairs", "batch_size", "hard_negatives", "top_k", "query_max_length"):
         numbers[name] = int
     numbers.update(doc_max_length=int, seed=int)
