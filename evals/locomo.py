@@ -43,6 +43,8 @@ from indexers.configs import DenseConfig, EncoderConfig
 from indexers.dense import DenseIndex
 from indexers.llm import LLM, LLMConfig, load_llm
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
+from indexers.memory.retrieve import render_turn
+from indexers.memory.units import READ_SETTINGS
 
 __all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_questions"]
 
@@ -117,15 +119,11 @@ def load_locomo(path: Path, sessions: int | None = None) -> list[Conversation]:
     return out
 
 
-def turn_line(turn: Turn) -> str:
-    return f"[{turn.timestamp:%Y-%m-%d}] {turn.speaker}: {turn.text}"
-
-
 def pack_turns(turns: Sequence[Turn], budget: int, count: Callable[[str], int]) -> list[Turn]:
     """The first turns (in the given order) whose lines fit `budget` tokens."""
     kept, used = [], 0
     for turn in turns:
-        cost = count(turn_line(turn) + "\n")
+        cost = count(render_turn(turn) + "\n")
         if used + cost <= budget:
             kept.append(turn)
             used += cost
@@ -139,7 +137,7 @@ def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> list[Turn]:
     kept: list[Turn] = []
     used = 0
     for turn in reversed(turns):
-        cost = llm.count_tokens(turn_line(turn) + "\n")
+        cost = llm.count_tokens(render_turn(turn) + "\n")
         if used + cost > budget:
             break
         kept.append(turn)
@@ -223,7 +221,7 @@ def run(
         memory, build = _conversation_memory(conv, llm, memory_config, consolidate, work_dir / conv.sample_id)
         rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
         rag_started = time.perf_counter()
-        rag.build([Doc(id=t.id, text=turn_line(t)) for t in conv.turns])
+        rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
         by_id = {t.id: t for t in conv.turns}
         builds.append({**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started})
         logger.info("%s built: %s", conv.sample_id, builds[-1])
@@ -240,7 +238,7 @@ def run(
                         shown = pack_turns([by_id[h.doc_id] for h in hits], token_budget, llm.count_tokens)
                     else:
                         shown = full_context(conv.turns, llm, q.question)
-                    context = "\n".join(turn_line(turn) for turn in shown)
+                    context = "\n".join(render_turn(turn) for turn in shown)
                     seen = {turn.id for turn in shown}
                 retrieval_ms = (time.perf_counter() - t0) * 1000
                 reply = llm.chat(
@@ -280,13 +278,14 @@ def _conversation_memory(
     settings = {
         "turns": [t.id for t in conv.turns],
         "llm": llm.config.model_dump(mode="json", include={"backend", "model", "base_url"}),
-        "memory": config.model_dump(mode="json"),
+        "memory": config.write_settings(),
         "consolidate": consolidate,
     }
     marker = folder / BUILT_FILE
     if marker.is_file():
         saved = json.loads(marker.read_text())
-        if saved["settings"] != settings:
+        saved_memory = {k: v for k, v in saved["settings"]["memory"].items() if k not in READ_SETTINGS}
+        if {**saved["settings"], "memory": saved_memory} != settings:
             raise StoreConflict(f"{folder} was built with other settings; delete it or use another")
         memory = AgentMemory(MemoryStore(folder, name=conv.sample_id), llm, config)
         return memory, {**saved["build"], "reused": True}
@@ -393,6 +392,12 @@ def _parser() -> argparse.ArgumentParser:
         default=MemoryConfig.model_fields["raw_coverage"].default,
         help="memory.raw_coverage: " + str(MemoryConfig.model_fields["raw_coverage"].description),
     )
+    p.add_argument(
+        "--expand-sources",
+        type=int,
+        default=0,
+        help="memory.expand_sources: " + str(MemoryConfig.model_fields["expand_sources"].description),
+    )
     p.add_argument("--answer-max-tokens", type=int, default=24)
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="rows, in order")
@@ -428,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             llm_attempts=args.llm_attempts,
             answer_max_tokens=args.answer_max_tokens,
             raw_coverage=args.raw_coverage,
+            expand_sources=args.expand_sources,
         )
     except ValidationError as exc:
         print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)

@@ -307,7 +307,8 @@ class AgentMemory:
             by_id = {u.id: u for u, _ in session.get_units(top)}
             units = [by_id[i] for i in top if i in by_id]
             budget = token_budget or self.config.token_budget
-            context, chosen, tokens = pack_context(units, budget, self.llm.count_tokens)
+            shown = self._sources_to_show(session, units)
+            context, chosen, tokens = pack_context(units, budget, self.llm.count_tokens, shown)
             sources = (
                 session.get_turns(sorted({t for u in chosen for t in u.source_turn_ids}))
                 if with_sources
@@ -323,6 +324,15 @@ class AgentMemory:
             sources,
             time.perf_counter() - started,
         )
+
+    def _sources_to_show(self, session: StoreSession, units: Sequence[MemoryUnit]) -> dict[str, list[Turn]]:
+        """Per LLM fact, the first `expand_sources` of its source turns (shown with it when packing)."""
+        n = self.config.expand_sources
+        wanted = {u.id: u.source_turn_ids[:n] for u in units if n and u.origin != "raw" and u.level == 0}
+        if not any(wanted.values()):
+            return {}
+        turns = {t.id: t for t in session.get_turns(sorted({t for ids in wanted.values() for t in ids}))}
+        return {unit: [turns[t] for t in ids if t in turns] for unit, ids in wanted.items()}
 
     def answer(self, query: str, token_budget: int | None = None) -> Answer:
         """Recall, then ask the LLM to answer from the recalled context only."""

@@ -5,16 +5,25 @@ at which level, fuse the dense, lexical and symbolic views, and pack a context w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from qdrant_client import models
 
 from indexers.memory.text import candidate_entities, query_vector, terms
-from indexers.memory.units import MemoryConfig, MemoryUnit
+from indexers.memory.units import MemoryConfig, MemoryUnit, Turn
 
-__all__ = ["Complexity", "Plan", "classify", "fuse", "pack_context", "plan_for", "symbolic_filter"]
+__all__ = [
+    "Complexity",
+    "Plan",
+    "classify",
+    "fuse",
+    "pack_context",
+    "plan_for",
+    "render_turn",
+    "symbolic_filter",
+]
 
 Complexity = Literal["simple", "moderate", "complex"]
 Level = Literal["detailed", "mixed"]
@@ -98,27 +107,45 @@ def fuse(ranked: dict[str, list[str]], weights: dict[str, float], rrf_k: int) ->
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
-def render(unit: MemoryUnit) -> str:
+def render_turn(turn: Turn) -> str:
+    """A turn as one context line: date, speaker, text."""
+    return f"[{turn.timestamp:%Y-%m-%d}] {turn.speaker}: {turn.text}"
+
+
+def render(unit: MemoryUnit, turns: Sequence[Turn] = ()) -> str:
+    """A unit as a context line, followed by the source `turns` shown with it (indented)."""
     when = f"[{unit.time}] " if unit.time else ""
-    return f"- {when}{unit.text}"
+    return "\n".join([f"- {when}{unit.text}", *(f"  {render_turn(t)}" for t in turns)])
 
 
 def pack_context(
-    units: Sequence[MemoryUnit], budget: int, count_tokens: Callable[[str], int]
+    units: Sequence[MemoryUnit],
+    budget: int,
+    count_tokens: Callable[[str], int],
+    sources: Mapping[str, Sequence[Turn]] | None = None,
 ) -> tuple[str, list[MemoryUnit], int]:
     """The best units (in the given order) that fit `budget` tokens, shown in time order.
+
+    A unit with `sources` (unit id -> turns) is shown with those of its turns not shown yet when they
+    fit, else alone; a verbatim (raw) unit whose turn is already shown is skipped.
 
     Returns:
         The context string, the units it holds, and its token count.
     """
-    chosen: list[MemoryUnit] = []
+    chosen: list[tuple[MemoryUnit, list[Turn]]] = []
+    shown_turns: set[str] = set()
     used = 0
     for unit in units:
-        cost = count_tokens(render(unit) + "\n")
-        if used + cost > budget:
+        if unit.origin == "raw" and unit.source_turn_ids and set(unit.source_turn_ids) <= shown_turns:
             continue
-        chosen.append(unit)
-        used += cost
-    shown = sorted(chosen, key=lambda u: (u.time or "", -u.level))
-    context = "\n".join(render(u) for u in shown)
-    return context, chosen, count_tokens(context) if context else 0
+        extra = [t for t in (sources or {}).get(unit.id, ()) if t.id not in shown_turns]
+        for turns in [extra, []] if extra else [[]]:
+            cost = count_tokens(render(unit, turns) + "\n")
+            if used + cost <= budget:
+                chosen.append((unit, turns))
+                shown_turns.update(unit.source_turn_ids if unit.origin == "raw" else [t.id for t in turns])
+                used += cost
+                break
+    shown = sorted(chosen, key=lambda pair: (pair[0].time or "", -pair[0].level))
+    context = "\n".join(render(unit, turns) for unit, turns in shown)
+    return context, [unit for unit, _ in chosen], count_tokens(context) if context else 0

@@ -10,9 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from indexers.configs import EncoderConfig
 
-__all__ = ["ID_PATTERN", "MemoryConfig", "MemoryUnit", "Turn", "UnitPatch", "unit_id"]
+__all__ = ["ID_PATTERN", "READ_SETTINGS", "MemoryConfig", "MemoryUnit", "Turn", "UnitPatch", "unit_id"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+READ_SETTINGS = frozenset(
+    {"k", "candidates", "weights", "rrf_k", "token_budget", "expand_sources", "answer_max_tokens"}
+)
+"""`MemoryConfig` fields used only when reading: a stored memory is the same whatever they are."""
 NAMESPACE = uuid.UUID("0b7d6c2e-3f5a-4c1d-9e8b-7a6f5e4d3c2b")
 
 
@@ -133,4 +137,14 @@ class MemoryConfig(BaseModel):
     bm25_b: float = Field(0.75, ge=0, le=1)
     bm25_avgdl: float = Field(20.0, gt=0, description="typical unit length in words (BM25 length norm)")
     token_budget: int = Field(512, ge=16, description="default context budget in LLM tokens")
+    expand_sources: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="source turns shown verbatim under each packed LLM fact, budget allowing (0: none)",
+    )
     answer_max_tokens: int = Field(48, ge=1, le=2048)
+
+    def write_settings(self) -> dict[str, object]:
+        """The settings that shape what is stored (all but `READ_SETTINGS`), as JSON values."""
+        return self.model_dump(mode="json", exclude=set(READ_SETTINGS))

@@ -150,6 +150,8 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
     assert any(map(is_extraction, first_llm.calls)) and not any(map(is_extraction, again_llm.calls))
     assert again["summary"]["memory"]["f1_c4"] == first["summary"]["memory"]["f1_c4"] == 1.0
     assert list(again["summary"]) == ["memory"]  # only the asked methods run
+    read_only = config.model_copy(update={"k": {"simple": 1, "moderate": 1, "complex": 1}, "rrf_k": 5})
+    assert run(ScriptedLLM(answer), read_only, ("memory",))["builds"][0]["reused"]
 
     with pytest.raises(locomo.StoreConflict, match="other settings"):
         run(ScriptedLLM(answer), config.model_copy(update={"window": 3}))

@@ -98,6 +98,25 @@ def test_context_respects_the_budget_and_shows_time_order() -> None:
     assert tokens == 7
 
 
+def test_packing_shows_source_turns_under_facts_and_skips_raw_units_already_shown() -> None:
+    turn = Turn(id="t1", speaker="Ann", text="I adopted a cat", timestamp=ANCHOR)
+    fact = _unit("f", "Ann adopted a cat", source_turn_ids=["t1"])
+    raw = _unit("r", "adopted a cat", origin="raw", source_turn_ids=["t1"])
+    other = _unit("o", "Ann likes tea", "2023-05-09", source_turn_ids=["t9"])
+    words = lambda t: len(t.split())  # noqa: E731
+    context, chosen, _ = pack_context([fact, raw, other], 32, words, {"f": [turn], "o": []})
+    assert [u.id for u in chosen] == ["f", "o"]
+    assert context.splitlines() == [
+        "- [2023-05-08] Ann adopted a cat",
+        "  [2023-05-08] Ann: I adopted a cat",
+        "- [2023-05-09] Ann likes tea",
+    ]
+    # too tight for the turn: the fact alone, and the raw unit still brings the turn's words
+    context, chosen, _ = pack_context([fact, raw], 11, words, {"f": [turn]})
+    assert [u.id for u in chosen] == ["f", "r"]
+    assert "Ann: I adopted" not in context
+
+
 def test_grouping_needs_similarity_and_a_shared_symbol() -> None:
     e1, e2 = np.eye(2, dtype=np.float32)
     units = [
