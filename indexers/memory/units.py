@@ -124,15 +124,15 @@ class MemoryConfig(BaseModel):
     group_max: int = Field(6, ge=2, le=32)
     max_level: int = Field(2, ge=1, le=8)
     k: dict[str, int] = Field(
-        default_factory=lambda: {"simple": 4, "moderate": 8, "complex": 12},
+        default_factory=lambda: {"simple": 8, "moderate": 12, "complex": 16},
         description="units retrieved per query complexity",
     )
     candidates: int = Field(40, ge=1, le=1000, description="candidates per view before fusion")
     weights: dict[str, float] = Field(
-        default_factory=lambda: {"dense": 1.0, "lexical": 1.0, "symbolic": 0.5},
+        default_factory=lambda: {"dense": 0.5, "lexical": 1.0, "symbolic": 0.25},
         description="weighted reciprocal rank fusion of the three views",
     )
-    rrf_k: int = Field(60, ge=1)
+    rrf_k: int = Field(10, ge=1, description="rank offset of the fusion (small: the top ranks count most)")
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
     bm25_avgdl: float = Field(20.0, gt=0, description="typical unit length in words (BM25 length norm)")
