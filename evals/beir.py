@@ -40,6 +40,7 @@ from indexers.registry import KINDS, create_index, open_index
 __all__ = [
     "SEARCH_K",
     "EvalResult",
+    "apply_override",
     "build_config",
     "config_label",
     "main",
@@ -280,7 +281,12 @@ def run(
 # --- command line -------------------------------------------------------------------------------
 
 
-def _apply_override(config: dict[str, Any], item: str) -> None:
+def apply_override(config: dict[str, Any], item: str) -> None:
+    """Set `config[key][sub]... = value` from `key.sub=value` (the value parsed as JSON when it parses).
+
+    Raises:
+        InvalidConfig: not `key=value`, or a dotted key that runs through a plain value.
+    """
     key, sep, raw = item.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
@@ -328,7 +334,7 @@ def build_config(
     if data["kind"] not in KINDS:
         raise InvalidConfig(f"unknown index kind {data['kind']!r}; known kinds: {', '.join(sorted(KINDS))}")
     for item in overrides:
-        _apply_override(data, item)
+        apply_override(data, item)
     return parse_config(data)
 
 

@@ -10,7 +10,8 @@ question three ways with the same answering prompt and LLM:
 
 Scores: token F1 and BLEU-1 per category 1-4; category 5 (adversarial) separately as the share of
 answers that abstain ("Not mentioned"). Costs: answer-prompt tokens per question, memory build time,
-retrieval latency and answer time.
+retrieval latency and answer time. `--retrieval-only` skips the answers and measures what reaches
+the prompt (evidence in context, context tokens, retrieval latency): minutes instead of an hour.
 
     python -m evals.locomo --data ../shared/data/locomo/locomo7.json --conversations 0 --sessions 3 \
         --questions 30 --llm qwen2.5-0.5b --out docs/results
@@ -37,10 +38,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from evals.beir import apply_override
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.base import Doc
-from indexers.configs import DenseConfig, EncoderConfig
+from indexers.configs import DenseConfig
 from indexers.dense import DenseIndex
+from indexers.errors import InvalidConfig
 from indexers.llm import LLM, LLMConfig, load_llm
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
 from indexers.memory.retrieve import render_turn
@@ -169,26 +172,30 @@ class MethodScores:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        answered = [r for r in self.records if "f1" in r]
         for category in (1, 2, 3, 4):
-            rows = [r for r in self.records if r["category"] == category]
+            rows = [r for r in answered if r["category"] == category]
             if rows:
                 out[f"f1_c{category}"] = statistics.mean(r["f1"] for r in rows)
                 out[f"bleu1_c{category}"] = statistics.mean(r["bleu1"] for r in rows)
                 out[f"n_c{category}"] = len(rows)
         answerable = [r for r in self.records if r["category"] != 5]
-        adversarial = [r for r in self.records if r["category"] == 5]
         if answerable:
-            out["f1"] = statistics.mean(r["f1"] for r in answerable)
-            out["bleu1"] = statistics.mean(r["bleu1"] for r in answerable)
             out["evidence_recall"] = statistics.mean(r["evidence_in_context"] for r in answerable)
+        if answerable and answered:
+            out["f1"] = statistics.mean(r["f1"] for r in answered if r["category"] != 5)
+            out["bleu1"] = statistics.mean(r["bleu1"] for r in answered if r["category"] != 5)
+        adversarial = [r for r in answered if r["category"] == 5]
         if adversarial:
             out["c5_abstain"] = statistics.mean(r["abstained"] for r in adversarial)
             out["n_c5"] = len(adversarial)
-        out["prompt_tokens"] = statistics.mean(r["prompt_tokens"] for r in self.records)
+        out["context_tokens"] = statistics.mean(r["context_tokens"] for r in self.records)
+        if answered:
+            out["prompt_tokens"] = statistics.mean(r["prompt_tokens"] for r in answered)
+            out["answer_s"] = statistics.mean(r["answer_s"] for r in answered)
         retrieval = sorted(r["retrieval_ms"] for r in self.records)
         out["retrieval_p50_ms"] = statistics.median(retrieval)
         out["retrieval_p95_ms"] = retrieval[min(len(retrieval) - 1, int(0.95 * len(retrieval)))]
-        out["answer_s"] = statistics.mean(r["answer_s"] for r in self.records)
         return out
 
 
@@ -205,13 +212,15 @@ def run(
     consolidate: bool,
     work_dir: Path,
     methods: Sequence[str] = METHODS,
+    retrieval_only: bool = False,
     checkpoint: Callable[[dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Ingest, answer and score every conversation; returns the summary and the per-question records.
 
     Each conversation's memory lives in `work_dir / sample_id`; a finished build there made with the
-    same settings is reused. `checkpoint` gets the result so far after every question (long runs keep
-    what they measured).
+    same settings is reused. `retrieval_only` records each context without asking the LLM for an
+    answer. `checkpoint` gets the result so far after every question (long runs keep what they
+    measured).
     """
     scores = {method: MethodScores() for method in methods}
     builds: list[dict[str, Any]] = []
@@ -240,26 +249,28 @@ def run(
                         shown = full_context(conv.turns, llm, q.question)
                     context = "\n".join(render_turn(turn) for turn in shown)
                     seen = {turn.id for turn in shown}
-                retrieval_ms = (time.perf_counter() - t0) * 1000
-                reply = llm.chat(
-                    answer_messages(context, q.question),
-                    max_tokens=memory_config.answer_max_tokens,
-                    stop=["\n"],
-                )
-                scores[method].records.append(
-                    {
-                        "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
-                        "category": q.category,
+                record = {
+                    "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
+                    "category": q.category,
+                    "evidence_in_context": bool(seen & set(q.evidence)),
+                    "context_tokens": llm.count_tokens(context) if context else 0,
+                    "retrieval_ms": (time.perf_counter() - t0) * 1000,
+                }
+                if not retrieval_only:
+                    reply = llm.chat(
+                        answer_messages(context, q.question),
+                        max_tokens=memory_config.answer_max_tokens,
+                        stop=["\n"],
+                    )
+                    record |= {
                         "prediction": reply.text,
                         "f1": token_f1(reply.text, q.answer),
                         "bleu1": bleu1(reply.text, q.answer),
                         "abstained": abstained(reply.text),
-                        "evidence_in_context": bool(seen & set(q.evidence)),
                         "prompt_tokens": reply.prompt_tokens,
-                        "retrieval_ms": retrieval_ms,
                         "answer_s": reply.seconds,
                     }
-                )
+                scores[method].records.append(record)
             logger.info("%s question %d/%d done", conv.sample_id, number + 1, len(sample))
             if checkpoint:
                 checkpoint(_result(scores, builds))
@@ -330,6 +341,7 @@ def markdown(result: dict[str, Any]) -> str:
         "BLEU-1 1-4",
         "evidence in context 1-4",
         "c5 abstain",
+        "context tokens/q",
         "prompt tokens/q",
         "retrieval p50 ms",
         "retrieval p95 ms",
@@ -343,10 +355,11 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         cells += [
             f"{s['c5_abstain']:.2f}" if "c5_abstain" in s else "—",
-            f"{s['prompt_tokens']:.0f}",
+            f"{s['context_tokens']:.0f}",
+            f"{s['prompt_tokens']:.0f}" if "prompt_tokens" in s else "—",
             f"{s['retrieval_p50_ms']:.1f}",
             f"{s['retrieval_p95_ms']:.1f}",
-            f"{s['answer_s']:.2f}",
+            f"{s['answer_s']:.2f}" if "answer_s" in s else "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
@@ -393,10 +406,14 @@ def _parser() -> argparse.ArgumentParser:
         help="memory.raw_coverage: " + str(MemoryConfig.model_fields["raw_coverage"].description),
     )
     p.add_argument(
-        "--expand-sources",
-        type=int,
-        default=0,
-        help="memory.expand_sources: " + str(MemoryConfig.model_fields["expand_sources"].description),
+        "--memory-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a MemoryConfig field (JSON value), repeatable, e.g. rrf_k=60 or 'weights={\"dense\": 1}'",
+    )
+    p.add_argument(
+        "--retrieval-only", action="store_true", help="record each context without answering (no F1)"
     )
     p.add_argument("--answer-max-tokens", type=int, default=24)
     p.add_argument("--no-consolidate", action="store_true", help="skip the consolidation pass")
@@ -426,16 +443,18 @@ def main(argv: list[str] | None = None) -> int:
             context_window=args.context_window,
             timeout_s=args.timeout,
         )
-        config = MemoryConfig(
-            window=args.window,
-            encoder=EncoderConfig(model="minilm", query_max_length=256),
-            extract_max_tokens=args.extract_max_tokens,
-            llm_attempts=args.llm_attempts,
-            answer_max_tokens=args.answer_max_tokens,
-            raw_coverage=args.raw_coverage,
-            expand_sources=args.expand_sources,
-        )
-    except ValidationError as exc:
+        fields: dict[str, Any] = {
+            "window": args.window,
+            "encoder": {"model": "minilm", "query_max_length": 256},
+            "extract_max_tokens": args.extract_max_tokens,
+            "llm_attempts": args.llm_attempts,
+            "answer_max_tokens": args.answer_max_tokens,
+            "raw_coverage": args.raw_coverage,
+        }
+        for item in args.memory_set:
+            apply_override(fields, item)
+        config = MemoryConfig(**fields)
+    except (ValidationError, InvalidConfig) as exc:
         print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)
         return 2
     llm = load_llm(llm_config)
@@ -472,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
                 consolidate=not args.no_consolidate,
                 work_dir=args.store_dir or Path(scratch),
                 methods=args.methods,
+                retrieval_only=args.retrieval_only,
                 checkpoint=lambda partial: write(partial, final=False),
             )
         except StoreConflict as exc:

@@ -144,6 +144,24 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
 
     first_llm, again_llm = ScriptedLLM(answer), ScriptedLLM(answer)
     first = run(first_llm, config)
+    looked = ScriptedLLM(answer)
+    retrieval = locomo.run(
+        conversations,
+        looked,
+        config,
+        questions=None,
+        seed=0,
+        token_budget=64,
+        rag_k=5,
+        consolidate=False,
+        work_dir=store,
+        retrieval_only=True,
+    )
+    assert not looked.calls  # a reused store and no answers: the LLM is never asked
+    for summary in retrieval["summary"].values():
+        assert summary["evidence_recall"] == 1.0 and summary["context_tokens"] > 0
+        assert "f1" not in summary and "prompt_tokens" not in summary
+    assert "| memory | — |" in locomo.markdown(retrieval)
     again = run(again_llm, config, ("memory",))
     assert not first["builds"][0]["reused"] and again["builds"][0]["reused"]
     assert again["builds"][0]["units"] == first["builds"][0]["units"]
@@ -172,3 +190,15 @@ def test_an_out_of_range_setting_is_a_cli_error(
     assert code == 2
     assert "raw_coverage" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing loaded, nothing written
+
+
+@pytest.mark.parametrize(
+    ("item", "message"), [("rrf_k=0", "rrf_k"), ("no_such=1", "no_such"), ("k", "key=value")]
+)
+def test_a_bad_memory_setting_is_a_cli_error(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], item: str, message: str
+) -> None:
+    code = locomo.main(["--data", str(data), "--memory-set", item, "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
