@@ -308,7 +308,9 @@ class AgentMemory:
             units = [by_id[i] for i in top if i in by_id]
             budget = token_budget or self.config.token_budget
             shown = self._sources_to_show(session, units)
-            context, chosen, tokens = pack_context(units, budget, self.llm.count_tokens, shown)
+            context, chosen, tokens = pack_context(
+                units, budget, self.llm.count_tokens, shown, self.config.context_order
+            )
             sources = (
                 session.get_turns(sorted({t for u in chosen for t in u.source_turn_ids}))
                 if with_sources

@@ -123,8 +123,10 @@ def pack_context(
     budget: int,
     count_tokens: Callable[[str], int],
     sources: Mapping[str, Sequence[Turn]] | None = None,
+    order: Literal["relevance", "time"] = "relevance",
 ) -> tuple[str, list[MemoryUnit], int]:
-    """The best units (in the given order) that fit `budget` tokens, shown in time order.
+    """The best units (in the given order) that fit `budget` tokens, shown in that order or in time
+    order.
 
     A unit with `sources` (unit id -> turns) is shown with those of its turns not shown yet when they
     fit, else alone; a verbatim (raw) unit whose turn is already shown is skipped.
@@ -146,6 +148,6 @@ def pack_context(
                 shown_turns.update(unit.source_turn_ids if unit.origin == "raw" else [t.id for t in turns])
                 used += cost
                 break
-    shown = sorted(chosen, key=lambda pair: (pair[0].time or "", -pair[0].level))
+    shown = chosen if order == "relevance" else sorted(chosen, key=lambda p: (p[0].time or "", -p[0].level))
     context = "\n".join(render(unit, turns) for unit, turns in shown)
     return context, [unit for unit, _ in chosen], count_tokens(context) if context else 0

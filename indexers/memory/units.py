@@ -14,7 +14,16 @@ __all__ = ["ID_PATTERN", "READ_SETTINGS", "MemoryConfig", "MemoryUnit", "Turn", 
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 READ_SETTINGS = frozenset(
-    {"k", "candidates", "weights", "rrf_k", "token_budget", "expand_sources", "answer_max_tokens"}
+    {
+        "k",
+        "candidates",
+        "weights",
+        "rrf_k",
+        "token_budget",
+        "expand_sources",
+        "context_order",
+        "answer_max_tokens",
+    }
 )
 """`MemoryConfig` fields used only when reading: a stored memory is the same whatever they are."""
 NAMESPACE = uuid.UUID("0b7d6c2e-3f5a-4c1d-9e8b-7a6f5e4d3c2b")
@@ -142,6 +151,9 @@ class MemoryConfig(BaseModel):
         ge=0,
         le=16,
         description="source turns shown verbatim under each packed LLM fact, budget allowing (0: none)",
+    )
+    context_order: Literal["relevance", "time"] = Field(
+        "relevance", description="packed units shown best first, or oldest first"
     )
     answer_max_tokens: int = Field(48, ge=1, le=2048)
 

@@ -90,12 +90,16 @@ def _unit(uid: str, text: str, time: str = "2023-05-08", **fields: object) -> Me
     return MemoryUnit(id=uid, text=text, time=time, **fields)  # type: ignore[arg-type]
 
 
-def test_context_respects_the_budget_and_shows_time_order() -> None:
+def test_context_respects_the_budget_in_relevance_or_time_order() -> None:
     units = [_unit("b", "two three", "2023-06-01"), _unit("a", "one", "2023-05-01"), _unit("c", "x " * 50)]
-    context, chosen, tokens = pack_context(units, budget=8, count_tokens=lambda t: len(t.split()))
+    words = lambda t: len(t.split())  # noqa: E731
+    context, chosen, tokens = pack_context(units, budget=8, count_tokens=words)
+    assert [u.id for u in chosen] == ["b", "a"]
+    assert context.splitlines() == ["- [2023-06-01] two three", "- [2023-05-01] one"]
+    assert tokens == 7
+    context, chosen, _ = pack_context(units, budget=8, count_tokens=words, order="time")
     assert [u.id for u in chosen] == ["b", "a"]
     assert context.splitlines() == ["- [2023-05-01] one", "- [2023-06-01] two three"]
-    assert tokens == 7
 
 
 def test_packing_shows_source_turns_under_facts_and_skips_raw_units_already_shown() -> None:
@@ -104,7 +108,7 @@ def test_packing_shows_source_turns_under_facts_and_skips_raw_units_already_show
     raw = _unit("r", "adopted a cat", origin="raw", source_turn_ids=["t1"])
     other = _unit("o", "Ann likes tea", "2023-05-09", source_turn_ids=["t9"])
     words = lambda t: len(t.split())  # noqa: E731
-    context, chosen, _ = pack_context([fact, raw, other], 32, words, {"f": [turn], "o": []})
+    context, chosen, _ = pack_context([fact, raw, other], 32, words, {"f": [turn], "o": []}, "time")
     assert [u.id for u in chosen] == ["f", "o"]
     assert context.splitlines() == [
         "- [2023-05-08] Ann adopted a cat",
