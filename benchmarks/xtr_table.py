@@ -37,14 +37,16 @@ import numpy as np
 
 from evals.beir import EvalResult, build_config, quality, run, search_judged
 from evals.datasets import BeirDataset, load_beir
+from evals.metrics import ndcg_at_k
 from indexers.base import Index
 from indexers.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import open_index
 from indexers.token_store import TokenStore
 
-__all__ = ["CachedDocuments", "main"]
+__all__ = ["CachedDocuments", "main", "paired_comparison"]
 
 CACHE_CHUNK = 512
+ZERO_SHOT = "xtr minilm zero-shot"
 
 
 class CachedDocuments(TokenEncoder):
@@ -116,7 +118,7 @@ def _lineup(trained: Sequence[Path]) -> list[Row]:
     rows = [
         Row("exact", "exact"),
         Row("colbert_pooled pool_factor=2", "colbert_pooled", ("pool_factor=2",)),
-        Row("xtr minilm zero-shot", "xtr", (), sweep=True),
+        Row(ZERO_SHOT, "xtr", (), sweep=True),
     ]
     rows += [
         Row(f"xtr trained {path.name}", "xtr", (f"encoder.model={path}",), sweep=True) for path in trained
@@ -177,6 +179,9 @@ def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[s
             {
                 "candidate_tokens": k_prime,
                 **quality(ranked, dataset),
+                "ndcg_at_10_per_query": {
+                    q: ndcg_at_k(ranked.get(q, []), judged, 10) for q, judged in dataset.qrels.items()
+                },
                 "latency_ms_p50": float(np.percentile(latencies, 50)),
                 "latency_ms_p95": float(np.percentile(latencies, 95)),
             }
@@ -235,6 +240,52 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
         else:
             record.update(_similarities(index, dataset) or {})
     return record
+
+
+def paired_comparison(
+    ours: dict[str, float], baseline: dict[str, float], rounds: int = 10_000, seed: int = 0
+) -> dict[str, float]:
+    """Per-query comparison of two runs: mean difference, wins / losses / ties, and the two-sided
+    p-value of a paired sign-flip randomization test on the mean difference."""
+    diffs = np.array([ours[q] - baseline[q] for q in sorted(baseline)])
+    flips = np.random.default_rng(seed).choice([-1.0, 1.0], size=(rounds, len(diffs)))
+    extreme = np.abs((flips * diffs).mean(axis=1)) >= abs(diffs.mean()) - 1e-12
+    return {
+        "mean_diff": float(diffs.mean()),
+        "wins": int((diffs > 0).sum()),
+        "losses": int((diffs < 0).sum()),
+        "ties": int((diffs == 0).sum()),
+        "p_value": float((extreme.sum() + 1) / (rounds + 1)),
+    }
+
+
+def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str]:
+    """Per-query nDCG@10 of each trained XTR row against `baseline` at every shared k'."""
+    base = {p["candidate_tokens"]: p for p in records[baseline].get("sweep", [])}
+    rows = []
+    for label, record in records.items():
+        for point in record.get("sweep", []) if label != baseline else []:
+            other = base.get(point["candidate_tokens"])
+            if other is None or "ndcg_at_10_per_query" not in point or "ndcg_at_10_per_query" not in other:
+                continue
+            c = paired_comparison(point["ndcg_at_10_per_query"], other["ndcg_at_10_per_query"])
+            rows.append(
+                f"| {label} | {point['candidate_tokens']} | {c['mean_diff']:+.4f} | "
+                f"{c['wins']} / {c['losses']} / {c['ties']} | {c['p_value']:.3f} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        f"## Per query against {baseline} (nDCG@10)",
+        "",
+        "Wins / losses / ties count queries; p: two-sided paired sign-flip randomization test of the "
+        "mean difference (10,000 rounds).",
+        "",
+        "| row | k' | mean difference | wins / losses / ties | p |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
 
 
 def _cell(value: float | None, spec: str) -> str:
@@ -313,6 +364,8 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
                 f"{point['latency_ms_p50']:.1f} | {point['latency_ms_p95']:.1f} | "
                 f"{_cell(point.get('similarities_mean'), ',.0f')} |"
             )
+    if ZERO_SHOT in records:
+        lines += _paired_lines(records, ZERO_SHOT)
     if failed:
         lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
     return "\n".join(lines) + "\n"
