@@ -322,8 +322,14 @@ def _conversation_memory(
 
 
 def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> dict[str, Any]:
+    by_conversation: dict[str, dict[str, Any]] = {}
+    for method, method_scores in scores.items():
+        for conversation in dict.fromkeys(r["qid"].split("#")[0] for r in method_scores.records):
+            rows = [r for r in method_scores.records if r["qid"].split("#")[0] == conversation]
+            by_conversation.setdefault(conversation, {})[method] = MethodScores(rows).summary()
     return {
         "summary": {method: s.summary() for method, s in scores.items() if s.records},
+        "by_conversation": by_conversation,
         "builds": builds,
         "records": {method: s.records for method, s in scores.items()},
     }
@@ -362,6 +368,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"{s['answer_s']:.2f}" if "answer_s" in s else "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if len(result.get("by_conversation", {})) > 1:
+        lines += ["", "| conversation | method | F1 1-4 | evidence in context 1-4 |", "|---|---|---:|---:|"]
+        for conversation, methods in result["by_conversation"].items():
+            for method, s in methods.items():
+                f1 = f"{s['f1']:.3f}" if "f1" in s else "—"
+                lines.append(f"| {conversation} | {method} | {f1} | {s.get('evidence_recall', 0.0):.3f} |")
     lines += [
         "",
         "| conversation | turns | questions | memory build s | extract s | rag build s | windows | "

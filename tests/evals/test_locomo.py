@@ -202,3 +202,21 @@ def test_a_bad_memory_setting_is_a_cli_error(
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_several_conversations_get_a_row_each() -> None:
+    def record(qid: str, shown: bool) -> dict[str, Any]:
+        return {
+            "qid": qid,
+            "category": 4,
+            "evidence_in_context": shown,
+            "context_tokens": 9,
+            "retrieval_ms": 1.0,
+        }
+
+    scores = locomo.MethodScores([record("conv-a#0", True), record("conv-b#3", False)])
+    result = locomo._result({"rag": scores}, [])
+    assert result["by_conversation"]["conv-a"]["rag"]["evidence_recall"] == 1.0
+    assert result["by_conversation"]["conv-b"]["rag"]["evidence_recall"] == 0.0
+    table = locomo.markdown(result)
+    assert "| conv-a | rag | — | 1.000 |" in table and "| conv-b | rag | — | 0.000 |" in table
