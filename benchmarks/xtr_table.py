@@ -190,7 +190,8 @@ def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[s
             points[-1].update(
                 similarities_mean=float(np.mean(counts)), similarities_p50=float(np.median(counts))
             )
-        print(f"k'={k_prime}: {points[-1]}", file=sys.stderr)
+        shown = {k: v for k, v in points[-1].items() if k != "ndcg_at_10_per_query"}
+        print(f"k'={k_prime}: {shown}", file=sys.stderr)
     index.config = base
     return points
 
