@@ -38,12 +38,13 @@ import numpy as np
 from evals.beir import EvalResult, build_config, quality, run, search_judged
 from evals.datasets import BeirDataset, load_beir
 from evals.metrics import ndcg_at_k
+from evals.paired import paired_comparison
 from indexers.base import Index
 from indexers.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import open_index
 from indexers.token_store import TokenStore
 
-__all__ = ["CachedDocuments", "main", "paired_comparison"]
+__all__ = ["CachedDocuments", "main"]
 
 CACHE_CHUNK = 512
 ZERO_SHOT = "xtr minilm zero-shot"
@@ -241,23 +242,6 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
         else:
             record.update(_similarities(index, dataset) or {})
     return record
-
-
-def paired_comparison(
-    ours: dict[str, float], baseline: dict[str, float], rounds: int = 10_000, seed: int = 0
-) -> dict[str, float]:
-    """Per-query comparison of two runs: mean difference, wins / losses / ties, and the two-sided
-    p-value of a paired sign-flip randomization test on the mean difference."""
-    diffs = np.array([ours[q] - baseline[q] for q in sorted(baseline)])
-    flips = np.random.default_rng(seed).choice([-1.0, 1.0], size=(rounds, len(diffs)))
-    extreme = np.abs((flips * diffs).mean(axis=1)) >= abs(diffs.mean()) - 1e-12
-    return {
-        "mean_diff": float(diffs.mean()),
-        "wins": int((diffs > 0).sum()),
-        "losses": int((diffs < 0).sum()),
-        "ties": int((diffs == 0).sum()),
-        "p_value": float((extreme.sum() + 1) / (rounds + 1)),
-    }
 
 
 def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str]:

@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from evals.beir import apply_override
+from evals.paired import paired_comparison
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.base import Doc
 from indexers.configs import DenseConfig
@@ -327,8 +328,20 @@ def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> di
         for conversation in dict.fromkeys(r["qid"].split("#")[0] for r in method_scores.records):
             rows = [r for r in method_scores.records if r["qid"].split("#")[0] == conversation]
             by_conversation.setdefault(conversation, {})[method] = MethodScores(rows).summary()
+    answered = {
+        method: {r["qid"]: r["f1"] for r in s.records if "f1" in r and r["category"] != 5}
+        for method, s in scores.items()
+    }
+    paired = {
+        f"memory vs {other}": paired_comparison(answered["memory"], answered[other])
+        for other in ("rag", "full")
+        if answered.get("memory")
+        and answered.get(other)
+        and answered[other].keys() == answered["memory"].keys()
+    }
     return {
         "summary": {method: s.summary() for method, s in scores.items() if s.records},
+        "paired_f1": paired,
         "by_conversation": by_conversation,
         "builds": builds,
         "records": {method: s.records for method, s in scores.items()},
@@ -368,6 +381,12 @@ def markdown(result: dict[str, Any]) -> str:
             f"{s['answer_s']:.2f}" if "answer_s" in s else "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    for name, c in result.get("paired_f1", {}).items():
+        lines += [
+            "",
+            f"{name}, F1 1-4 per question: mean difference {c['mean_diff']:+.3f}, {c['wins']} better / "
+            f"{c['losses']} worse / {c['ties']} tied, paired sign-flip randomization p = {c['p_value']:.3f}.",
+        ]
     if len(result.get("by_conversation", {})) > 1:
         lines += ["", "| conversation | method | F1 1-4 | evidence in context 1-4 |", "|---|---|---:|---:|"]
         for conversation, methods in result["by_conversation"].items():

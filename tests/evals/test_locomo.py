@@ -109,6 +109,9 @@ def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     assert build["turns"] == 2 and build["units"] >= 2 and build["memory_build_s"] > 0
     table = locomo.markdown(result)
     assert table.count("\n| memory |") == 1 and "| conv-x | 2 | 3 |" in table
+    assert set(result["paired_f1"]) == {"memory vs rag", "memory vs full"}
+    assert result["paired_f1"]["memory vs rag"]["ties"] == 2  # both answerable questions, both right
+    assert "memory vs rag, F1 1-4 per question: mean difference +0.000, 0 better / 0 worse / 2 tied" in table
 
 
 def test_stratified_sample_takes_each_category_in_turn() -> None:
