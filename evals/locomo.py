@@ -225,8 +225,9 @@ def run(
     """
     scores = {method: MethodScores() for method in methods}
     builds: list[dict[str, Any]] = []
-    rng = random.Random(seed)
     for conv in conversations:
+        # seeded per conversation: its sample does not depend on the other conversations of the run
+        rng = random.Random(f"{seed}:{conv.sample_id}")
         sample = sample_questions(conv.questions, rng, questions, per_category)
         memory, build = _conversation_memory(conv, llm, memory_config, consolidate, work_dir / conv.sample_id)
         rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))

@@ -223,3 +223,29 @@ def test_several_conversations_get_a_row_each() -> None:
     assert result["by_conversation"]["conv-b"]["rag"]["evidence_recall"] == 0.0
     table = locomo.markdown(result)
     assert "| conv-a | rag | — | 1.000 |" in table and "| conv-b | rag | — | 0.000 |" in table
+
+
+def test_a_conversations_sample_does_not_depend_on_the_others_in_the_run(tmp_path: Path) -> None:
+    other = {**SAMPLE, "sample_id": "conv-y"}
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps([other, SAMPLE]))
+    config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
+
+    def asked(conversations: list[locomo.Conversation], folder: str) -> list[str]:
+        result = locomo.run(
+            conversations,
+            ScriptedLLM(answer),
+            config,
+            questions=2,
+            seed=3,
+            token_budget=64,
+            rag_k=5,
+            consolidate=False,
+            work_dir=tmp_path / folder,
+            methods=("rag",),
+            retrieval_only=True,
+        )
+        return [r["qid"] for r in result["records"]["rag"] if r["qid"].startswith("conv-x")]
+
+    both = locomo.load_locomo(path)
+    assert asked(both, "both") == asked(both[1:], "alone")
