@@ -5,10 +5,12 @@ Each step encodes a batch of queries and their documents (positives, plus option
 negatives); every query token retrieves its `top_k` most similar document tokens over the whole
 batch, a document's score sums the query tokens' best retrieved similarities divided by how many
 query tokens retrieved any of its tokens (sentence-transformers' `xtr_scores`), and a cross-entropy
-over the batch's documents pushes the positive up. The result is a Hugging Face model folder that
+over the batch's documents pushes the positive up. Optionally (`distill_weight`), a KL term pulls
+the batch's score distribution towards a frozen teacher: the base model's exact MaxSim, plus a
+weighted word-piece TF-IDF cosine (`lexical_teacher`). The result is a Hugging Face model folder that
 `EncoderConfig.model` can point to.
 
-    python -m indexers.train.xtr --data ../shared/data/scifact --split train --out runs/xtr-minilm
+    python -m indexers.train.xtr --data ../shared/data/scifact --split train --out runs/xtr-s50
     python -m indexers.train.xtr --data ../shared/data/scifact --pseudo-queries title --out runs/xtr-title
 """
 
@@ -47,7 +49,7 @@ RECORD_FILE = "xtr_training.json"
 
 
 class XTRTrainConfig(BaseModel):
-    """Settings of one XTR fine-tuning run."""
+    """Settings of one XTR fine-tuning run (the defaults are the recipe measured on SciFact)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,13 +60,13 @@ class XTRTrainConfig(BaseModel):
         None, description="train on pseudo-queries from the corpus instead of the qrels"
     )
     base_model: str = Field("minilm", description="packaged alias, folder or hub name")
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(2.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
     max_pairs: int | None = Field(None, ge=1, description="use at most this many pairs (random subset)")
     batch_size: int = Field(16, ge=2)
-    hard_negatives: int = Field(0, ge=0, le=8, description="mined lexical negatives per query")
-    top_k: int = Field(32, ge=1, description="k_train: document tokens retrieved per query token")
-    scale: float = Field(20.0, gt=0, description="1 / softmax temperature")
+    hard_negatives: int = Field(1, ge=0, le=8, description="mined lexical negatives per query")
+    top_k: int = Field(128, ge=1, description="k_train: document tokens retrieved per query token")
+    scale: float = Field(50.0, gt=0, description="1 / softmax temperature")
     distill_weight: float = Field(
         0.0,
         ge=0,
@@ -74,9 +76,9 @@ class XTRTrainConfig(BaseModel):
     lexical_teacher: float = Field(
         0.0, ge=0, description="weight of the word-piece TF-IDF cosine in the teacher's scores"
     )
-    learning_rate: float = Field(2e-5, gt=0)
+    learning_rate: float = Field(1e-5, gt=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    query_max_length: int = Field(64, ge=4)
+    query_max_length: int = Field(32, ge=4)
     doc_max_length: int = Field(128, ge=8)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 0
