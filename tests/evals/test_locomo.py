@@ -130,7 +130,10 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
     store = tmp_path / "store"
 
     def run(
-        llm: ScriptedLLM, memory_config: MemoryConfig, methods: Sequence[str] = locomo.METHODS
+        llm: ScriptedLLM,
+        memory_config: MemoryConfig,
+        methods: Sequence[str] = locomo.METHODS,
+        retrieval_only: bool = False,
     ) -> dict[str, Any]:
         return locomo.run(
             conversations,
@@ -143,23 +146,13 @@ def test_a_finished_build_is_reused_and_a_mismatched_or_unfinished_one_refused(
             consolidate=False,
             work_dir=store,
             methods=methods,
+            retrieval_only=retrieval_only,
         )
 
     first_llm, again_llm = ScriptedLLM(answer), ScriptedLLM(answer)
     first = run(first_llm, config)
     looked = ScriptedLLM(answer)
-    retrieval = locomo.run(
-        conversations,
-        looked,
-        config,
-        questions=None,
-        seed=0,
-        token_budget=64,
-        rag_k=5,
-        consolidate=False,
-        work_dir=store,
-        retrieval_only=True,
-    )
+    retrieval = run(looked, config, retrieval_only=True)
     assert not looked.calls  # a reused store and no answers: the LLM is never asked
     for summary in retrieval["summary"].values():
         assert summary["evidence_recall"] == 1.0 and summary["context_tokens"] > 0
