@@ -172,16 +172,16 @@ def train_xtr(
     except (OSError, ValueError) as exc:
         raise InvalidConfig(f"cannot load model {config.base_model!r} from {path}: {exc}") from exc
     negatives: list[list[str]] = [[] for _ in pairs]
+    lexical_teacher = config.distill_weight > 0 and config.lexical_teacher > 0
+    corpus = (
+        read_training_corpus(config.data / "corpus.jsonl") if config.hard_negatives or lexical_teacher else {}
+    )
     if config.hard_negatives:
-        docs = read_training_corpus(config.data / "corpus.jsonl")
-        negatives = mine_hard_negatives(pairs, docs, tokenizer, config.hard_negatives)
+        negatives = mine_hard_negatives(pairs, corpus, tokenizer, config.hard_negatives)
     teacher = None
     if config.distill_weight > 0:
         teacher = AutoModel.from_pretrained(path).to(device).eval().requires_grad_(False)
-    tfidf = None
-    if config.distill_weight > 0 and config.lexical_teacher > 0:
-        corpus = read_training_corpus(config.data / "corpus.jsonl")
-        tfidf = PieceTfidf([d.full_text for d in corpus.values()], tokenizer)
+    tfidf = PieceTfidf([d.full_text for d in corpus.values()], tokenizer) if lexical_teacher else None
     group = 1 + config.hard_negatives
 
     steps_per_epoch = max(1, len(pairs) // config.batch_size)
