@@ -249,7 +249,9 @@ def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str
     base = {p["candidate_tokens"]: p for p in records[baseline].get("sweep", [])}
     rows = []
     for label, record in records.items():
-        for point in record.get("sweep", []) if label != baseline else []:
+        if label == baseline:
+            continue
+        for point in record.get("sweep", []):
             other = base.get(point["candidate_tokens"])
             if other is None or "ndcg_at_10_per_query" not in point or "ndcg_at_10_per_query" not in other:
                 continue

@@ -183,9 +183,10 @@ class MethodScores:
         answerable = [r for r in self.records if r["category"] != 5]
         if answerable:
             out["evidence_recall"] = statistics.mean(r["evidence_in_context"] for r in answerable)
-        if answerable and answered:
-            out["f1"] = statistics.mean(r["f1"] for r in answered if r["category"] != 5)
-            out["bleu1"] = statistics.mean(r["bleu1"] for r in answered if r["category"] != 5)
+        scored = [r for r in answerable if "f1" in r]
+        if scored:
+            out["f1"] = statistics.mean(r["f1"] for r in scored)
+            out["bleu1"] = statistics.mean(r["bleu1"] for r in scored)
         adversarial = [r for r in answered if r["category"] == 5]
         if adversarial:
             out["c5_abstain"] = statistics.mean(r["abstained"] for r in adversarial)
@@ -326,8 +327,10 @@ def _conversation_memory(
 def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> dict[str, Any]:
     by_conversation: dict[str, dict[str, Any]] = {}
     for method, method_scores in scores.items():
-        for conversation in dict.fromkeys(r["qid"].split("#")[0] for r in method_scores.records):
-            rows = [r for r in method_scores.records if r["qid"].split("#")[0] == conversation]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in method_scores.records:
+            groups.setdefault(r["qid"].split("#")[0], []).append(r)
+        for conversation, rows in groups.items():
             by_conversation.setdefault(conversation, {})[method] = MethodScores(rows).summary()
     answered = {
         method: {r["qid"]: r["f1"] for r in s.records if "f1" in r and r["category"] != 5}

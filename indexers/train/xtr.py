@@ -293,8 +293,9 @@ def _parser() -> argparse.ArgumentParser:
         "scale": float,
         "learning_rate": float,
         "warmup_ratio": float,
+        "distill_weight": float,
+        "lexical_teacher": float,
     }
-    numbers.update(distill_weight=float, lexical_teacher=float)
     for name in ("max_steps", "max_pairs", "batch_size", "hard_negatives", "top_k", "query_max_length"):
         numbers[name] = int
     numbers.update(doc_max_length=int, seed=int)
