@@ -34,10 +34,10 @@ from evals.beir import _folder_bytes, _peak_rss_mb
 from evals.datasets import load_beir
 from evals.metrics import ndcg_at_k
 from indexers.base import Doc, Index
-from indexers.causal_lm import default_cache_dir, resolve_lm_folder
 from indexers.configs import parse_config
-from indexers.genre import GenreIndex
-from indexers.name_trie import NameTrie
+from indexers.generation.name_trie import NameTrie
+from indexers.kinds.genre import GenreIndex
+from indexers.models.causal_lm import default_cache_dir, resolve_lm_folder
 from indexers.registry import create_index, open_index
 from indexers.train.genre import sentences
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from service.schemas import TERMINAL_STATES
+from service.schemas.all import TERMINAL_STATES
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -35,7 +35,7 @@ import numpy as np
 from evals.beir import EvalResult, run
 from evals.datasets import BeirDataset, load_beir
 from indexers.configs import parse_config
-from indexers.encoders import TokenEncoder, VocabEncoder
+from indexers.models.encoders import TokenEncoder, VocabEncoder
 
 __all__ = ["LINEUP", "Entry", "cached_document_encodings", "main", "sample_docs", "targets"]
 

@@ -40,9 +40,9 @@ from evals.datasets import BeirDataset, load_beir
 from evals.metrics import ndcg_at_k
 from evals.paired import paired_comparison
 from indexers.base import Index
-from indexers.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
+from indexers.models.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import open_index
-from indexers.token_store import TokenStore
+from indexers.storage.token_store import TokenStore
 
 __all__ = ["CachedDocuments", "main"]
 

@@ -33,8 +33,8 @@ from evals.datasets import BeirDataset, load_beir
 from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
 from indexers.base import Index, Progress
 from indexers.configs import IndexConfig, parse_config
-from indexers.encoders import TokenEncoder, UsesTokenEncoder
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+from indexers.models.encoders import TokenEncoder, UsesTokenEncoder
 from indexers.registry import KINDS, create_index, open_index
 
 __all__ = [

@@ -43,12 +43,12 @@ from evals.paired import paired_comparison
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.base import Doc
 from indexers.configs import DenseConfig
-from indexers.dense import DenseIndex
 from indexers.errors import InvalidConfig
-from indexers.llm import LLM, LLMConfig, load_llm
+from indexers.kinds.dense import DenseIndex
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
 from indexers.memory.retrieve import render_turn
 from indexers.memory.units import READ_SETTINGS
+from indexers.models.llm import LLM, LLMConfig, load_llm
 
 __all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_questions"]
 

@@ -41,7 +41,7 @@ from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
 from indexers.compress.lingua import load_lingua
 from indexers.compress.prompt import prepare_answer
-from indexers.llm import LLM, LLMConfig, load_llm
+from indexers.models.llm import LLM, LLMConfig, load_llm
 
 __all__ = ["Item", "load_items", "main", "run"]
 

@@ -12,14 +12,14 @@ from indexers.errors import InvalidConfig
 __all__ = ["KINDS", "create_index", "index_class", "open_index"]
 
 KINDS: dict[str, str] = {
-    "exact": "indexers.exact:ExactMaxSimIndex",
-    "colbert_pooled": "indexers.colbert_pooled:PooledColBERTIndex",
-    "bm25": "indexers.bm25:BM25Index",
-    "dense": "indexers.dense:DenseIndex",
-    "genre": "indexers.genre:GenreIndex",
-    "xtr": "indexers.xtr:XTRIndex",
-    "slim": "indexers.slim:SlimIndex",
-    "lens": "indexers.lens:LensIndex",
+    "exact": "indexers.kinds.exact:ExactMaxSimIndex",
+    "colbert_pooled": "indexers.kinds.colbert_pooled:PooledColBERTIndex",
+    "bm25": "indexers.kinds.bm25:BM25Index",
+    "dense": "indexers.kinds.dense:DenseIndex",
+    "genre": "indexers.kinds.genre:GenreIndex",
+    "xtr": "indexers.kinds.xtr:XTRIndex",
+    "slim": "indexers.kinds.slim:SlimIndex",
+    "lens": "indexers.kinds.lens:LensIndex",
 }
 
 

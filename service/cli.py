@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from service.schemas import TERMINAL_STATES
+from service.schemas.all import TERMINAL_STATES
 from service.settings import Settings, get_settings
 
 __all__ = ["main", "worker_command"]
@@ -122,7 +122,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from service.main import create_app
+    from service.api.main import create_app
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ The API enqueues jobs by task name and never imports `workers`; workers import t
 
 Layout under `data_dir`:
     collections/{tenant}/{name}/collection.json   the collection spec (kinds and their configs)
-    collections/{tenant}/{name}/indexes/{kind}/   versioned index folders + CURRENT (indexers.storage)
+    collections/{tenant}/{name}/indexes/{kind}/   index versions + CURRENT (indexers.storage.versions)
     collections/{tenant}/{name}/.lock             flock held by whoever writes the collection
     jobs/{tenant}/{job_id}.json                   job record (type, collection, created_at)
     jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
@@ -142,7 +142,7 @@ class Layout:
         return self.collection_dir(tenant, name) / "collection.json"
 
     def index_root(self, tenant: str, name: str) -> Path:
-        """Root handed to `indexers.storage`; the storage name inside it is the kind."""
+        """Root handed to `indexers.storage.versions`; the storage name inside it is the kind."""
         return self.collection_dir(tenant, name) / "indexes"
 
     def lock_file(self, tenant: str, name: str) -> Path:

@@ -15,8 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexers.configs import GenreConfig, IndexConfig
-from indexers.llm import LLMConfig
 from indexers.memory.units import MemoryConfig
+from indexers.models.llm import LLMConfig
 
 __all__ = ["TENANT_PATTERN", "Settings", "get_settings"]
 

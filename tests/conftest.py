@@ -43,7 +43,7 @@ def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from indexers.causal_lm import default_cache_dir, resolve_lm_folder
+    from indexers.models.causal_lm import default_cache_dir, resolve_lm_folder
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_lm_folder("smollm2-135m", default_cache_dir()))
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from indexers.errors import LLMUnavailable
-from indexers.llm import LLM, ChatMessage, Completion, LLMConfig
+from indexers.models.llm import LLM, ChatMessage, Completion, LLMConfig
 
 Reply = Callable[[Sequence[ChatMessage], bool], str | None]
 

@@ -35,7 +35,7 @@ app = make_celery(get_settings())
 @signals.worker_process_init.connect  # type: ignore[untyped-decorator]
 def _preload_models(**_: Any) -> None:
     """Load the configured encoders once per worker process (prefork children and the solo pool)."""
-    from indexers.encoders import load_token_encoder
+    from indexers.models.encoders import load_token_encoder
 
     for model in get_settings().preload_models:
         logger.info("preloading encoder %s", model)

@@ -2,7 +2,7 @@
 `memory.add_turns` and `memory.consolidate`, and the beat task `memory.consolidate_due`.
 
 Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
-library and commits a new version per kind (`indexers.storage.commit`: build a new folder, swap
+library and commits a new version per kind (`indexers.storage.versions.commit`: build a new folder, swap
 CURRENT last), so a redelivered or crashed job never leaves a half-built index serving. Progress
 goes to the Celery task state as `{"done": n, "total": m}`; a heartbeat file tells the API the
 worker is alive; a cancel flag written by the API is honoured between progress steps.
@@ -25,9 +25,10 @@ from indexers import storage
 from indexers.base import Doc, Index
 from indexers.corpus import read_corpus
 from indexers.errors import IndexNotFound
-from indexers.llm import load_llm
 from indexers.memory import AgentMemory
+from indexers.models.llm import load_llm
 from indexers.registry import create_index
+from service.core.queue import JobQueue, new_job_id
 from service.jobs import (
     TASK_ADD,
     TASK_BUILD,
@@ -45,7 +46,6 @@ from service.jobs import (
     collection_lock,
     memory_store,
 )
-from service.queue import JobQueue, new_job_id
 from service.settings import get_settings
 from workers.celery_app import app
 

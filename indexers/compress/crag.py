@@ -28,7 +28,7 @@ from indexers.compress.lingua import LinguaCompressor, forced_mask
 from indexers.compress.question import relevance
 from indexers.compress.words import split_words
 from indexers.errors import InvalidInput
-from indexers.llm import LLM
+from indexers.models.llm import LLM
 
 __all__ = ["CragCompressor", "CragConfig", "choose_clusters"]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from indexers.compress.lingua import KeepHead, WordReader, word_probability
 from indexers.compress.words import normalise, split_words
-from indexers.llm import LLM, ChatMessage
+from indexers.models.llm import LLM, ChatMessage
 
 __all__ = ["LabeledText", "align_kept", "compression_prompt", "distill_label", "fit_head"]
 

@@ -22,8 +22,8 @@ from indexers.compress.base import Compressor, CompressResult, check_request, to
 from indexers.compress.question import coarse_stage, segment_words
 from indexers.compress.words import join_words, normalise, split_words
 from indexers.configs import EncoderConfig
-from indexers.encoders import HFTokenEncoder, TokenEncoder, load_token_encoder
 from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
+from indexers.models.encoders import HFTokenEncoder, TokenEncoder, load_token_encoder
 
 __all__ = [
     "DEFAULT_HEAD",
@@ -77,7 +77,7 @@ class KeepHead:
 
     def save(self, path: Path) -> None:
         """Write the head as an `.npz` file (atomically)."""
-        from indexers.storage import atomic_write
+        from indexers.storage.versions import atomic_write
 
         atomic_write(path, _npz_bytes(self.weight, self.bias, self.encoder_model))
 

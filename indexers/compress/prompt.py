@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from indexers.compress.base import Compressor, CompressResult
 from indexers.compress.words import split_words
 from indexers.errors import InvalidInput
-from indexers.llm import LLM, ChatMessage
+from indexers.models.llm import LLM, ChatMessage
 
 __all__ = ["AnswerPrompt", "answer_messages", "fit_to_tokens", "prepare_answer"]
 

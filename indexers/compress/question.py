@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexers.encoders import TokenEncoder
+from indexers.models.encoders import TokenEncoder
 
 __all__ = ["Coarse", "Segments", "coarse_stage", "relevance", "segment_words"]
 

@@ -25,8 +25,8 @@ from indexers.compress.lingua import WordReader
 from indexers.compress.words import split_words
 from indexers.configs import EncoderConfig
 from indexers.corpus import iter_json_lines, read_corpus
-from indexers.llm import LLMConfig, load_llm
-from indexers.storage import atomic_write
+from indexers.models.llm import LLMConfig, load_llm
+from indexers.storage.versions import atomic_write
 
 __all__ = ["main"]
 

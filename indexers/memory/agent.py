@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from qdrant_client import models
 
-from indexers.encoders import TokenEncoder, load_token_encoder
 from indexers.errors import DocumentNotFound, IndexNotFound, InvalidInput
-from indexers.llm import LLM, ChatMessage, Completion
 from indexers.memory.consolidate import abstract_unit, duplicates, group_units, merge_into
 from indexers.memory.retrieve import (
     Complexity,
@@ -34,6 +32,8 @@ from indexers.memory.store import DENSE, LEXICAL, MemoryStore, StoreSession
 from indexers.memory.text import candidate_entities, lexical_vector, symbols
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, UnitPatch
 from indexers.memory.write import extract_units, information_score, window_key, windows
+from indexers.models.encoders import TokenEncoder, load_token_encoder
+from indexers.models.llm import LLM, ChatMessage, Completion
 
 __all__ = [
     "ANSWER_SYSTEM",

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexers.errors import InvalidInput, LLMError
-from indexers.llm import LLM, ChatMessage
 from indexers.memory.text import candidate_entities, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, unit_id
+from indexers.models.llm import LLM, ChatMessage
 
 __all__ = ["Group", "abstract_unit", "duplicates", "group_units"]
 

@@ -25,7 +25,7 @@ from qdrant_client import QdrantClient, models
 
 from indexers.memory.text import symbols
 from indexers.memory.units import MemoryUnit, Turn
-from indexers.storage import atomic_write
+from indexers.storage.versions import atomic_write
 
 __all__ = ["MemoryStore", "StoreSession"]
 

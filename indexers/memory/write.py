@@ -18,9 +18,9 @@ from datetime import date
 from typing import Any, TypeVar
 
 from indexers.errors import InvalidInput, LLMError
-from indexers.llm import LLM, ChatMessage
 from indexers.memory.text import absolute_times, candidate_entities, format_date, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, unit_id
+from indexers.models.llm import LLM, ChatMessage
 
 __all__ = [
     "Extraction",

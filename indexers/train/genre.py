@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexers.base import Doc
-from indexers.causal_lm import CausalLM, default_cache_dir, resolve_lm_folder
 from indexers.configs import GenreConfig
 from indexers.corpus import read_corpus
-from indexers.encoders import device_for
 from indexers.errors import InvalidInput
-from indexers.genre import GenrePrompt, doc_names
+from indexers.kinds.genre import GenrePrompt, doc_names
+from indexers.models.causal_lm import CausalLM, default_cache_dir, resolve_lm_folder
+from indexers.models.encoders import device_for
 
 __all__ = ["TrainResult", "finetune", "main", "pseudo_queries", "sentences"]
 

@@ -143,7 +143,7 @@ def train_slim(
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from indexers.encoders import resolve_model_path
+    from indexers.models.encoders import resolve_model_path
 
     if len(pairs) < config.batch_size:
         raise InvalidInput(f"{len(pairs)} training pairs is fewer than one batch of {config.batch_size}")

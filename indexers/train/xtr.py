@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.encoders import resolve_model_path
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+from indexers.models.encoders import resolve_model_path
 from indexers.train.data import (
     PieceTfidf,
     PseudoQuerySource,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from indexers.configs import EncoderConfig
 from indexers.memory import MemoryConfig
-from service.deps import get_llm
+from service.api.deps import get_llm
 from service.settings import Settings, get_settings
 from tests.api.support import DENSE, EXACT, KEYS, make_settings, open_client
 from tests.scripted_llm import ScriptedLLM

@@ -9,7 +9,7 @@ from typing import Any
 from celery.exceptions import Ignore
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.main import create_app
 from service.settings import Settings
 
 EXACT = {"kind": "exact", "encoder": {"model": "fake:hash", "batch_size": 8}}

@@ -9,8 +9,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from indexers.llm import LLMConfig, OpenAILLM
-from service.deps import get_llm
+from indexers.models.llm import LLMConfig, OpenAILLM
+from service.api.deps import get_llm
 from tests.scripted_llm import ScriptedLLM
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -22,8 +22,8 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from indexers.base import Doc
 from indexers.compress.lingua import load_lingua
-from service.deps import get_llm
-from service.main import create_app
+from service.api.deps import get_llm
+from service.api.main import create_app
 from service.settings import get_settings
 from tests.api.support import EXACT, KEYS, make_settings
 from tests.scripted_llm import ScriptedLLM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.search import rrf
+from service.core.search import rrf
 
 
 def _search(client: TestClient, **body: object) -> dict:  # type: ignore[type-arg]

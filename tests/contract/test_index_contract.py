@@ -11,7 +11,7 @@ from indexers import KINDS, Doc, create_index, open_index, parse_config
 from indexers.base import Index
 from indexers.configs import EncoderConfig
 from indexers.errors import CorruptIndex, IndexNotFound, InvalidConfig, InvalidInput
-from indexers.storage import commit, open_current
+from indexers.storage.versions import commit, open_current
 
 SLOW_KINDS: set[str] = {"genre"}
 TINY_LM = "genre-tiny-lm"

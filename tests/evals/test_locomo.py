@@ -13,8 +13,8 @@ import pytest
 
 from evals import locomo
 from indexers.configs import EncoderConfig
-from indexers.llm import ChatMessage
 from indexers.memory import MemoryConfig
+from indexers.models.llm import ChatMessage
 from tests.scripted_llm import ScriptedLLM
 from tests.unit.test_memory import facts_reply
 

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexers.base import Doc
-from service.main import create_app
+from service.api.main import create_app
 from service.settings import Settings
 from tests.integration.conftest import PYTHON, wait_http, wait_job
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.main import create_app
 from service.settings import Settings, get_settings
 from tests.integration.conftest import wait_job
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from indexers.base import Doc
-from indexers.bm25 import BM25Index
 from indexers.configs import BM25Config
 from indexers.errors import CorruptIndex, InvalidInput
+from indexers.kinds.bm25 import BM25Index
 from indexers.registry import open_index
 
 QUERIES = {

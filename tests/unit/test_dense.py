@@ -9,8 +9,8 @@ import pytest
 
 from indexers.base import Doc
 from indexers.configs import DenseConfig
-from indexers.dense import DenseIndex
 from indexers.errors import CorruptIndex, InvalidInput
+from indexers.kinds.dense import DenseIndex
 from indexers.registry import open_index
 
 FAKE = {"model": "fake:hash", "batch_size": 8}
@@ -190,7 +190,7 @@ def test_minilm_ranks_right_documents_first(minilm: DenseIndex) -> None:
 def test_minilm_scores_are_sentence_transformers_cosines(minilm: DenseIndex, tiny_docs: list[Doc]) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from indexers.encoders import resolve_model_path
+    from indexers.models.encoders import resolve_model_path
 
     model = SentenceTransformer(resolve_model_path("minilm"), device="cpu")
     by_id = {d.id: d.full_text for d in tiny_docs}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from indexers.configs import EncoderConfig
-from indexers.encoders import load_token_encoder, load_vocab_encoder
 from indexers.errors import InvalidConfig, InvalidInput
+from indexers.models.encoders import load_token_encoder, load_vocab_encoder
 
 
 def test_fake_encoder_is_deterministic_and_normalised() -> None:

@@ -10,9 +10,9 @@ import pytest
 from indexers.base import Doc, SharedName
 from indexers.configs import GENRE_ENTITY_PROMPT, GenreConfig
 from indexers.errors import DocumentNotFound, InvalidConfig, InvalidInput
-from indexers.genre import GenreIndex
+from indexers.generation.trie_decoding import constrained_beam_search
+from indexers.kinds.genre import GenreIndex
 from indexers.train.genre import finetune, pseudo_queries, sentences
-from indexers.trie_decoding import constrained_beam_search
 
 DOCS = [
     Doc(id="a", text="Insulin lowers glucose.", title="Insulin and diabetes"),

@@ -8,8 +8,8 @@ import pytest
 from indexers import Doc, create_index, parse_config
 from indexers.base import Highlightable
 from indexers.configs import EncoderConfig
-from indexers.encoders import load_token_encoder
-from indexers.maxsim import maxsim_scores
+from indexers.models.encoders import load_token_encoder
+from indexers.scoring.maxsim import maxsim_scores
 
 FAKE = {"model": "fake:hash", "batch_size": 8}
 TEXT = "Insulin and diabetes. Insulin therapy lowers blood-glucose!"

@@ -10,11 +10,11 @@ import pytest
 
 from indexers.base import Doc, ExplainsTerms
 from indexers.configs import EncoderConfig, LensConfig
-from indexers.encoders import load_vocab_encoder
 from indexers.errors import InvalidConfig, UnsupportedOperation
-from indexers.lens import LensIndex, cluster_vocabulary
+from indexers.kinds.lens import LensIndex, cluster_vocabulary
+from indexers.models.encoders import load_vocab_encoder
 from indexers.registry import open_index
-from indexers.storage import commit, open_current
+from indexers.storage.versions import commit, open_current
 
 FAKE = EncoderConfig(model="fake:hash", batch_size=8)
 SMALL = {"encoder": FAKE, "n_clusters": 1024, "kmeans_iterations": 4}

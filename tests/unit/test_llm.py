@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from indexers.errors import InvalidInput, LLMBadOutput, LLMError, LLMUnavailable
-from indexers.llm import LLMConfig, LocalLLM, OpenAILLM, load_llm, parse_json
+from indexers.models.llm import LLMConfig, LocalLLM, OpenAILLM, load_llm, parse_json
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexers.maxsim import maxsim_matches, maxsim_scores, segment_max
+from indexers.scoring.maxsim import maxsim_matches, maxsim_scores, segment_max
 
 Q = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
 DOCS = np.array(

@@ -14,8 +14,8 @@ import pytest
 
 from indexers.configs import EncoderConfig
 from indexers.errors import DocumentNotFound, IndexNotFound, InvalidInput
-from indexers.llm import ChatMessage
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, UnitPatch
+from indexers.models.llm import ChatMessage
 from tests.scripted_llm import ScriptedLLM
 
 START = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)

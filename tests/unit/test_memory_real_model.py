@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from indexers.configs import EncoderConfig
-from indexers.llm import LLMConfig, load_llm
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn
+from indexers.models.llm import LLMConfig, load_llm
 
 TURNS = [
     Turn(

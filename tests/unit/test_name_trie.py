@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexers.errors import CorruptIndex, InvalidInput
-from indexers.name_trie import NameTrie, TrieState
+from indexers.generation.name_trie import NameTrie, TrieState
 
 END = 1
 NAMES = [[5, 6, 7], [5, 6], [5, 8], [9], [5, 6, 7]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexers.pooling import pool_tokens
+from indexers.scoring.pooling import pool_tokens
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:

@@ -8,7 +8,14 @@ import pytest
 
 from indexers import Doc, create_index, parse_config
 from indexers.errors import IndexNotFound, InvalidInput
-from indexers.storage import commit, current_version, list_versions, open_current, remove, validate_name
+from indexers.storage.versions import (
+    commit,
+    current_version,
+    list_versions,
+    open_current,
+    remove,
+    validate_name,
+)
 
 
 def small_index(n: int):  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexers.token_scoring import imputed_similarity, score_retrieved
+from indexers.scoring.imputation import imputed_similarity, score_retrieved
 
 # 2 query tokens, k' = 3. Query token 0 retrieved tokens of docs 0, 1, 0; query token 1 of docs 2, 0
 # and an empty slot (-1).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexers.errors import CorruptIndex, InvalidConfig
-from indexers.token_store import TokenStore
+from indexers.storage.token_store import TokenStore
 
 
 def blocks(rng: np.random.Generator, sizes: list[int], dim: int) -> list[np.ndarray]:

@@ -10,9 +10,9 @@ import torch
 
 from indexers.base import Doc
 from indexers.configs import EncoderConfig, SlimConfig
-from indexers.encoders import load_vocab_encoder
 from indexers.errors import InvalidInput
-from indexers.slim import SlimIndex
+from indexers.kinds.slim import SlimIndex
+from indexers.models.encoders import load_vocab_encoder
 from indexers.train.slim import SlimTrainConfig, main, read_pairs, slim_loss, train_slim
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from indexers import Doc, create_index, parse_config
 from indexers.configs import EncoderConfig
-from indexers.encoders import load_token_encoder
 from indexers.errors import InvalidInput
+from indexers.models.encoders import load_token_encoder
 from indexers.train.data import labelled_pairs, mine_hard_negatives, pseudo_query_pairs, read_training_corpus
 from indexers.train.xtr import RECORD_FILE, XTRTrainConfig, main, mean_maxsim, train_xtr
 
@@ -75,7 +75,7 @@ def test_pseudo_queries_from_titles_and_first_sentences(dataset: Path) -> None:
 def test_hard_negatives_are_lexical_matches_that_are_not_positives(dataset: Path) -> None:
     from transformers import AutoTokenizer
 
-    from indexers.encoders import resolve_model_path
+    from indexers.models.encoders import resolve_model_path
 
     pairs, docs = labelled_pairs(dataset, "test")
     negatives = mine_hard_negatives(

@@ -11,7 +11,7 @@ import pytest
 from indexers import Doc, create_index, open_index, parse_config
 from indexers.base import Explainable
 from indexers.errors import DocumentNotFound, InvalidConfig
-from indexers.xtr import IMPUTED_TOKEN
+from indexers.kinds.xtr import IMPUTED_TOKEN
 from tests.unit.synthetic import config, recall_at_10
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks.xtr_table import CachedDocuments
 from indexers.configs import EncoderConfig
-from indexers.encoders import load_token_encoder
+from indexers.models.encoders import load_token_encoder
 
 
 def test_cached_documents_replays_the_models_document_encodings(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from indexers import storage
 from indexers.base import Doc
 from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
-from indexers.storage import atomic_write
+from indexers.storage.versions import atomic_write
 from service.jobs import CollectionSpec, Layout, collection_lock
 from service.settings import get_settings
 

@@ -1,0 +1,97 @@
+"""The FastAPI application: `create_app(settings)`; `app` for `uvicorn service.api.main:app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.api.deps import Services
+from service.api.errors import register_exception_handlers
+from service.api.metrics import Metrics
+from service.api.middleware import BodyLimit, RequestContext
+from service.api.routes import collections, documents, health, jobs, memory, reports, search
+from service.api.routes import compress as compress_routes
+from service.console.routes import install_console
+from service.core.catalog import Catalog
+from service.core.docstore import DocumentStore
+from service.core.queue import JobQueue
+from service.core.search import Searcher
+from service.core.store import IndexStore
+from service.jobs import Layout
+from service.settings import Settings, get_settings
+
+__all__ = ["app", "build_services", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, metrics: Metrics) -> Services:
+    """Open the document store, the index store and the job queue for `settings`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    layout = Layout(settings.data_dir)
+    docs = DocumentStore(
+        url=settings.qdrant_url, api_key=settings.qdrant_api_key, path=settings.data_dir / "qdrant"
+    )
+    indexes = IndexStore(layout)
+    catalog = Catalog(layout, docs, indexes)
+    return Services(
+        settings=settings,
+        layout=layout,
+        docs=docs,
+        indexes=indexes,
+        catalog=catalog,
+        searcher=Searcher(settings, catalog, indexes, docs),
+        queue=JobQueue(settings, layout),
+        metrics=metrics,
+    )
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation ids as `{tag}-{name}`, e.g. `collections-create`."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A Tessera API for `settings` (default: from the environment). Nothing heavy happens until
+    the lifespan starts: then the document store and job queue open; indexes load on first use."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, metrics)
+        app.state.services = services
+        logger.info("tessera API ready (%s mode, data in %s)", settings.mode, settings.data_dir)
+        try:
+            yield
+        finally:
+            services.queue.close()
+            services.docs.close()
+
+    app = FastAPI(
+        title="Tessera",
+        version=version("tessera"),
+        description="Retrieval over token-level representations: collections, documents, search, jobs.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.metrics = metrics
+    app.dependency_overrides[get_settings] = lambda: settings
+    register_exception_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext, metrics=metrics)  # outermost: ids and metrics cover 413s too
+    for module in (collections, documents, search, jobs, health, memory):
+        app.include_router(module.router)
+    app.include_router(health.metrics_router)
+    app.include_router(reports.router)
+    install_console(app)
+    app.include_router(compress_routes.router)
+    return app
+
+
+app = create_app()

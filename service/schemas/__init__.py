@@ -1,0 +1,3 @@
+"""Request and response bodies of the HTTP API and job payload views (pydantic only)."""
+
+from __future__ import annotations
