@@ -21,13 +21,13 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Ignore
 
-from indexers import storage
 from indexers.base import Doc, Index
 from indexers.corpus import read_corpus
 from indexers.errors import IndexNotFound
 from indexers.memory import AgentMemory
 from indexers.models.llm import load_llm
 from indexers.registry import create_index
+from indexers.storage.versions import commit, open_current
 from service.core.queue import JobQueue, new_job_id
 from service.jobs import (
     TASK_ADD,
@@ -164,7 +164,7 @@ def _discard_staging(job: BuildJob | AddJob) -> None:
 
 def _commit(index: Index, layout: Layout, spec: CollectionSpec) -> str:
     root = layout.index_root(spec.tenant, spec.name)
-    return storage.commit(index, root, index.kind, keep=get_settings().keep_versions)
+    return commit(index, root, index.kind, keep=get_settings().keep_versions)
 
 
 def _write_all(spec: CollectionSpec, run: JobRun, docs: list[Doc], rebuild: bool) -> dict[str, Any]:
@@ -182,7 +182,7 @@ def _write_all(spec: CollectionSpec, run: JobRun, docs: list[Doc], rebuild: bool
         index: Index | None = None
         if not rebuild:
             try:
-                index = storage.open_current(layout.index_root(spec.tenant, spec.name), config.kind)
+                index = open_current(layout.index_root(spec.tenant, spec.name), config.kind)
             except IndexNotFound:
                 index = None
         if index is None:
@@ -222,7 +222,7 @@ def _delete(job: DeleteJob, spec: CollectionSpec, run: JobRun) -> dict[str, Any]
     for position, config in enumerate(spec.configs):
         run.progress(position, len(spec.configs))
         try:
-            index = storage.open_current(layout.index_root(spec.tenant, spec.name), config.kind)
+            index = open_current(layout.index_root(spec.tenant, spec.name), config.kind)
         except IndexNotFound:
             continue
         present = [doc_id for doc_id in job.ids if doc_id in index.docs.by_ext]

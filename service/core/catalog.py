@@ -6,10 +6,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexers import storage
 from indexers.configs import IndexConfig
 from indexers.errors import IndexExists, IndexNotFound, InvalidConfig
-from indexers.storage.versions import atomic_write
+from indexers.storage.versions import atomic_write, current_path, validate_name
 from service.core.docstore import DocumentStore
 from service.core.errors import Conflict
 from service.core.store import IndexStore
@@ -38,7 +37,7 @@ class Catalog:
             InvalidConfig: no config, or two configs of the same kind.
             IndexExists: the tenant already has a collection of that name.
         """
-        storage.validate_name(name)
+        validate_name(name)
         kinds = [config.kind for config in configs]
         if not kinds:
             raise InvalidConfig("a collection needs at least one index kind")
@@ -64,7 +63,7 @@ class Catalog:
         Raises:
             IndexNotFound: the tenant has no such collection.
         """
-        storage.validate_name(name)
+        validate_name(name)
         spec = self.layout.read_spec(tenant, name)
         if spec is None:
             raise IndexNotFound(f"collection {name!r} does not exist")
@@ -101,7 +100,7 @@ class Catalog:
         """The kind's current version and its size in bytes (None, 0 before the first commit)."""
         root = self.layout.index_root(spec.tenant, spec.name)
         try:
-            path = storage.current_path(root, kind)
+            path = current_path(root, kind)
         except IndexNotFound:
             return None, 0
         return path.name, folder_size(path)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from indexers import storage
 from indexers.base import Index
 from indexers.errors import CorruptIndex, IndexNotFound
 from indexers.registry import open_index
+from indexers.storage.versions import current_version
 from service.jobs import Layout
 
 __all__ = ["IndexStore"]
@@ -40,7 +40,7 @@ class IndexStore:
         root = self.layout.index_root(tenant, collection)
         for attempt in range(3):
             try:
-                version = storage.current_version(root, kind)
+                version = current_version(root, kind)
             except IndexNotFound:
                 self._loaded.pop(key, None)
                 return None
@@ -64,7 +64,7 @@ class IndexStore:
 
     def version(self, tenant: str, collection: str, kind: str) -> str | None:
         try:
-            return storage.current_version(self.layout.index_root(tenant, collection), kind)
+            return current_version(self.layout.index_root(tenant, collection), kind)
         except IndexNotFound:
             return None
 

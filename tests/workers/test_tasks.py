@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from celery.exceptions import Ignore
 
-from indexers import storage
 from indexers.base import Doc
 from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
-from indexers.storage.versions import atomic_write
+from indexers.storage.versions import atomic_write, current_version, open_current
 from service.jobs import CollectionSpec, Layout, collection_lock
 from service.settings import get_settings
 
@@ -70,18 +69,18 @@ def test_build_then_add_then_delete(layout: Layout, tiny_docs: list[Doc]) -> Non
 
     result = add_documents(**payload("j2", staging=stage(layout, "j2.jsonl", tiny_docs[10:])))
     assert result["num_docs"] == {"exact": 20, "dense": 20}  # d11 and d12 were replaced, not duplicated
-    assert storage.current_version(root, "exact") == "v000002"
+    assert current_version(root, "exact") == "v000002"
 
     result = delete_documents(**payload("j3", ids=["d01", "nope"]))
     assert result["versions"] == {"exact": "v000003", "dense": "v000003"}
     for kind in ("exact", "dense"):
-        index = storage.open_current(root, kind)
+        index = open_current(root, kind)
         assert index.num_docs == 19
         assert "d01" not in {hit.doc_id for hit in index.search(["insulin diabetes"], k=20)[0]}
 
     # Deleting only unknown ids commits nothing new.
     assert delete_documents(**payload("j4", ids=["nope"]))["versions"] == {}
-    assert storage.current_version(root, "exact") == "v000003"
+    assert current_version(root, "exact") == "v000003"
 
 
 def test_rerun_of_the_same_add_is_harmless(layout: Layout, tiny_docs: list[Doc]) -> None:
@@ -101,7 +100,7 @@ def test_cancelled_job_commits_nothing(layout: Layout, tiny_docs: list[Doc]) -> 
     with pytest.raises(Ignore):
         build_collection(**payload("j1", staging=stage(layout, "j1.jsonl", tiny_docs)))
     with pytest.raises(IndexNotFound):
-        storage.current_version(layout.index_root("t", "c"), "exact")
+        current_version(layout.index_root("t", "c"), "exact")
     assert build_collection.AsyncResult("j1").state == CANCELLED
 
 
