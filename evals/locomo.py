@@ -39,16 +39,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from evals.beir import apply_override
+from evals.datasets import DatasetError, read_locomo
 from evals.paired import paired_comparison
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.base import Doc
 from indexers.configs import DenseConfig
 from indexers.errors import InvalidConfig
 from indexers.kinds.dense import DenseIndex
-from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, answer_messages
+from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn
 from indexers.memory.retrieve import render_turn
 from indexers.memory.units import READ_SETTINGS
 from indexers.models.llm import LLM, LLMConfig, load_llm
+from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, answer_messages
 
 __all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_questions"]
 
@@ -89,37 +91,36 @@ def parse_locomo_time(text: str) -> datetime:
 
 
 def load_locomo(path: Path, sessions: int | None = None) -> list[Conversation]:
-    """Conversations with their first `sessions` sessions and the questions answerable from them."""
+    """Conversations with their first `sessions` sessions and the questions answerable from them.
+
+    Raises:
+        DatasetError: the file is unreadable or a conversation is malformed.
+    """
     out = []
-    for sample in json.loads(path.read_text()):
-        conv = sample["conversation"]
-        numbers = sorted(int(k.split("_")[1]) for k in conv if k.startswith("session_") and k.count("_") == 1)
-        numbers = numbers[:sessions] if sessions else numbers
+    for sample in read_locomo(path):
+        kept_sessions = sample.sessions[:sessions] if sessions else sample.sessions
         turns = []
-        for n in numbers:
-            when = parse_locomo_time(conv[f"session_{n}_date_time"])
-            for turn in conv[f"session_{n}"]:
-                text = turn["text"]
-                if turn.get("blip_caption"):
-                    text = f"{text} [shares a photo of {turn['blip_caption']}]"
-                turns.append(
-                    Turn(
-                        id=turn["dia_id"], speaker=turn["speaker"], text=text, timestamp=when, session=f"s{n}"
-                    )
-                )
-        kept = {f"D{n}" for n in numbers}
+        for session in kept_sessions:
+            if session.date_time is None:
+                raise DatasetError(f"{path}: {sample.sample_id} session {session.number} has no date")
+            when = parse_locomo_time(session.date_time)
+            turns += [
+                Turn(id=t.dia_id, speaker=t.speaker, text=t.text, timestamp=when, session=f"s{session.number}")
+                for t in session.turns
+            ]
+        kept = {f"D{session.number}" for session in kept_sessions}
         questions = [
             Question(
-                q["question"],
-                str(q.get("answer", q.get("adversarial_answer", ""))),
-                int(q["category"]),
-                list(q.get("evidence", [])),
-                f"{sample['sample_id']}#{position}",
+                q.question,
+                q.answer if q.answer is not None else q.adversarial_answer or "",
+                q.category,
+                q.evidence,
+                f"{sample.sample_id}#{q.position}",
             )
-            for position, q in enumerate(sample["qa"])
-            if q.get("evidence") and all(e.split(":")[0] in kept for e in q["evidence"])
+            for q in sample.qa
+            if q.evidence and all(e.split(":")[0] in kept for e in q.evidence)
         ]
-        out.append(Conversation(sample["sample_id"], turns, questions))
+        out.append(Conversation(sample.sample_id, turns, questions))
     return out
 
 
@@ -136,7 +137,7 @@ def pack_turns(turns: Sequence[Turn], budget: int, count: Callable[[str], int]) 
 
 def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> list[Turn]:
     """The conversation's latest turns that fit the model window with the prompt and the answer."""
-    overhead = llm.count_tokens(answer_messages("", question)[0]["content"] + question) + ANSWER_RESERVE + 32
+    overhead = llm.count_tokens(CONVERSATION_ANSWER_SYSTEM + question) + ANSWER_RESERVE + 32
     budget = llm.context_window - overhead
     kept: list[Turn] = []
     used = 0
@@ -261,7 +262,9 @@ def run(
                 }
                 if not retrieval_only:
                     reply = llm.chat(
-                        answer_messages(context, q.question),
+                        answer_messages(
+                            question=q.question, context=context, system=CONVERSATION_ANSWER_SYSTEM
+                        ),
                         max_tokens=memory_config.answer_max_tokens,
                         stop=["\n"],
                     )

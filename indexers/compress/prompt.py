@@ -10,13 +10,9 @@ from indexers.compress.base import Compressor, CompressResult
 from indexers.compress.words import split_words
 from indexers.errors import InvalidInput
 from indexers.models.llm import LLM, ChatMessage
+from indexers.models.prompts import PASSAGE_ANSWER_SYSTEM, answer_messages
 
-__all__ = ["AnswerPrompt", "answer_messages", "fit_to_tokens", "prepare_answer"]
-
-SYSTEM = (
-    "Answer the question using only the context. Answer with a short phrase (a few words), "
-    "no explanation. If the context does not say, answer: unknown."
-)
+__all__ = ["AnswerPrompt", "fit_to_tokens", "prepare_answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +25,6 @@ class AnswerPrompt:
     context_tokens_after: int
     compression: CompressResult | None
     compress_seconds: float
-
-
-def answer_messages(question: str, context: str) -> list[ChatMessage]:
-    """The chat asking for a short answer to `question` from `context`."""
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}\nAnswer:"},
-    ]
 
 
 def fit_to_tokens(llm: LLM, text: str, limit: int) -> str:
@@ -90,8 +78,8 @@ def prepare_answer(
             question=question if question_aware else None,
         )
         seconds, context = time.perf_counter() - started, compression.text
-    overhead = llm.count_tokens("".join(m["content"] for m in answer_messages(question, ""))) + 32
+    empty = answer_messages(question=question, context="", system=PASSAGE_ANSWER_SYSTEM)
+    overhead = llm.count_tokens("".join(m["content"] for m in empty)) + 32
     context = fit_to_tokens(llm, context, llm.context_window - max_tokens - overhead)
-    return AnswerPrompt(
-        answer_messages(question, context), before, llm.count_tokens(context), compression, seconds
-    )
+    messages = answer_messages(question=question, context=context, system=PASSAGE_ANSWER_SYSTEM)
+    return AnswerPrompt(messages, before, llm.count_tokens(context), compression, seconds)

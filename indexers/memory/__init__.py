@@ -3,14 +3,7 @@ consolidation, and adaptive query-aware retrieval over dense, lexical and symbol
 
 from __future__ import annotations
 
-from indexers.memory.agent import (
-    AgentMemory,
-    Answer,
-    ConsolidationReport,
-    Recall,
-    WriteReport,
-    answer_messages,
-)
+from indexers.memory.agent import AgentMemory, Answer, ConsolidationReport, Recall, WriteReport
 from indexers.memory.store import MemoryStore
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, UnitPatch
 
@@ -25,5 +18,4 @@ __all__ = [
     "Turn",
     "UnitPatch",
     "WriteReport",
-    "answer_messages",
 ]

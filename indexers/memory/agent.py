@@ -33,33 +33,14 @@ from indexers.memory.text import candidate_entities, lexical_vector, symbols
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, UnitPatch
 from indexers.memory.write import extract_units, information_score, window_key, windows
 from indexers.models.encoders import TokenEncoder, load_token_encoder
-from indexers.models.llm import LLM, ChatMessage, Completion
+from indexers.models.llm import LLM, Completion
+from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, answer_messages
 
-__all__ = [
-    "ANSWER_SYSTEM",
-    "AgentMemory",
-    "Answer",
-    "ConsolidationReport",
-    "Recall",
-    "WriteReport",
-    "answer_messages",
-]
+__all__ = ["AgentMemory", "Answer", "ConsolidationReport", "Recall", "WriteReport"]
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
-ANSWER_SYSTEM = (
-    "Answer the question about the conversation using only the context. Reply with a short phrase, "
-    "no explanation. If the context does not contain the answer, reply: Not mentioned."
-)
 SYMBOLIC_SCAN = 1000
-
-
-def answer_messages(context: str, question: str) -> list[ChatMessage]:
-    """The answering prompt (shared by memory and the evaluation's baselines)."""
-    return [
-        {"role": "system", "content": ANSWER_SYSTEM},
-        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}\nAnswer:"},
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +321,9 @@ class AgentMemory:
         """Recall, then ask the LLM to answer from the recalled context only."""
         recall = self.recall(query, token_budget, with_sources=True)
         reply: Completion = self.llm.chat(
-            answer_messages(recall.context, query), max_tokens=self.config.answer_max_tokens, stop=["\n"]
+            answer_messages(question=query, context=recall.context, system=CONVERSATION_ANSWER_SYSTEM),
+            max_tokens=self.config.answer_max_tokens,
+            stop=["\n"],
         )
         return Answer(reply.text, recall, reply.prompt_tokens, reply.completion_tokens, reply.seconds)
 
