@@ -3,7 +3,20 @@
 `serve` runs the API in this process; in embedded mode it also starts a real Celery worker
 (solo pool, SQLite broker) as a child process that dies with it. The API process is the only one
 that opens the document store (Qdrant local mode locks its folder to one process); the worker
-reads documents from staging files. The client commands talk to a running server over HTTP.
+reads documents from staging files.
+
+The client commands (create, ingest, search, job) talk to a running server over HTTP and print a
+human summary on stdout. `--json` prints one JSON object per result on stdout instead; `--quiet`
+prints nothing but errors (on stderr). `ingest` shows one progress bar on stderr: documents indexed
+across all of the collection's kinds, their rate and the time left, from the jobs' reported progress.
+
+Exit status (`ExitCode`):
+    0    success
+    1    the server answered an error, or a job failed or was cancelled
+    2    usage error: bad arguments, an unreadable or empty input file
+    3    the server could not be reached (connection refused, unknown host, timeout)
+    130  interrupted (Ctrl-C); jobs already queued keep running on the server
+`worker`, `eval` and `train` exit with the status of the program they run.
 """
 
 from __future__ import annotations
@@ -16,20 +29,57 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import httpx
+from tqdm import tqdm
 
-from service.schemas.all import TERMINAL_STATES
+from service.schemas.jobs import TERMINAL_STATES
 from service.settings import Settings, get_settings
 
-__all__ = ["main", "worker_command"]
+__all__ = ["EXIT_MEANINGS", "ExitCode", "main", "worker_command"]
 
 logger = logging.getLogger("tessera")
+
+POLL_S = 1.0
+"""Seconds between two rounds of job polling."""
+POLL_WINDOW = 16
+"""Most unfinished jobs polled per round (the oldest first): bounds the request rate of many batches."""
+CLIENT_LOGGERS = ("httpx", "httpcore")
+"""Libraries that log every request at INFO; the client commands show them from WARNING only."""
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of `tessera` (meanings in `EXIT_MEANINGS`, listed by `tessera --help`)."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    UNREACHABLE = 3
+    INTERRUPTED = 130
+
+
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.FAILED: "the server answered an error, or a job failed or was cancelled",
+    ExitCode.USAGE: "usage error: bad arguments, an unreadable or empty input file",
+    ExitCode.UNREACHABLE: "the server could not be reached (connection refused, unknown host, timeout)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); jobs already queued keep running on the server",
+}
+
+
+class CommandError(Exception):
+    """Ends a command: the message goes to stderr and `code` becomes the exit status."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def worker_command(settings: Settings, pool: str = "solo", concurrency: int = 1) -> list[str]:
@@ -161,76 +211,291 @@ def cmd_train(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", f"indexers.train.{args.trainer}", *args.train_args])
 
 
+FAILED_STATES = frozenset({"failed", "cancelled"})
+INDENT = " " * 6
+
+
+class Output:
+    """Where a client command's results go: human text (default), one JSON object per result
+    (`--json`), or nothing but errors (`--quiet`; with `--json` too, the JSON still prints)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.as_json: bool = args.json
+        self.quiet: bool = args.quiet
+
+    def result(self, value: Any, human: str) -> None:
+        """Print one command result: `value` as a JSON line with --json, else `human` unless --quiet."""
+        if self.as_json:
+            sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+        elif not self.quiet:
+            sys.stdout.write(human + "\n")
+
+    @staticmethod
+    def error(message: str) -> None:
+        """An error line on stderr (printed even with --quiet)."""
+        sys.stderr.write(f"tessera: error: {message}\n")
+
+    def bar(self, total: int | None, unit: str, desc: str) -> Any:
+        """One progress bar on stderr (none with --quiet)."""
+        return tqdm(
+            total=total, unit=unit, desc=desc, file=sys.stderr, disable=self.quiet, dynamic_ncols=True
+        )
+
+
+def _server_error(response: httpx.Response) -> str:
+    """The server's error message (`detail`) with the status and request id, else the raw body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        request = body.get("request_id")
+        where = f", request {request}" if request and request != "-" else ""
+        return f"{body['detail']} (HTTP {response.status_code}{where})"
+    return f"HTTP {response.status_code}: {response.text.strip() or response.reason_phrase}"
+
+
 class Client:
-    """A small HTTP client for the CLI commands."""
+    """A small HTTP client for the CLI commands (a context manager); failures become `CommandError`s."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         settings = get_settings()
-        url = args.url or settings.api_url or f"http://{settings.host}:{settings.port}"
+        self.url: str = args.url or settings.api_url or f"http://{settings.host}:{settings.port}"
         key = args.api_key or settings.api_key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=120)
+        try:
+            self.http = httpx.Client(base_url=self.url, headers=headers, timeout=120)
+        except httpx.InvalidURL as exc:
+            raise CommandError(f"invalid server URL {self.url!r}: {exc}", ExitCode.USAGE) from exc
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, path, **kwargs)
+        """The decoded JSON answer of one request.
+
+        Raises:
+            CommandError: a bad URL (USAGE), no answer (UNREACHABLE), or an error answer (FAILED).
+        """
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.UnsupportedProtocol as exc:
+            raise CommandError(f"invalid server URL {self.url!r}: {exc}", ExitCode.USAGE) from exc
+        except httpx.TransportError as exc:
+            raise CommandError(
+                f"cannot reach the server at {self.url} ({exc or type(exc).__name__}); "
+                "start it with `tessera serve`, or give its address with --url or TESSERA_API_URL",
+                ExitCode.UNREACHABLE,
+            ) from exc
         if response.status_code >= 400:
-            raise SystemExit(f"error {response.status_code}: {response.text}")
+            raise CommandError(_server_error(response), ExitCode.FAILED)
         return response.json() if response.content else None
 
-    def wait(self, job_ids: Sequence[str], total_docs: int | None = None) -> list[dict[str, Any]]:
-        """Poll jobs until they end, showing a progress bar; returns their final states."""
-        from tqdm import tqdm
 
-        jobs: dict[str, dict[str, Any]] = {}
-        with tqdm(total=len(job_ids), unit="job", desc="indexing", file=sys.stderr) as bar:
-            while True:
-                for job_id in job_ids:
-                    if jobs.get(job_id, {}).get("state") not in TERMINAL_STATES:
-                        jobs[job_id] = self.call("GET", f"/v1/jobs/{job_id}")
-                done = sum(job["state"] in TERMINAL_STATES for job in jobs.values())
-                bar.update(done - bar.n)
-                if done == len(job_ids):
-                    return [jobs[job_id] for job_id in job_ids]
-                time.sleep(0.5)
+class JobTracker:
+    """Polls jobs (`GET /v1/jobs/{id}`) and drives one progress bar from the progress they report.
+
+    A job's progress counts its own steps (an index job: its documents times the collection's
+    kinds). A job tracked with a size (its documents) moves the bar by size x done / steps, one
+    without a size by its steps; a job that succeeded counts in full.
+    """
+
+    def __init__(self, client: Client, bar: Any) -> None:
+        self.client = client
+        self.bar = bar
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.sizes: dict[str, int | None] = {}
+        self.steps: dict[str, int] = {}
+        self.last_poll = 0.0
+
+    def add(self, job_id: str, size: int | None = None, job: dict[str, Any] | None = None) -> None:
+        """Track a job; `job` is its state as last seen (e.g. the answer that queued it)."""
+        self.jobs[job_id] = job or {"id": job_id, "state": "queued"}
+        self.sizes[job_id] = size
+        self._show()
+
+    def unfinished(self) -> list[str]:
+        """Ids of the jobs not yet in a terminal state, oldest first."""
+        return [job_id for job_id, job in self.jobs.items() if job["state"] not in TERMINAL_STATES]
+
+    def poll(self) -> None:
+        """Refresh the oldest unfinished jobs (at most `POLL_WINDOW`), then the bar."""
+        for job_id in self.unfinished()[:POLL_WINDOW]:
+            self.jobs[job_id] = self.client.call("GET", f"/v1/jobs/{job_id}")
+        self.last_poll = time.monotonic()
+        self._show()
+
+    def poll_if_due(self) -> None:
+        """Poll if the last round is at least `POLL_S` seconds old."""
+        if time.monotonic() - self.last_poll >= POLL_S:
+            self.poll()
+
+    def wait(self) -> list[dict[str, Any]]:
+        """Poll every `POLL_S` seconds until every job ended; returns their final states in order."""
+        while self.unfinished():
+            time.sleep(max(0.0, self.last_poll + POLL_S - time.monotonic()))
+            self.poll()
+        return list(self.jobs.values())
+
+    def _show(self) -> None:
+        done = total = 0.0
+        for job_id, job in self.jobs.items():
+            progress = job.get("progress")
+            if progress and progress["total"]:
+                self.steps[job_id] = progress["total"]
+            size = self.sizes[job_id]
+            weight = size if size is not None else self.steps.get(job_id, 1)
+            total += weight
+            if job["state"] == "succeeded":
+                done += weight
+            elif progress and progress["total"]:
+                done += weight * min(progress["done"], progress["total"]) / progress["total"]
+        if None in self.sizes.values():
+            self.bar.total = int(total)
+        self.bar.update(max(0, int(done) - self.bar.n))
+        failed = sum(job["state"] in FAILED_STATES for job in self.jobs.values())
+        ended = len(self.jobs) - len(self.unfinished())
+        self.bar.set_postfix_str(f"jobs {ended}/{len(self.jobs)}" + (f", {failed} failed" if failed else ""))
 
 
-def _out(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+def _job_failure(job: dict[str, Any]) -> str:
+    return f"job {job['id']} {job['state']}" + (f": {job['error']}" if job.get("error") else "")
+
+
+def _human_job(job: dict[str, Any]) -> str:
+    line = f"job {job['id']}: {job['state']} ({job['type']} on {job['collection']})"
+    progress = job.get("progress")
+    if progress and job["state"] not in TERMINAL_STATES:
+        line += f", {progress['done']}/{progress['total']} steps"
+    if job.get("result"):
+        line += f"\n  result: {json.dumps(job['result'], ensure_ascii=False)}"
+    return line
+
+
+def _human_hits(found: dict[str, Any]) -> str:
+    kinds = " + ".join(found["kinds"])
+    if not found["hits"]:
+        return f"no hits ({kinds})"
+    lines = [f"{len(found['hits'])} hits ({kinds})"]
+    for rank, hit in enumerate(found["hits"], start=1):
+        title = f"  {hit['title']}" if hit.get("title") else ""
+        lines.append(f"{rank:>3}. {hit['score']:10.4f}  {hit['id']}{title}")
+        if hit.get("text"):
+            lines.append(
+                textwrap.fill(hit["text"], width=100, initial_indent=INDENT, subsequent_indent=INDENT)
+            )
+        if hit.get("matches"):
+            pairs = (f"{m['query_token']}->{m['doc_token']} {m['score']:.2f}" for m in hit["matches"])
+            lines.append(f"{INDENT}matches: {', '.join(pairs)}")
+        if hit.get("terms"):
+            terms = (f"{term['term']} {term['score']:.2f}" for term in hit["terms"])
+            lines.append(f"{INDENT}terms: {', '.join(terms)}")
+        for shared in hit.get("shared_names") or []:
+            lines.append(f"{INDENT}name {shared['name']!r} shared with {', '.join(shared['shared_with'])}")
+    return "\n".join(lines)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    configs = [{"kind": kind, **json.loads(args.config or "{}")} for kind in args.kind]
-    _out(Client(args).call("POST", "/v1/collections", json={"name": args.name, "indexes": configs}))
-    return 0
+    try:
+        config = json.loads(args.config or "{}")
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--config is not valid JSON ({exc.msg})", ExitCode.USAGE) from exc
+    if not isinstance(config, dict):
+        raise CommandError("--config must be a JSON object", ExitCode.USAGE)
+    body = {"name": args.name, "indexes": [{"kind": kind, **config} for kind in args.kind]}
+    with Client(args) as client:
+        collection = client.call("POST", "/v1/collections", json=body)
+    kinds = ", ".join(index["kind"] for index in collection["kinds"])
+    Output(args).result(collection, f"created collection {collection['name']} (kinds: {kinds})")
+    return ExitCode.OK
+
+
+def _count_documents(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _batches(path: Path, size: int) -> Iterator[tuple[int, int, bytes, int]]:
+    """Batches of `size` documents of a JSONL file: (first line, last line, body, documents).
+    Blank lines travel in their batch (the server skips them)."""
+    with open(path, "rb") as handle:
+        first, lines, documents = 1, [], 0
+        for number, line in enumerate(handle, start=1):
+            lines.append(line)
+            documents += bool(line.strip())
+            if documents == size:
+                yield first, number, b"".join(lines), documents
+                first, lines, documents = number + 1, [], 0
+        if documents:
+            yield first, first + len(lines) - 1, b"".join(lines), documents
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    client = Client(args)
+    out = Output(args)
     path = Path(args.file)
-    job_ids = []
-    with (
-        open(path, "rb") as handle,
-        tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="uploading", file=sys.stderr) as bar,
-    ):
-        while True:
-            lines = [line for _, line in zip(range(args.batch), handle, strict=False)]
-            if not lines:
-                break
-            body = b"".join(lines)
-            job = client.call(
-                "POST",
-                f"/v1/collections/{args.name}/documents/jsonl",
-                content=body,
-                params={"mode": args.mode},
-                headers={"Content-Type": "application/x-ndjson"},
-            )
-            job_ids.append(job["id"])
-            bar.update(len(body))
-    results = client.wait(job_ids) if args.wait else [{"id": job_id, "state": "queued"} for job_id in job_ids]
-    _out({"jobs": results})
-    return 0 if all(job["state"] in {"succeeded", "queued"} for job in results) else 1
+    try:
+        total = _count_documents(path)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}", ExitCode.USAGE) from exc
+    if total == 0:
+        raise CommandError(f"{path} has no documents", ExitCode.USAGE)
+    with Client(args) as client:
+        kinds = [index["kind"] for index in client.call("GET", f"/v1/collections/{args.name}")["kinds"]]
+        started = time.monotonic()
+        with out.bar(total, "doc", "indexing" if args.wait else "uploading") as bar:
+            tracker = JobTracker(client, bar)
+            submitted: list[dict[str, Any]] = []
+            for first, last, body, documents in _batches(path, args.batch):
+                try:
+                    job = client.call(
+                        "POST",
+                        f"/v1/collections/{args.name}/documents/jsonl",
+                        content=body,
+                        params={"mode": args.mode},
+                        headers={"Content-Type": "application/x-ndjson"},
+                    )
+                except CommandError as exc:
+                    queued = f"; the {len(submitted)} batches before it were queued" if submitted else ""
+                    raise CommandError(f"{path}, lines {first}-{last}: {exc}{queued}", exc.code) from exc
+                submitted.append(job)
+                if args.wait:
+                    tracker.add(job["id"], documents, job)
+                    tracker.poll_if_due()
+                else:
+                    bar.update(documents)
+            jobs = tracker.wait() if args.wait else submitted
+    seconds = time.monotonic() - started
+    failed = [job for job in jobs if job["state"] in FAILED_STATES]
+    for job in failed:
+        out.error(_job_failure(job))
+    indexed = (
+        sum(tracker.sizes[job["id"]] or 0 for job in jobs if job["state"] == "succeeded")
+        if args.wait
+        else None
+    )
+    summary = {
+        "collection": args.name,
+        "kinds": kinds,
+        "documents": total,
+        "indexed": indexed,
+        "seconds": round(seconds, 3),
+        "jobs": jobs,
+    }
+    if args.wait:
+        human = (
+            f"indexed {indexed} of {total} documents into {args.name} ({', '.join(kinds)}) "
+            f"with {len(jobs)} jobs in {seconds:.1f}s"
+        )
+    else:
+        ids = "\n".join(f"  {job['id']}" for job in jobs)
+        human = (
+            f"submitted {total} documents to {args.name} in {len(jobs)} jobs (see `tessera job ID`):\n{ids}"
+        )
+    out.result(summary, human)
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -239,18 +504,44 @@ def cmd_search(args: argparse.Namespace) -> int:
         body["hybrid"] = {}
     elif args.kind:
         body["kind"] = args.kind
-    _out(Client(args).call("POST", f"/v1/collections/{args.name}/search", json=body))
-    return 0
+    with Client(args) as client:
+        found = client.call("POST", f"/v1/collections/{args.name}/search", json=body)
+    Output(args).result(found, _human_hits(found))
+    return ExitCode.OK
 
 
 def cmd_job(args: argparse.Namespace) -> int:
-    client = Client(args)
-    _out(client.wait([args.id])[0] if args.wait else client.call("GET", f"/v1/jobs/{args.id}"))
-    return 0
+    out = Output(args)
+    with Client(args) as client:
+        if args.wait:
+            with out.bar(None, "step", "waiting") as bar:
+                tracker = JobTracker(client, bar)
+                tracker.add(args.id)
+                job = tracker.wait()[0]
+        else:
+            job = client.call("GET", f"/v1/jobs/{args.id}")
+    if job["state"] in FAILED_STATES:
+        out.error(_job_failure(job))
+    out.result(job, _human_job(job))
+    return ExitCode.FAILED if job["state"] in FAILED_STATES else ExitCode.OK
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code.value:<4} {meaning}" for code, meaning in EXIT_MEANINGS.items())
+    return (
+        "client commands (create, ingest, search, job) take --json (one JSON object per result on\n"
+        "stdout) and --quiet (no progress bar, nothing on success; errors still go to stderr).\n\n"
+        f"exit status:\n{codes}\n  worker, eval and train exit with the status of the program they run."
+    )
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="tessera", description=__doc__.splitlines()[0] if __doc__ else None)
+    root = argparse.ArgumentParser(
+        prog="tessera",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API (and, in embedded mode, a worker)")
@@ -271,6 +562,13 @@ def parser() -> argparse.ArgumentParser:
     def client_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--url", help="server URL (default: TESSERA_API_URL or http://host:port)")
         command.add_argument("--api-key", help="API key (default: TESSERA_API_KEY)")
+        command.add_argument("--json", action="store_true", help="print one JSON object per result on stdout")
+        command.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="no progress bar, no output on success; errors on stderr",
+        )
 
     create = commands.add_parser("create", help="create a collection")
     create.add_argument("name")
@@ -321,19 +619,31 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `tessera`."""
-    args, rest = parser().parse_known_args(argv)
+    """Entry point of `tessera`; returns the exit status (an `ExitCode`, or that of a child program)."""
+    root = parser()
+    args, rest = root.parse_known_args(argv)
     if args.command == "eval":
         args.eval_args = rest
     elif args.command == "train":
         args.train_args = rest
     elif rest:
-        parser().error(f"unrecognized arguments: {' '.join(rest)}")
+        root.error(f"unrecognized arguments: {' '.join(rest)}")
+    client = hasattr(args, "quiet")
     logging.basicConfig(
-        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level="ERROR" if client and args.quiet else get_settings().log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    result: int = args.run(args)
-    return result
+    if client:
+        for name in CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return int(args.run(args))
+    except CommandError as exc:
+        Output.error(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"tessera: {EXIT_MEANINGS[ExitCode.INTERRUPTED]}\n")
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":
