@@ -21,7 +21,6 @@ from indexers.errors import DocumentNotFound, IndexNotFound, InvalidInput
 from indexers.memory.consolidate import abstract_unit, duplicates, group_units, merge_into
 from indexers.memory.retrieve import (
     Complexity,
-    fuse,
     level_filter,
     lexical_query,
     pack_context,
@@ -35,6 +34,7 @@ from indexers.memory.write import extract_units, information_score, window_key, 
 from indexers.models.encoders import TokenEncoder, load_token_encoder
 from indexers.models.llm import LLM, Completion
 from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, answer_messages
+from indexers.scoring.fusion import rrf
 
 __all__ = ["AgentMemory", "Answer", "ConsolidationReport", "Recall", "WriteReport"]
 
@@ -284,7 +284,8 @@ class AgentMemory:
                     ),
                 )
                 ranked["symbolic"] = [u.id for u, _ in overlap[:n]]
-            top = [i for i, _ in fuse(ranked, self.config.weights, self.config.rrf_k)[: plan.k]]
+            weights = {view: self.config.weights.get(view, 0.0) for view in ranked}  # unweighted: unused
+            top = [i for i, _ in rrf(ranked, weights, self.config.rrf_k)[: plan.k]]
             by_id = {u.id: u for u, _ in session.get_units(top)}
             units = [by_id[i] for i in top if i in by_id]
             budget = token_budget or self.config.token_budget

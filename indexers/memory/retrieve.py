@@ -18,7 +18,6 @@ __all__ = [
     "Complexity",
     "Plan",
     "classify",
-    "fuse",
     "pack_context",
     "plan_for",
     "render_turn",
@@ -95,16 +94,6 @@ def symbolic_filter(base: models.Filter, symbols: Sequence[str]) -> models.Filte
 def lexical_query(query: str) -> models.SparseVector | None:
     ids, weights = query_vector(query)
     return models.SparseVector(indices=ids, values=weights) if ids else None
-
-
-def fuse(ranked: dict[str, list[str]], weights: dict[str, float], rrf_k: int) -> list[tuple[str, float]]:
-    """Weighted reciprocal rank fusion of ranked id lists, best first."""
-    scores: dict[str, float] = {}
-    for view, ids in ranked.items():
-        weight = weights.get(view, 0.0)
-        for rank, unit in enumerate(ids):
-            scores[unit] = scores.get(unit, 0.0) + weight / (rrf_k + rank + 1)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def render_turn(turn: Turn) -> str:

@@ -18,6 +18,7 @@ from qdrant_client import models
 
 from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, SharesNames, validate_queries
 from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
+from indexers.scoring.fusion import rrf
 from service.core.catalog import Catalog
 from service.core.docstore import DocumentStore, StoredDoc
 from service.core.filters import Filter, to_qdrant
@@ -34,24 +35,14 @@ from service.schemas.all import (
 )
 from service.settings import Settings
 
-__all__ = ["Plan", "Searcher", "rrf"]
+__all__ = ["Plan", "Searcher"]
 
 Ranked = list[tuple[str, float]]
 
 
-def rrf(rankings: dict[str, Ranked], weights: dict[str, float], rrf_k: int) -> Ranked:
-    """Reciprocal rank fusion: sum over kinds of `weight / (rrf_k + rank)`, ranks from 1, best first."""
-    fused: dict[str, float] = {}
-    for kind, ranked in rankings.items():
-        weight = weights.get(kind, 1.0)
-        for rank, (doc_id, _) in enumerate(ranked, start=1):
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (rrf_k + rank)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
-
-
 @dataclass(frozen=True)
 class Plan:
-    """What to search: the kinds (one, or several fused), weights, k and the filter."""
+    """What to search: the kinds (one, or several fused, each with its weight), k and the filter."""
 
     kinds: list[str]
     weights: dict[str, float]
@@ -95,9 +86,10 @@ class Searcher:
             raise InvalidInput(f"k={k} exceeds the limit of {self.settings.max_k}")
         if hybrid is not None:
             kinds = list(hybrid.kinds or spec.kinds)
-            weights = dict(hybrid.weights or {})
-            if unused := sorted(set(weights) - set(kinds)):
+            given = hybrid.weights or {}
+            if unused := sorted(set(given) - set(kinds)):
                 raise InvalidInput(f"weight given for {unused[0]!r}, which is not among the fused kinds")
+            weights = {kind: given.get(kind, 1.0) for kind in kinds}
             rrf_k = hybrid.rrf_k or self.settings.rrf_k
         else:
             kinds = [kind or spec.kinds[0]]
@@ -146,8 +138,9 @@ class Searcher:
                     exhausted[i] = False
         if len(plan.kinds) == 1:
             return list(zip(next(iter(per_kind.values())), exhausted, strict=True))
+        ids = {kind: [[doc_id for doc_id, _ in row] for row in rows] for kind, rows in per_kind.items()}
         return [
-            (rrf({kind: rows[i] for kind, rows in per_kind.items()}, plan.weights, plan.rrf_k), exhausted[i])
+            (rrf({kind: rows[i] for kind, rows in ids.items()}, plan.weights, plan.rrf_k), exhausted[i])
             for i in range(len(queries))
         ]
 

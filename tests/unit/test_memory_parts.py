@@ -1,5 +1,5 @@
 """Pure parts of agent memory: relative times, entities, lexical weights, windows, the information
-score, complexity, fusion, context packing, grouping; and the answer metrics of the evaluation."""
+score, complexity, context packing, grouping; and the answer metrics of the evaluation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.memory import MemoryConfig, MemoryUnit, Turn
 from indexers.memory.consolidate import duplicates, group_units
-from indexers.memory.retrieve import classify, fuse, pack_context
+from indexers.memory.retrieve import classify, pack_context
 from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
 from indexers.memory.write import decode_facts, information_score, uncovered, windows
 
@@ -78,12 +78,6 @@ def test_information_score_rewards_new_entities_and_novelty() -> None:
 )
 def test_complexity_classes(query: str, complexity: str) -> None:
     assert classify(query) == complexity
-
-
-def test_weighted_reciprocal_rank_fusion() -> None:
-    fused = fuse({"dense": ["a", "b"], "lexical": ["b", "c"]}, {"dense": 1.0, "lexical": 1.0}, rrf_k=0)
-    assert [unit for unit, _ in fused] == ["b", "a", "c"]
-    assert fused[0][1] == pytest.approx(1 / 2 + 1 / 1)
 
 
 def _unit(uid: str, text: str, time: str = "2023-05-08", **fields: object) -> MemoryUnit:
