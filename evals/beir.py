@@ -32,6 +32,7 @@ from tqdm import tqdm
 from evals.datasets import BeirDataset, load_beir
 from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
 from indexers.base import Index, Progress
+from indexers.cli_args import parse_args
 from indexers.configs import IndexConfig, parse_config
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import TokenEncoder, UsesTokenEncoder
@@ -399,10 +400,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m evals.beir`; returns the exit code (2 for bad arguments, config or data)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:  # argparse has printed usage and the problem
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logger.setLevel(logging.INFO)
     build_bar, search_bar = _Bar("build", "doc"), _Bar("search", "query")

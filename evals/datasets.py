@@ -1,15 +1,41 @@
-"""Loading BEIR-layout evaluation folders: `corpus.jsonl`, `queries.jsonl`, `qrels/{split}.tsv`."""
+"""Evaluation data: BEIR-layout folders (corpus, queries, qrels), the corpus subsampler, and LoCoMo.
+
+BEIR files are read by `indexers.corpus` (shared with training), so a bad row is one error naming
+the file and line everywhere; here they become a `DatasetError`. LoCoMo conversations are read
+once, with one treatment of sessions (every `session_N`, in number order) and of shared photos (the
+caption is part of the turn's text).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from indexers.base import Doc
-from indexers.corpus import iter_json_lines, read_corpus
+from indexers.corpus import beir_files, read_documents
+from indexers.corpus import read_qrels as _read_qrels
+from indexers.corpus import read_queries as _read_queries
 from indexers.errors import InvalidInput
 
-__all__ = ["BeirDataset", "DatasetError", "Qrels", "load_beir", "read_qrels", "read_queries"]
+__all__ = [
+    "BeirDataset",
+    "DatasetError",
+    "LocomoQA",
+    "LocomoSample",
+    "LocomoSession",
+    "LocomoTurn",
+    "Qrels",
+    "load_beir",
+    "read_locomo",
+    "read_qrels",
+    "read_queries",
+    "sample_docs",
+]
 
 Qrels = dict[str, dict[str, int]]
 """Relevance judgments: query id -> document id -> graded relevance (0 = judged not relevant)."""
@@ -17,6 +43,16 @@ Qrels = dict[str, dict[str, int]]
 
 class DatasetError(InvalidInput):
     """An evaluation folder is missing a file or split, or a file in it is malformed."""
+
+
+@contextmanager
+def _dataset_errors() -> Iterator[None]:
+    try:
+        yield
+    except DatasetError:
+        raise
+    except InvalidInput as exc:
+        raise DatasetError(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +65,7 @@ class BeirDataset:
         docs: the corpus, in file order.
         queries: query id -> text, only for queries judged in this split.
         qrels: query id -> document id -> relevance, for the same queries.
-        limit_docs: the corpus cut used for a smoke run, or None for the whole corpus.
+        limit_docs: the size of a cut or subsampled corpus, or None for the whole corpus.
     """
 
     name: str
@@ -41,61 +77,23 @@ class BeirDataset:
 
 
 def read_queries(path: Path) -> dict[str, str]:
-    """Read `{"_id", "text"}` JSONL into a dict.
+    """Query id -> text from a queries JSONL file (see `indexers.corpus.read_queries`).
 
     Raises:
-        DatasetError: a line is not JSON, lacks `_id` / `text`, or repeats an id.
+        DatasetError: a line is malformed (file and line named) or an id repeats.
     """
-    queries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        try:
-            for location, record in iter_json_lines(handle, f"{path}:"):
-                if not isinstance(record, dict):
-                    raise DatasetError(f"{location}: expected a JSON object")
-                query_id = record.get("_id", record.get("id"))
-                text = record.get("text")
-                if query_id is None or not isinstance(text, str):
-                    raise DatasetError(f"{location}: a query needs '_id' and a string 'text'")
-                if str(query_id) in queries:
-                    raise DatasetError(f"{location}: query id {query_id!r} appears twice")
-                queries[str(query_id)] = text
-        except DatasetError:
-            raise
-        except InvalidInput as exc:
-            raise DatasetError(str(exc)) from exc
-    return queries
+    with _dataset_errors():
+        return _read_queries(path)
 
 
 def read_qrels(path: Path) -> Qrels:
-    """Read a BEIR qrels TSV: an optional header line, then `query-id  corpus-id  score` rows.
+    """Judgments from a BEIR qrels TSV (see `indexers.corpus.read_qrels`).
 
     Raises:
-        DatasetError: a row does not have three tab-separated fields with an integer score.
+        DatasetError: a row is malformed (file and line named).
     """
-    qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n\r").split("\t")
-            if len(fields) != 3:
-                raise DatasetError(f"{path}:{number}: expected 3 tab-separated fields, got {len(fields)}")
-            query_id, doc_id, score = fields
-            try:
-                relevance = int(score)
-            except ValueError as exc:
-                if number == 1:  # header line ("query-id  corpus-id  score")
-                    continue
-                raise DatasetError(f"{path}:{number}: score {score!r} is not an integer") from exc
-            qrels.setdefault(query_id, {})[doc_id] = relevance
-    return qrels
-
-
-def _require(path: Path, what: str) -> Path:
-    if not path.is_file():
-        present = sorted(p.name for p in path.parent.iterdir()) if path.parent.is_dir() else []
-        raise DatasetError(f"{what} not found: {path} (the folder holds: {', '.join(present) or 'nothing'})")
-    return path
+    with _dataset_errors():
+        return _read_qrels(path)
 
 
 def load_beir(folder: Path, split: str, limit_docs: int | None = None) -> BeirDataset:
@@ -115,24 +113,13 @@ def load_beir(folder: Path, split: str, limit_docs: int | None = None) -> BeirDa
         DatasetError: the folder, a file or the split is missing, a file is malformed, a judged
             query has no text, or no query is left to evaluate.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"dataset folder not found: {folder}")
     if limit_docs is not None and limit_docs < 1:
         raise DatasetError(f"limit_docs must be at least 1, got {limit_docs}")
-    qrels_dir = folder / "qrels"
-    qrels_path = qrels_dir / f"{split}.tsv"
-    if not qrels_path.is_file():
-        splits = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
-        raise DatasetError(
-            f"split {split!r} not found: no {qrels_path}; available splits: {', '.join(splits) or 'none'}"
-        )
-    qrels = read_qrels(qrels_path)
-    all_queries = read_queries(_require(folder / "queries.jsonl", "queries file"))
-    try:
-        docs = list(read_corpus(_require(folder / "corpus.jsonl", "corpus file"), limit=limit_docs))
-    except InvalidInput as exc:
-        raise DatasetError(str(exc)) from exc
+    with _dataset_errors():
+        files = beir_files(folder, split)
+        qrels = _read_qrels(files.qrels)
+        all_queries = _read_queries(files.queries)
+        docs = list(read_documents(files.corpus, limit=limit_docs).values())
 
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
@@ -149,12 +136,128 @@ def load_beir(folder: Path, split: str, limit_docs: int | None = None) -> BeirDa
         }
     if not qrels:
         raise DatasetError(f"split {split!r} of {folder} leaves no query to evaluate")
-    queries = {qid: all_queries[qid] for qid in qrels}
     return BeirDataset(
-        name=folder.resolve().name,
+        name=Path(folder).resolve().name,
         split=split,
         docs=docs,
-        queries=queries,
+        queries={qid: all_queries[qid] for qid in qrels},
         qrels=qrels,
         limit_docs=limit_docs,
     )
+
+
+def sample_docs(dataset: BeirDataset, size: int) -> BeirDataset:
+    """The dataset over a corpus cut to `size` documents: every document judged for one of its
+    queries, then the others in file order. Every query keeps its judgments; scores are higher
+    than on the whole corpus and only comparable to runs on the same subsample.
+
+    Raises:
+        DatasetError: `size` is below 1.
+    """
+    if size < 1:
+        raise DatasetError(f"sample size must be at least 1, got {size}")
+    judged = {doc_id for judgments in dataset.qrels.values() for doc_id in judgments}
+    keep = {d.id for d in dataset.docs if d.id in judged}
+    for doc in dataset.docs:
+        if len(keep) >= size:
+            break
+        keep.add(doc.id)
+    docs = [d for d in dataset.docs if d.id in keep]
+    return replace(dataset, docs=docs, limit_docs=len(docs))
+
+
+# --- LoCoMo ----------------------------------------------------------------------------------------
+
+_SESSION = re.compile(r"session_(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class LocomoTurn:
+    """One dialogue turn; a shared photo's caption ends the text as `[shares a photo of ...]`."""
+
+    dia_id: str
+    speaker: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocomoSession:
+    """One session: its number, its date line as written (e.g. `1:56 pm on 8 May, 2023`), its turns."""
+
+    number: int
+    date_time: str | None
+    turns: list[LocomoTurn]
+
+
+@dataclass(frozen=True, slots=True)
+class LocomoQA:
+    """One question: the gold `answer` (None for adversarial ones, which carry `adversarial_answer`),
+    its category (5 = adversarial), evidence turn ids, and its position in the sample's list."""
+
+    position: int
+    question: str
+    answer: str | None
+    adversarial_answer: str | None
+    category: int
+    evidence: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LocomoSample:
+    """One conversation with its sessions in number order and its questions."""
+
+    sample_id: str
+    sessions: list[LocomoSession]
+    qa: list[LocomoQA]
+
+
+def _turn(record: dict[str, Any]) -> LocomoTurn:
+    text = record["text"]
+    if record.get("blip_caption"):
+        text = f"{text} [shares a photo of {record['blip_caption']}]"
+    return LocomoTurn(dia_id=record["dia_id"], speaker=record["speaker"], text=text)
+
+
+def _sample(record: dict[str, Any]) -> LocomoSample:
+    conversation = record["conversation"]
+    numbers = sorted(int(m.group(1)) for key in conversation if (m := _SESSION.fullmatch(key)))
+    sessions = [
+        LocomoSession(
+            number=n,
+            date_time=conversation.get(f"session_{n}_date_time"),
+            turns=[_turn(turn) for turn in conversation[f"session_{n}"]],
+        )
+        for n in numbers
+    ]
+    qa = [
+        LocomoQA(
+            position=position,
+            question=q["question"],
+            answer=str(q["answer"]) if "answer" in q else None,
+            adversarial_answer=str(q["adversarial_answer"]) if "adversarial_answer" in q else None,
+            category=int(q["category"]),
+            evidence=list(q.get("evidence", [])),
+        )
+        for position, q in enumerate(record["qa"])
+    ]
+    return LocomoSample(sample_id=record["sample_id"], sessions=sessions, qa=qa)
+
+
+def read_locomo(path: Path) -> list[LocomoSample]:
+    """Every conversation of a LoCoMo JSON file (e.g. `locomo10.json`), in file order.
+
+    Raises:
+        DatasetError: the file is not JSON or a conversation lacks a field (the sample is named).
+    """
+    try:
+        records = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot read LoCoMo file {path}: {exc}") from exc
+    samples = []
+    for number, record in enumerate(records):
+        try:
+            samples.append(_sample(record))
+        except (KeyError, TypeError, ValueError) as exc:
+            name = record.get("sample_id", number) if isinstance(record, dict) else number
+            raise DatasetError(f"{path}: conversation {name!r} is malformed ({exc!r})") from exc
+    return samples

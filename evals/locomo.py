@@ -104,8 +104,9 @@ def load_locomo(path: Path, sessions: int | None = None) -> list[Conversation]:
             if session.date_time is None:
                 raise DatasetError(f"{path}: {sample.sample_id} session {session.number} has no date")
             when = parse_locomo_time(session.date_time)
+            session_id = f"s{session.number}"
             turns += [
-                Turn(id=t.dia_id, speaker=t.speaker, text=t.text, timestamp=when, session=f"s{session.number}")
+                Turn(id=t.dia_id, speaker=t.speaker, text=t.text, timestamp=when, session=session_id)
                 for t in session.turns
             ]
         kept = {f"D{session.number}" for session in kept_sessions}

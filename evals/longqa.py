@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from evals.datasets import LocomoSample, read_locomo
 from evals.qa_metrics import token_f1
 from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
@@ -85,43 +86,38 @@ class Item:
     evidence: list[int]
 
 
-def _turn_lines(conversation: dict[str, Any]) -> tuple[list[str], list[int], dict[str, int]]:
+def _turn_lines(sample: LocomoSample) -> tuple[list[str], list[int], dict[str, int]]:
     """Conversation lines in order (a date line opens each session), each line's date line, and
     dia_id -> line index."""
     lines: list[str] = []
     heads: list[int] = []
     where: dict[str, int] = {}
-    number = 1
-    while f"session_{number}" in conversation:
+    for session in sample.sessions:
         head = len(lines)
-        lines.append(f"[{conversation.get(f'session_{number}_date_time', f'session {number}')}]")
-        for turn in conversation[f"session_{number}"]:
-            where[turn["dia_id"]] = len(lines)
-            lines.append(f"{turn['speaker']}: {turn['text']}")
+        lines.append(f"[{session.date_time or f'session {session.number}'}]")
+        for turn in session.turns:
+            where[turn.dia_id] = len(lines)
+            lines.append(f"{turn.speaker}: {turn.text}")
         heads += [head] * (len(lines) - head)
-        number += 1
     return lines, heads, where
 
 
 def load_items(path: Path) -> list[Item]:
-    """Every LoCoMo question with a gold answer and at least one evidence turn."""
+    """Every LoCoMo question with a gold answer and at least one evidence turn.
+
+    Raises:
+        DatasetError: the file is unreadable or a conversation is malformed.
+    """
     items = []
-    for sample in json.loads(path.read_text(encoding="utf-8")):
-        lines, heads, where = _turn_lines(sample["conversation"])
-        for index, qa in enumerate(sample["qa"]):
-            evidence = [where[e] for e in qa.get("evidence", []) if e in where]
-            if qa.get("category") == 5 or "answer" not in qa or not evidence:
+    for sample in read_locomo(path):
+        lines, heads, where = _turn_lines(sample)
+        for qa in sample.qa:
+            evidence = [where[e] for e in qa.evidence if e in where]
+            if qa.category == 5 or qa.answer is None or not evidence:
                 continue
             items.append(
                 Item(
-                    sample["sample_id"],
-                    index,
-                    qa["question"],
-                    str(qa["answer"]),
-                    qa["category"],
-                    lines,
-                    heads,
-                    evidence,
+                    sample.sample_id, qa.position, qa.question, qa.answer, qa.category, lines, heads, evidence
                 )
             )
     return items

@@ -1,8 +1,8 @@
 """Training pairs for token-encoder fine-tuning: labelled (BEIR layout) or pseudo-queries, and
 lexical hard negatives.
 
-Labelled pairs come from a BEIR-layout folder: `corpus.jsonl`, `queries.jsonl` and a qrels TSV
-(`query-id  corpus-id  score`, an optional header; rows with score <= 0 are skipped). Pseudo-query
+Labelled pairs come from a BEIR-layout folder (`corpus.jsonl`, `queries.jsonl` and a qrels TSV,
+read by `indexers.corpus`; rows with score <= 0 are skipped). Pseudo-query
 pairs need only a corpus: a document's title (or first sentence) is the query, the rest of the
 document its positive. Every problem is reported with the file and line.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from scipy import sparse
 
 from indexers.base import Doc
-from indexers.corpus import doc_from_record, iter_json_lines
+from indexers.corpus import beir_files, iter_qrels, read_documents, read_queries
 from indexers.errors import InvalidInput
 
 __all__ = [
@@ -46,37 +46,12 @@ class TrainingPair:
 
 
 def read_training_corpus(path: Path) -> dict[str, Doc]:
-    """Documents by id.
+    """Documents by id (`indexers.corpus.read_documents`, every document with some text).
 
     Raises:
         InvalidInput: a line is not JSON, lacks an id, repeats one, or has no text (file:line named).
     """
-    docs: dict[str, Doc] = {}
-    with open(path, encoding="utf-8") as handle:
-        for location, record in iter_json_lines(handle, f"{path}:"):
-            doc = doc_from_record(record, location)
-            if not doc.full_text.strip():
-                raise InvalidInput(f"{location}: document {doc.id!r} has empty text")
-            if doc.id in docs:
-                raise InvalidInput(f"{location}: document id {doc.id!r} appears twice")
-            docs[doc.id] = doc
-    if not docs:
-        raise InvalidInput(f"{path}: no documents")
-    return docs
-
-
-def _read_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for location, record in iter_json_lines(handle, f"{path}:"):
-            query_id = record.get("_id", record.get("id")) if isinstance(record, dict) else None
-            if query_id is None or not str(query_id).strip():
-                raise InvalidInput(f"{location}: missing query id ('_id' or 'id')")
-            text = record.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise InvalidInput(f"{location}: query {query_id!r} has empty text")
-            queries[str(query_id)] = text
-    return queries
+    return read_documents(path, require_text=True)
 
 
 def labelled_pairs(folder: Path, split: str = "train") -> tuple[list[TrainingPair], dict[str, Doc]]:
@@ -86,43 +61,19 @@ def labelled_pairs(folder: Path, split: str = "train") -> tuple[list[TrainingPai
         InvalidInput: a file is missing or malformed, a qrels row names a query or document that
             does not exist, or a text is empty; the message names the file and line.
     """
-    paths = {name: folder / name for name in ("corpus.jsonl", "queries.jsonl")}
-    paths["qrels"] = folder / "qrels" / f"{split}.tsv"
-    for path in paths.values():
-        if not path.is_file():
-            raise InvalidInput(f"training file not found: {path}")
-    docs = read_training_corpus(paths["corpus.jsonl"])
-    queries = _read_queries(paths["queries.jsonl"])
+    files = beir_files(folder, split)
+    docs = read_training_corpus(files.corpus)
+    queries = read_queries(files.queries)
     pairs: list[TrainingPair] = []
-    qrels = paths["qrels"]
-    with open(qrels, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n\r").split("\t")
-            if len(fields) != 3:
-                raise InvalidInput(f"{qrels}:{number}: expected 3 tab-separated fields, got {len(fields)}")
-            query_id, doc_id, score = (field.strip() for field in fields)
-            try:
-                relevance = int(score)
-            except ValueError as exc:
-                if number == 1:  # header line
-                    continue
-                raise InvalidInput(f"{qrels}:{number}: score {score!r} is not an integer") from exc
-            if not query_id or not doc_id:
-                raise InvalidInput(f"{qrels}:{number}: missing query id or document id")
-            if query_id not in queries:
-                raise InvalidInput(
-                    f"{qrels}:{number}: query id {query_id!r} is not in {paths['queries.jsonl']}"
-                )
-            if doc_id not in docs:
-                raise InvalidInput(
-                    f"{qrels}:{number}: document id {doc_id!r} is not in {paths['corpus.jsonl']}"
-                )
-            if relevance > 0:
-                pairs.append(TrainingPair(queries[query_id], docs[doc_id].full_text, doc_id))
+    for location, query_id, doc_id, relevance in iter_qrels(files.qrels):
+        if query_id not in queries:
+            raise InvalidInput(f"{location}: query id {query_id!r} is not in {files.queries}")
+        if doc_id not in docs:
+            raise InvalidInput(f"{location}: document id {doc_id!r} is not in {files.corpus}")
+        if relevance > 0:
+            pairs.append(TrainingPair(queries[query_id], docs[doc_id].full_text, doc_id))
     if not pairs:
-        raise InvalidInput(f"{qrels}: no pair with a positive score")
+        raise InvalidInput(f"{files.qrels}: no pair with a positive score")
     return pairs, docs
 
 

@@ -17,6 +17,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -25,8 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexers.base import Doc
+from indexers.cli_args import parse_args
 from indexers.configs import GenreConfig
-from indexers.corpus import read_corpus
+from indexers.corpus import read_documents
 from indexers.errors import InvalidInput
 from indexers.kinds.genre import GenrePrompt, doc_names
 from indexers.models.causal_lm import CausalLM, default_cache_dir, resolve_lm_folder
@@ -222,10 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save-every", type=int, default=None, help="also save every N steps (checkpoints)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop after this much training time")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = GenreConfig(model=args.model, cache_dir=args.cache_dir, device=args.device)
-    pairs = pseudo_queries(read_corpus(args.corpus, limit=args.limit), config, args.sentence)
+    try:
+        docs = read_documents(args.corpus, limit=args.limit)
+    except (OSError, InvalidInput) as exc:
+        print(f"indexers.train.genre: error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    pairs = pseudo_queries(docs.values(), config, args.sentence)
     result = finetune(
         pairs,
         config,

@@ -20,7 +20,6 @@ loads. Runs on CPU for small data, on a CUDA device when present (`--device`; th
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import random
@@ -32,8 +31,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.corpus import iter_json_lines, read_corpus
+from indexers.cli_args import parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+from indexers.train.data import labelled_pairs
 
 __all__ = ["SlimTrainConfig", "TrainResult", "main", "read_pairs", "slim_loss", "train_slim"]
 
@@ -72,22 +72,11 @@ def read_pairs(folder: Path, split: str) -> list[tuple[str, str]]:
     """(query text, document text) pairs from a BEIR-layout folder's `qrels/{split}.tsv` (positive rows).
 
     Raises:
-        InvalidInput: a file is missing or malformed, or the split has no usable pair.
+        InvalidInput: a file is missing or malformed, a row names an unknown query or document, or
+            the split has no positive pair (the file and line are named).
     """
-    try:
-        with open(folder / "queries.jsonl", encoding="utf-8") as handle:
-            queries = {str(r["_id"]): r["text"] for _, r in iter_json_lines(handle, "queries.jsonl:")}
-        docs = {d.id: d.full_text for d in read_corpus(folder / "corpus.jsonl")}
-        with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8") as handle:
-            rows = [r for r in csv.reader(handle, delimiter="\t") if len(r) == 3 and r[2].isdigit()]
-    except (OSError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"cannot read training pairs from {folder} (split {split!r}): {exc}") from exc
-    pairs = [(queries[q], docs[d]) for q, d, score in rows if int(score) > 0 and q in queries and d in docs]
-    if not pairs:
-        raise InvalidInput(
-            f"{folder}: qrels/{split}.tsv has no positive pair with a known query and document"
-        )
-    return pairs
+    pairs, _ = labelled_pairs(folder, split)
+    return [(pair.query, pair.positive) for pair in pairs]
 
 
 def _token_weights(net: Any, tokenizer: Any, texts: Sequence[str], max_length: int, device: str) -> Any:
@@ -219,10 +208,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m indexers.train.slim`; returns 0 on success, 2 for bad arguments, data or config."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fields = ("model", "epochs", "max_steps", "batch_size", "learning_rate", "query_flops", "doc_flops")
     try:

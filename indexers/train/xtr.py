@@ -29,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from indexers.cli_args import parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
-from indexers.models.encoders import resolve_model_path
+from indexers.models.encoders import device_for, resolve_model_path
 from indexers.train.data import (
     PieceTfidf,
     PseudoQuerySource,
@@ -96,16 +97,6 @@ class TrainResult(BaseModel):
     losses: list[float]
 
 
-def _device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UnsupportedOperation("device 'cuda' was asked for but no CUDA device is available")
-    return choice
-
-
 def _check_output(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidInput(f"output folder {folder} already exists and is not empty")
@@ -164,7 +155,7 @@ def train_xtr(
     torch.manual_seed(config.seed)
     if config.max_pairs is not None and len(pairs) > config.max_pairs:
         pairs = random.sample(pairs, config.max_pairs)
-    device = _device(config.device)
+    device = device_for(config.device)
     path = resolve_model_path(config.base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -310,10 +301,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m indexers.train.xtr`; returns 0, or 2 for bad arguments, data or config."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     def report(step: int, total: int, loss: float) -> None:

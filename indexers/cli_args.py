@@ -1,0 +1,24 @@
+"""The parse step shared by every `python -m` entry point: argparse errors become an exit code."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+__all__ = ["parse_args"]
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """Parse `argv` (None: the process's arguments), or return the exit code argparse chose.
+
+    On a usage error argparse prints the usage and the problem to stderr and exits with 2; `--help`
+    prints the help and exits with 0. Both come back here as the code, so `main()` can return it
+    instead of raising `SystemExit` (testable, no traceback).
+
+    Returns:
+        The parsed arguments, or the exit code (0 after `--help`, 2 after a usage error).
+    """
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
