@@ -25,6 +25,7 @@ from qdrant_client import QdrantClient, models
 
 from indexers.memory.text import symbols
 from indexers.memory.units import MemoryUnit, Turn
+from indexers.storage.qdrant_scroll import scroll_points
 from indexers.storage.versions import atomic_write
 
 __all__ = ["MemoryStore", "StoreSession"]
@@ -107,7 +108,7 @@ class StoreSession:
     def pending_turns(self) -> list[tuple[Turn, int]]:
         """Pending turns with their arrival sequence numbers, in arrival order."""
         flt = models.Filter(must=[models.FieldCondition(key="pending", match=models.MatchValue(value=True))])
-        records = self._scroll(self.turns, flt, with_vectors=False)
+        records = scroll_points(self.client, self.turns, flt, page=PAGE)
         out = [(Turn.model_validate(_turn_fields(r.payload)), int((r.payload or {})["seq"])) for r in records]
         return sorted(out, key=lambda pair: pair[1])
 
@@ -159,7 +160,9 @@ class StoreSession:
     def scan_units(
         self, flt: models.Filter | None = None, with_vectors: bool = False
     ) -> list[tuple[MemoryUnit, Any]]:
-        records = self._scroll(self.units, flt, with_vectors=with_vectors)
+        records = scroll_points(
+            self.client, self.units, flt, page=PAGE, with_vectors=[DENSE] if with_vectors else False
+        )
         return [(unit_from(r.payload), _dense(r.vector)) for r in records]
 
     def count_units(self, flt: models.Filter | None = None) -> int:
@@ -183,22 +186,6 @@ class StoreSession:
             self.units, query=query, using=using, query_filter=flt, limit=limit, with_payload=False
         ).points
         return [(str(hit.id), float(hit.score)) for hit in hits]
-
-    def _scroll(self, name: str, flt: models.Filter | None, with_vectors: bool) -> list[Any]:
-        out: list[Any] = []
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                name,
-                scroll_filter=flt,
-                limit=PAGE,
-                offset=offset,
-                with_payload=True,
-                with_vectors=[DENSE] if with_vectors else False,
-            )
-            out.extend(records)
-            if offset is None:
-                return out
 
 
 def read_meta(path: Path) -> dict[str, Any]:

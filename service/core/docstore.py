@@ -19,6 +19,7 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from indexers.base import Doc
+from indexers.storage.qdrant_scroll import scroll_points
 
 __all__ = ["DocumentStore", "StoredDoc"]
 
@@ -140,20 +141,15 @@ class DocumentStore:
         self, tenant: str, collection: str, flt: models.Filter | None = None, with_payload: bool = True
     ) -> Iterator[StoredDoc]:
         """Every stored document (matching `flt`), page by page."""
-        name = self._name(tenant, collection)
-        offset: Any = None
-        while True:
-            with self._lock:
-                records, offset = self.client.scroll(
-                    name,
-                    scroll_filter=flt,
-                    limit=PAGE,
-                    offset=offset,
-                    with_payload=True if with_payload else ["doc_id"],
-                )
-            yield from (StoredDoc.from_payload(record.payload) for record in records)
-            if offset is None:
-                return
+        records = scroll_points(
+            self.client,
+            self._name(tenant, collection),
+            flt,
+            page=PAGE,
+            with_payload=True if with_payload else ["doc_id"],
+            lock=self._lock,
+        )
+        yield from (StoredDoc.from_payload(record.payload) for record in records)
 
     def delete(self, tenant: str, collection: str, ids: Sequence[str]) -> None:
         name = self._name(tenant, collection)
