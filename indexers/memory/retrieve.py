@@ -77,13 +77,6 @@ def level_filter(plan: Plan) -> models.Filter:
     return models.Filter(must=must)
 
 
-def query_symbols(query: str, known: set[str]) -> list[str]:
-    """Symbols of the memory (entities, persons, keywords; lower case) that the query mentions."""
-    words = set(terms(query))
-    lowered = query.lower()
-    return sorted(s for s in known if s in words or (" " in s and s in lowered))
-
-
 def symbolic_filter(base: models.Filter, symbols: Sequence[str]) -> models.Filter:
     """`base` narrowed to units whose symbols include any of `symbols`."""
     must: list[models.Condition] = list(base.must or [])  # type: ignore[arg-type]
