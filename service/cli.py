@@ -361,6 +361,10 @@ class JobTracker:
         self.bar.set_postfix_str(f"jobs {ended}/{len(self.jobs)}" + (f", {failed} failed" if failed else ""))
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}{'es' if noun.endswith('ch') else 's'}"
+
+
 def _job_failure(job: dict[str, Any]) -> str:
     return f"job {job['id']} {job['state']}" + (f": {job['error']}" if job.get("error") else "")
 
@@ -458,7 +462,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         headers={"Content-Type": "application/x-ndjson"},
                     )
                 except CommandError as exc:
-                    queued = f"; the {len(submitted)} batches before it were queued" if submitted else ""
+                    queued = f"; queued before it: {_plural(len(submitted), 'batch')}" if submitted else ""
                     raise CommandError(f"{path}, lines {first}-{last}: {exc}{queued}", exc.code) from exc
                 submitted.append(job)
                 if args.wait:
@@ -471,11 +475,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     failed = [job for job in jobs if job["state"] in FAILED_STATES]
     for job in failed:
         out.error(_job_failure(job))
-    indexed = (
-        sum(tracker.sizes[job["id"]] or 0 for job in jobs if job["state"] == "succeeded")
-        if args.wait
-        else None
-    )
+    indexed = None
+    if args.wait:
+        indexed = sum(tracker.sizes[job["id"]] or 0 for job in jobs if job["state"] == "succeeded")
     summary = {
         "collection": args.name,
         "kinds": kinds,
@@ -487,12 +489,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.wait:
         human = (
             f"indexed {indexed} of {total} documents into {args.name} ({', '.join(kinds)}) "
-            f"with {len(jobs)} jobs in {seconds:.1f}s"
+            f"with {_plural(len(jobs), 'job')} in {seconds:.1f}s"
         )
     else:
         ids = "\n".join(f"  {job['id']}" for job in jobs)
         human = (
-            f"submitted {total} documents to {args.name} in {len(jobs)} jobs (see `tessera job ID`):\n{ids}"
+            f"submitted {total} documents to {args.name} in {_plural(len(jobs), 'job')} "
+            f"(follow one with `tessera job ID --wait`):\n{ids}"
         )
     out.result(summary, human)
     return ExitCode.FAILED if failed else ExitCode.OK
@@ -628,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         args.train_args = rest
     elif rest:
         root.error(f"unrecognized arguments: {' '.join(rest)}")
-    client = hasattr(args, "quiet")
+    client = hasattr(args, "quiet")  # the client commands have --quiet and --json
     logging.basicConfig(
         level="ERROR" if client and args.quiet else get_settings().log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
