@@ -27,7 +27,7 @@ lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench-beir: install
-	$(PY) -m benchmarks.beir_table --data ../shared/data/scifact --split dev
+	$(PY) -m benchmarks.run benchmarks/lineups/beir.toml --data ../shared/data/scifact --split dev
 
 clean:
 	rm -rf $(VENV)

@@ -3,7 +3,8 @@
 Library use: `run(config, load_beir(folder, split)) -> EvalResult`. Command line:
 
     python -m evals.beir --data ../shared/data/scifact --split dev --kind colbert_pooled \
-        --set pool_factor=3 --set encoder.quantize=int8 [--config base.json] [--out runs/] [--limit-docs N]
+        --set pool_factor=3 --set encoder.quantize=int8 [--config base.json] [--out runs/] \
+        [--limit-docs N | --sample-docs N] [--sample-queries N | --title-queries N] [--seed 0]
 
 writes the result as JSON and prints it as a one-row Markdown table.
 """
@@ -29,8 +30,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
-from evals.datasets import BeirDataset, load_beir
+from evals import report
+from evals.datasets import BeirDataset, load_beir, sample_docs, sample_queries, title_queries
 from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
+from evals.report import cell
 from indexers.base import Index, Progress
 from indexers.cli_args import parse_args
 from indexers.configs import IndexConfig, parse_config
@@ -99,29 +102,26 @@ class EvalResult(BaseModel):
     peak_rss_mb: float
     created_at: datetime
 
-    def markdown_row(self) -> str:
-        """This result as one row of `markdown_table`."""
-        cells = (
-            self.label,
-            f"{self.ndcg_at_10:.3f}",
-            f"{self.recall_at_100:.3f}",
-            f"{self.mrr_at_10:.3f}",
-            f"{self.build_docs_per_s:.1f}",
-            f"{self.index_bytes / 2**20:.1f}",
-            f"{self.bytes_per_doc:.0f}",
-            "—" if self.num_vectors is None else str(self.num_vectors),
-            f"{self.latency_ms_p50:.1f}",
-            f"{self.latency_ms_p95:.1f}",
-            f"{self.peak_rss_mb:.0f}",
-        )
-        return "| " + " | ".join(cells) + " |"
+
+def _cells(result: EvalResult) -> list[str]:
+    return [
+        result.label,
+        cell(result.ndcg_at_10, ".3f"),
+        cell(result.recall_at_100, ".3f"),
+        cell(result.mrr_at_10, ".3f"),
+        cell(result.build_docs_per_s, ".1f"),
+        cell(result.index_bytes / 2**20, ".1f"),
+        cell(result.bytes_per_doc, ".0f"),
+        cell(result.num_vectors),
+        cell(result.latency_ms_p50, ".1f"),
+        cell(result.latency_ms_p95, ".1f"),
+        cell(result.peak_rss_mb, ".0f"),
+    ]
 
 
 def markdown_table(results: Sequence[EvalResult]) -> str:
     """A Markdown table with a header and one row per result."""
-    header = "| " + " | ".join(_COLUMNS) + " |"
-    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(_COLUMNS))) + "|"
-    return "\n".join([header, rule, *(r.markdown_row() for r in results)])
+    return report.markdown_table(_COLUMNS, [_cells(r) for r in results])
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -390,7 +390,22 @@ def _parser() -> argparse.ArgumentParser:
         help="config override, dotted keys for nested fields (repeatable), e.g. encoder.quantize=int8",
     )
     parser.add_argument("--out", type=Path, default=Path("runs"), help="result folder, or a .json file path")
-    parser.add_argument("--limit-docs", type=int, help="smoke run: keep only the first N documents")
+    cut = parser.add_mutually_exclusive_group()
+    cut.add_argument("--limit-docs", type=int, help="smoke run: keep only the first N documents")
+    cut.add_argument(
+        "--sample-docs",
+        type=int,
+        help="subsample: the documents judged for the split, then the others in file order, N in all",
+    )
+    queries = parser.add_mutually_exclusive_group()
+    queries.add_argument("--sample-queries", type=int, help="a seeded sample of N of the split's queries")
+    queries.add_argument(
+        "--title-queries",
+        type=int,
+        help="known-item task instead of the split's queries: N seeded documents, each found by the "
+        "first sentence of its text",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample-queries and --title-queries")
     parser.add_argument("--index-dir", type=Path, help="keep the saved index here (absent or empty folder)")
     parser.add_argument(
         "--label", help="name of this configuration in tables (default: kind + changed settings)"
@@ -409,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = build_config(args.kind, args.config, args.overrides)
         dataset = load_beir(args.data, args.split, args.limit_docs)
+        if args.sample_docs is not None:
+            dataset = sample_docs(dataset, args.sample_docs)
+        if args.sample_queries is not None:
+            dataset = sample_queries(dataset, args.sample_queries, args.seed)
+        if args.title_queries is not None:
+            dataset = title_queries(dataset, args.title_queries, args.seed)
         result = run(
             config,
             dataset,
@@ -423,9 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         build_bar.close()
         search_bar.close()
-    path = _output_path(args.out, result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    path = report.write_json(_output_path(args.out, result), result.model_dump(mode="json"))
     print(markdown_table([result]))
     print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Evaluation data: BEIR-layout folders (corpus, queries, qrels), the corpus subsampler, and LoCoMo.
+"""Evaluation data: BEIR-layout folders (corpus, queries, qrels), samplers, and LoCoMo.
 
 BEIR files are read by `indexers.corpus` (shared with training), so a bad row is one error naming
 the file and line everywhere; here they become a `DatasetError`. LoCoMo conversations are read
@@ -9,6 +9,7 @@ caption is part of the turn's text).
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ __all__ = [
     "read_qrels",
     "read_queries",
     "sample_docs",
+    "sample_queries",
+    "title_queries",
 ]
 
 Qrels = dict[str, dict[str, int]]
@@ -164,6 +167,45 @@ def sample_docs(dataset: BeirDataset, size: int) -> BeirDataset:
         keep.add(doc.id)
     docs = [d for d in dataset.docs if d.id in keep]
     return replace(dataset, docs=docs, limit_docs=len(docs))
+
+
+def sample_queries(dataset: BeirDataset, size: int, seed: int = 0) -> BeirDataset:
+    """The dataset with a seeded sample of `size` of its judged queries (all of them when fewer).
+
+    Raises:
+        DatasetError: `size` is below 1.
+    """
+    if size < 1:
+        raise DatasetError(f"sample size must be at least 1, got {size}")
+    chosen = sorted(random.Random(seed).sample(sorted(dataset.queries), min(size, len(dataset.queries))))
+    return replace(
+        dataset,
+        queries={q: dataset.queries[q] for q in chosen},
+        qrels={q: dataset.qrels[q] for q in chosen},
+    )
+
+
+def title_queries(dataset: BeirDataset, size: int, seed: int = 0) -> BeirDataset:
+    """A known-item task over the same corpus: for a seeded sample of `size` titled documents, the
+    first sentence of the text is the query and the document its one relevant answer (split `titles`).
+
+    Raises:
+        DatasetError: `size` is below 1, or no document has both a title and a sentence of text.
+    """
+    from indexers.train.genre import sentences  # the pseudo-query splitter GENRE training uses
+
+    if size < 1:
+        raise DatasetError(f"sample size must be at least 1, got {size}")
+    usable = [d for d in dataset.docs if d.title and sentences(d.text)]
+    if not usable:
+        raise DatasetError(f"no document of {dataset.name} has a title and text to make a query from")
+    sample = random.Random(seed).sample(usable, min(size, len(usable)))
+    return replace(
+        dataset,
+        split="titles",
+        queries={f"t{d.id}": sentences(d.text)[0] for d in sample},
+        qrels={f"t{d.id}": {d.id: 1} for d in sample},
+    )
 
 
 # --- LoCoMo ----------------------------------------------------------------------------------------

@@ -13,22 +13,11 @@ from evals.beir import build_config, main, run
 from evals.datasets import load_beir
 from indexers.configs import DenseConfig, ExactConfig, PooledColBERTConfig, parse_config
 from indexers.errors import InvalidConfig, InvalidInput
-from indexers.registry import KINDS, index_class, open_index
+from indexers.registry import KINDS, open_index
 
 # kinds with a text encoder (the fake one runs here); bm25 starts a JVM: see the slow test
 ENCODER_KINDS = sorted(kind for kind in KINDS if "encoder" in type(parse_config({"kind": kind})).model_fields)
 SLOW_CLI_KINDS = {"slim", "lens"}  # slim starts a JVM, lens clusters the vocabulary (4,096 clusters)
-
-
-def _require(kind: str) -> None:
-    """Skip while another engineer has not written the kind's module yet."""
-    module = KINDS[kind].split(":")[0]
-    try:
-        index_class(kind)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        pytest.skip(f"{module} does not exist yet")
 
 
 def _cli(tmp_path: Path, data_dir: Path, kind: str, *extra: str) -> tuple[int, Path]:
@@ -61,7 +50,6 @@ def _check_result(result: dict, num_vectors_expected: bool) -> None:
     "kind", [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_CLI_KINDS else k for k in ENCODER_KINDS]
 )
 def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, capsys) -> None:
-    _require(kind)
     code, out = _cli(tmp_path, data_dir, kind, "--set", "encoder.model=fake:hash")
     assert code == 0
     files = list(out.glob("*.json"))
@@ -77,14 +65,12 @@ def test_cli_writes_json_and_table(kind: str, tmp_path: Path, data_dir: Path, ca
 
 @pytest.mark.slow
 def test_cli_bm25(tmp_path: Path, data_dir: Path) -> None:
-    _require("bm25")
     code, out = _cli(tmp_path, data_dir, "bm25", "--out", str(tmp_path / "bm25.json"))
     assert code == 0
     _check_result(json.loads((tmp_path / "bm25.json").read_text()), num_vectors_expected=False)
 
 
 def test_run_keeps_a_reopenable_index(tmp_path: Path, data_dir: Path) -> None:
-    _require("exact")
     dataset = load_beir(data_dir, "test", limit_docs=5)
     config = ExactConfig(encoder={"model": "fake:hash"})
     seen: list[tuple[int, int]] = []
@@ -157,3 +143,13 @@ def test_build_config_overrides_and_file(tmp_path: Path) -> None:
 
 def test_doctests_pass() -> None:
     assert doctest.testmod(evals.beir).failed == 0
+
+
+def test_sample_docs_keeps_the_judged_documents(tmp_path: Path, data_dir: Path) -> None:
+    code, out = _cli(tmp_path, data_dir, "exact", "--set", "encoder.model=fake:hash", "--sample-docs", "12")
+    assert code == 0
+    (path,) = out.glob("*.json")
+    result = json.loads(path.read_text())
+    assert (result["num_docs"], result["num_queries"], result["limit_docs"]) == (12, 10, 12)
+    assert result["recall_at_100"] == 1.0  # every judged document is in the sample
+    assert _cli(tmp_path, data_dir, "exact", "--limit-docs", "5", "--sample-docs", "12")[0] == 2

@@ -1,8 +1,9 @@
 """SciFact dev regressions for slim and lens on the benchmark's subsample (slow, minutes each).
 
-The pinned rows (`dataset = "scifact-sample2000"` in `evals/expected.toml`) were measured by
-`python -m benchmarks.sparse_table --data ../shared/data/scifact --split dev --sample-docs 2000`:
-every document judged for the dev queries, then the corpus in file order up to 2,000 documents.
+The pinned rows (`dataset = "scifact-sample2000"` in `evals/expected.toml`) were measured on the
+subsample `evals.datasets.sample_docs` makes: every document judged for the dev queries, then the
+corpus in file order up to 2,000 documents. The lineup reruns them: `python -m benchmarks.run
+benchmarks/lineups/sparse.toml --data ../shared/data/scifact --split dev --sample-docs 2000`.
 Run with `pytest -m slow tests/evals/test_scifact_sparse.py`.
 """
 
@@ -12,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sparse_table import sample_docs
 from evals.beir import run
-from evals.datasets import load_beir
+from evals.datasets import load_beir, sample_docs
 from evals.expected import Expected, load_expected
 
 SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact"

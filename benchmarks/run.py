@@ -1,0 +1,239 @@
+"""Run a lineup (a TOML run list) on one BEIR-layout dataset, each run in its own process, into one table.
+
+    python -m benchmarks.run benchmarks/lineups/beir.toml --data ../shared/data/scifact --split dev \
+        [--only bm25,dense] [--limit-docs N | --sample-docs N] [--results-dir docs/results] [--runs-dir runs]
+
+A lineup file names itself and lists its runs:
+
+    name = "beir"                  # results go to <dataset>-<split>[-limitN|-sampleN]-<name>.md / .json
+    title = "BEIR"                 # the report's heading
+    notes = "..."                  # optional paragraph under the heading
+
+    [[run]]
+    name = "colbert_pooled pool_factor=2 int8"    # the row's label
+    kind = "colbert_pooled"
+    config = { pool_factor = 2, encoder = { quantize = "int8" } }   # overrides of the kind's defaults
+    split = "dev"                  # optional: this run's qrels split instead of --split
+    sample_queries = 40            # optional: a seeded sample of the split's queries (seed 0)
+    title_queries = 60             # optional, instead: known-item queries (see evals.beir)
+
+Each run is `python -m evals.beir` in a fresh subprocess (peak RSS and model caches per run). Each
+run's JSON is kept under `--runs-dir`; the table and every result go to `--results-dir`
+(`evals.report`). Exits 1 if a run failed, 2 for a bad lineup or bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evals import report
+from evals.beir import EvalResult, markdown_table, result_filename
+from indexers.cli_args import parse_args
+
+__all__ = ["Lineup", "Run", "load_lineup", "main"]
+
+
+class Run(BaseModel):
+    """One row of a lineup: a label, an index kind, overrides of its default config, an optional
+    split, and an optional query sample (`sample_queries`) or known-item task (`title_queries`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+    split: str | None = None
+    sample_queries: int | None = Field(None, ge=1)
+    title_queries: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_query_set(self) -> Run:
+        if self.sample_queries is not None and self.title_queries is not None:
+            raise ValueError(f"run {self.name!r}: give sample_queries or title_queries, not both")
+        return self
+
+
+class Lineup(BaseModel):
+    """A run list: its name (in result file names), the report's title and notes, and the runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str
+    notes: str = ""
+    runs: list[Run] = Field(alias="run", min_length=1)
+
+
+def load_lineup(path: Path) -> Lineup:
+    """Read and validate a lineup file.
+
+    Raises:
+        ValueError: the file is unreadable, not TOML, does not validate, or repeats a run name.
+    """
+    try:
+        lineup = Lineup.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ValueError(f"bad lineup {path}: {exc}") from exc
+    names = [run.name for run in lineup.runs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"bad lineup {path}: run names appear twice: {', '.join(repeated)}")
+    return lineup
+
+
+def _select(lineup: Lineup, only: str | None) -> list[Run]:
+    if not only:
+        return list(lineup.runs)
+    wanted = {name.strip() for name in only.split(",") if name.strip()}
+    known = {r.kind for r in lineup.runs} | {r.name for r in lineup.runs}
+    if wanted - known:
+        raise ValueError(
+            f"--only names no run: {', '.join(sorted(wanted - known))}; known: {', '.join(sorted(known))}"
+        )
+    return [r for r in lineup.runs if r.kind in wanted or r.name in wanted]
+
+
+def _scope(args: argparse.Namespace) -> str:
+    if args.limit_docs:
+        return f"-limit{args.limit_docs}"
+    return f"-sample{args.sample_docs}" if args.sample_docs else ""
+
+
+def _run_one(run: Run, args: argparse.Namespace, split: str, out: Path) -> EvalResult | None:
+    with tempfile.TemporaryDirectory(prefix="tessera-run-") as tmp:
+        config = Path(tmp) / "config.json"
+        config.write_text(json.dumps({"kind": run.kind, **run.config}), encoding="utf-8")
+        command = [
+            sys.executable, "-m", "evals.beir",
+            "--data", str(args.data), "--split", split,
+            "--config", str(config), "--label", run.name, "--out", str(out),
+        ]  # fmt: skip
+        if args.limit_docs is not None:
+            command += ["--limit-docs", str(args.limit_docs)]
+        if args.sample_docs is not None:
+            command += ["--sample-docs", str(args.sample_docs)]
+        if run.sample_queries is not None:
+            command += ["--sample-queries", str(run.sample_queries)]
+        if run.title_queries is not None:
+            command += ["--title-queries", str(run.title_queries)]
+        out.unlink(missing_ok=True)
+        print(f"== {run.name}: {' '.join(command)}", file=sys.stderr, flush=True)
+        child = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
+        print(child.stdout, end="", file=sys.stderr)  # the run's own table; stdout keeps the final one
+        code = child.returncode
+    if code != 0 or not out.is_file():
+        print(f"== {run.name}: failed with exit code {code}", file=sys.stderr)
+        return None
+    return EvalResult.model_validate_json(out.read_text(encoding="utf-8"))
+
+
+def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult], failed: list[str]) -> str:
+    first = results[0]
+    counts = {r.split: r.num_queries for r in results}
+    queries = ", ".join(f"{n} ({split})" for split, n in counts.items())
+    scope = ""
+    if args.limit_docs:
+        scope = f", corpus cut to its first {args.limit_docs} documents (smoke run)"
+    elif args.sample_docs:
+        scope = (
+            f", subsample: every document judged for the split's queries, then the corpus in file order "
+            f"up to {args.sample_docs} (scores are only comparable to runs on the same subsample)"
+        )
+    lines = [
+        f"# {lineup.title}: {first.dataset} / {', '.join(counts)}",
+        "",
+        f"{first.num_docs} documents; judged queries: {queries}{scope}. Generated "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m benchmarks.run` ({lineup.name} lineup) on "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}.",
+        "",
+        "Each run went through `evals.beir` in its own process (peak RSS is per run). Latency: one query "
+        "at a time (query encoding included) against the index reopened from disk, k=100, after one "
+        "warm-up query. Build docs/s covers encoding and indexing; index MB and bytes/doc are the saved "
+        "folder's size.",
+    ]
+    if lineup.notes:
+        lines += ["", lineup.notes.strip()]
+    lines += ["", markdown_table(results)]
+    if failed:
+        lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Evaluate the runs of a lineup file on a BEIR-layout dataset, one process each.",
+    )
+    parser.add_argument("lineup", type=Path, help="lineup TOML, e.g. benchmarks/lineups/beir.toml")
+    parser.add_argument("--data", type=Path, required=True, help="BEIR-layout dataset folder")
+    parser.add_argument("--split", help="qrels split of runs that name none, e.g. dev")
+    parser.add_argument("--only", help="comma-separated run names or kinds (default: every run)")
+    cut = parser.add_mutually_exclusive_group()
+    cut.add_argument("--limit-docs", type=int, help="smoke run: keep only the first N documents")
+    cut.add_argument("--sample-docs", type=int, help="subsample: judged documents, then others, N in all")
+    parser.add_argument("--results-dir", type=Path, default=Path("docs/results"), help="table and JSON")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="each run's JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a lineup; 0 when every run succeeded, 1 if one failed, 2 for bad arguments or a bad lineup."""
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
+    try:
+        lineup = load_lineup(args.lineup)
+        runs = _select(lineup, args.only)
+        if not args.data.is_dir():
+            raise ValueError(f"dataset folder not found: {args.data}")
+        unsplit = [r.name for r in runs if r.split is None]
+        if unsplit and args.split is None:
+            raise ValueError(f"--split is needed: these runs name no split: {', '.join(unsplit)}")
+    except ValueError as exc:
+        print(f"benchmarks.run: error: {exc}", file=sys.stderr)
+        return 2
+
+    dataset = args.data.resolve().name
+    results: list[EvalResult] = []
+    failed: list[str] = []
+    for run in runs:
+        split = run.split or args.split
+        out = args.runs_dir / result_filename(dataset, split, run.name, args.limit_docs or args.sample_docs)
+        result = _run_one(run, args, split, out)
+        if result is None:
+            failed.append(run.name)
+        else:
+            results.append(result)
+    if not results:
+        print("benchmarks.run: every run failed; nothing written", file=sys.stderr)
+        return 1
+    stem = args.results_dir / f"{dataset}-{args.split or results[0].split}{_scope(args)}-{lineup.name}"
+    data = {
+        "lineup": lineup.model_dump(mode="json", by_alias=True),
+        "dataset": dataset,
+        "limit_docs": args.limit_docs,
+        "sample_docs": args.sample_docs,
+        "results": [r.model_dump(mode="json") for r in results],
+        "failed": failed,
+    }
+    md, js = report.write_report(stem, _markdown(lineup, args, results, failed), data)
+    print(markdown_table(results))
+    print(f"wrote {md} and {js}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
