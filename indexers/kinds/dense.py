@@ -19,21 +19,14 @@ import numpy as np
 
 from indexers.base import Doc, Hit, Index, Progress, validate_docs, validate_queries
 from indexers.configs import DenseConfig
-from indexers.errors import CorruptIndex, UnsupportedOperation
+from indexers.errors import CorruptIndex
 from indexers.models.encoders import UsesTokenEncoder
 from indexers.storage.doc_table import DocTable
+from indexers.storage.faiss_lib import load_faiss
 
 __all__ = ["DenseIndex"]
 
 FAISS_FILE = "dense.faiss"
-
-
-def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:
-        raise UnsupportedOperation("the dense index needs FAISS: pip install 'tessera[cpu]'") from exc
-    return faiss
 
 
 class DenseIndex(UsesTokenEncoder, Index):
@@ -103,7 +96,7 @@ class DenseIndex(UsesTokenEncoder, Index):
         fetch = min(k + total - self.num_docs, total)  # room for stale vectors still in FAISS
         params = None
         if self.config.ann == "hnsw":
-            params = _faiss().SearchParametersHNSW(efSearch=max(self.config.ef_search, fetch))
+            params = load_faiss().SearchParametersHNSW(efSearch=max(self.config.ef_search, fetch))
         scores, ids = self._index.search(vectors, fetch, params=params)
         return [self.docs.top_hits(ids[row], scores[row], k) for row in range(len(vectors))]
 
@@ -131,7 +124,7 @@ class DenseIndex(UsesTokenEncoder, Index):
         return self.encoder.encode_dense(texts, is_query=is_query, progress=progress)
 
     def _new_index(self) -> Any:
-        faiss = _faiss()
+        faiss = load_faiss()
         dim = self._dim()
         if self.config.ann == "hnsw":
             base = faiss.IndexHNSWFlat(dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
@@ -145,7 +138,7 @@ class DenseIndex(UsesTokenEncoder, Index):
         if self._index is None:
             self._index = self._new_index()
         elif self._mapped:
-            faiss = _faiss()
+            faiss = load_faiss()
             self._index = faiss.deserialize_index(faiss.serialize_index(self._index))
             self._mapped = False
         return self._index
@@ -154,11 +147,11 @@ class DenseIndex(UsesTokenEncoder, Index):
 
     def _save_payload(self, path: Path) -> None:
         index = self._index if self._index is not None else self._new_index()
-        _faiss().write_index(index, str(path / FAISS_FILE))
+        load_faiss().write_index(index, str(path / FAISS_FILE))
 
     @classmethod
     def _load_payload(cls, path: Path, config: DenseConfig) -> Self:  # type: ignore[override]
-        faiss = _faiss()
+        faiss = load_faiss()
         file = path / FAISS_FILE
         if not file.is_file():
             raise CorruptIndex(f"{path}: missing {FAISS_FILE}")

@@ -38,8 +38,9 @@ import numpy as np
 from indexers.base import Doc, Hit, Progress, TermWeight, validate_queries
 from indexers.configs import LensConfig
 from indexers.errors import CorruptIndex, DocumentNotFound, InvalidConfig, UnsupportedOperation
-from indexers.kinds.dense import DenseIndex, _faiss
+from indexers.kinds.dense import DenseIndex
 from indexers.models.encoders import TokenEncoder, UsesVocabEncoder, load_token_encoder
+from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.sparse_store import top_k_rows
 
 __all__ = ["LensIndex", "cluster_vocabulary"]
@@ -78,7 +79,7 @@ def cluster_vocabulary(
         raise InvalidConfig(
             f"n_clusters={n_clusters} is larger than the model's vocabulary ({vocab_size} tokens)"
         )
-    faiss = _faiss()
+    faiss = load_faiss()
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     kmeans = faiss.Kmeans(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
+from indexers.storage.faiss_lib import load_faiss
 
 __all__ = ["AUTO_FLAT_LIMIT", "TokenANN"]
 
@@ -23,12 +24,6 @@ AUTO_FLAT_LIMIT = 20_000
 TRAIN_POINTS_PER_LIST = 40
 PQ_CENTROIDS = 256
 FILE = "token_ann.faiss"
-
-
-def _faiss() -> Any:
-    import faiss
-
-    return faiss
 
 
 class TokenANN:
@@ -39,14 +34,14 @@ class TokenANN:
         self.use_gpu = use_gpu
         self._gpu_index: Any = None
         self._configure(nprobe, ef_search)
-        if use_gpu and _faiss().get_num_gpus() == 0:
+        if use_gpu and load_faiss().get_num_gpus() == 0:
             raise UnsupportedOperation(
                 "use_gpu=True needs faiss-gpu and a CUDA device; none was found (install the 'gpu' extra "
                 "on a GPU machine, or set use_gpu=false)"
             )
 
     def _configure(self, nprobe: int, ef_search: int) -> None:
-        faiss = _faiss()
+        faiss = load_faiss()
         ivf = faiss.try_extract_index_ivf(self.index)
         if ivf is not None:
             ivf.nprobe = min(nprobe, ivf.nlist)
@@ -79,7 +74,7 @@ class TokenANN:
             InvalidConfig: `ivf_pq` with a `pq_m` that does not divide the dimension, or with
                 fewer than 256 training vectors.
         """
-        faiss = _faiss()
+        faiss = load_faiss()
         dim = sample.shape[1]
         if structure == "auto":
             structure = "flat" if n_total < AUTO_FLAT_LIMIT else "ivf"
@@ -125,9 +120,9 @@ class TokenANN:
         index = self.index
         if self.use_gpu:
             if self._gpu_index is None:
-                self._gpu_index = _faiss().index_cpu_to_all_gpus(self.index)
+                self._gpu_index = load_faiss().index_cpu_to_all_gpus(self.index)
             index = self._gpu_index
-        faiss = _faiss()
+        faiss = load_faiss()
         threads = faiss.omp_get_max_threads()
         # One query's token vectors are too few to share out: a single thread is faster, and idle
         # OpenMP workers spinning after the search would slow the next query's encoder.
@@ -141,12 +136,12 @@ class TokenANN:
         return sims, rows
 
     def save(self, path: Path) -> None:
-        _faiss().write_index(self.index, str(path / FILE))
+        load_faiss().write_index(self.index, str(path / FILE))
 
     @classmethod
     def load(cls, path: Path, *, nprobe: int, ef_search: int, use_gpu: bool) -> TokenANN:
         try:
-            index = _faiss().read_index(str(path / FILE))
+            index = load_faiss().read_index(str(path / FILE))
         except RuntimeError as exc:
             raise CorruptIndex(f"{path}: unreadable {FILE}: {exc}") from exc
         return cls(index, nprobe, ef_search, use_gpu)

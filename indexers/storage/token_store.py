@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
+from indexers.storage.faiss_lib import load_faiss
 
 __all__ = ["TokenStore"]
 
@@ -67,8 +68,7 @@ class TokenStore:
         self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
 
     def _train_pq(self, sample: np.ndarray) -> None:
-        import faiss
-
+        faiss = load_faiss()
         if len(sample) < MIN_PQ_TRAINING:
             raise InvalidConfig(
                 f"vector_codec='pq' needs at least {MIN_PQ_TRAINING} token vectors in the first batch "
@@ -117,8 +117,7 @@ class TokenStore:
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
     def save(self, path: Path) -> None:
-        import faiss
-
+        faiss = load_faiss()
         np.save(path / "token_rows.npy", np.ascontiguousarray(self.rows))
         np.save(path / "token_ids.npy", self.token_ids)
         np.save(path / "token_offsets.npy", self.offsets)
@@ -128,8 +127,7 @@ class TokenStore:
     @classmethod
     def load(cls, path: Path, dim: int, codec: Literal["float16", "pq", "none"], pq_m: int) -> TokenStore:
         """Open a saved store; the row matrix is memory-mapped, not read."""
-        import faiss
-
+        faiss = load_faiss()
         store = cls(dim, codec, pq_m)
         try:
             store.rows = np.load(path / "token_rows.npy", mmap_mode="r")

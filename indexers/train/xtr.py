@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.cli_args import parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import device_for, resolve_model_path
 from indexers.train.data import (
@@ -301,9 +300,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m indexers.train.xtr`; returns 0, or 2 for bad arguments, data or config."""
-    args = parse_args(_parser(), argv)
-    if isinstance(args, int):
-        return args
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     def report(step: int, total: int, loss: float) -> None:
