@@ -21,6 +21,7 @@ Writes `docs/results/<dataset>-<split>-xtr.md` and `.json`, and the k' sweep plo
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,12 @@ from typing import Any
 import numpy as np
 
 from evals.beir import EvalResult, build_config, quality, run, search_judged
-from evals.datasets import BeirDataset, load_beir
-from evals.metrics import ndcg_at_k
+from evals.datasets import BeirDataset, load_beir, sample_docs
+from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
+from evals.report import cell, markdown_table, write_json, write_report
 from indexers.base import Index
+from indexers.cli_args import parse_args
 from indexers.models.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import open_index
 from indexers.storage.token_store import TokenStore
@@ -180,9 +183,7 @@ def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[s
             {
                 "candidate_tokens": k_prime,
                 **quality(ranked, dataset),
-                "ndcg_at_10_per_query": {
-                    q: ndcg_at_k(ranked.get(q, []), judged, 10) for q, judged in dataset.qrels.items()
-                },
+                "ndcg_at_10_per_query": per_query(ndcg_at_k, ranked, dataset.qrels, 10),
                 "latency_ms_p50": float(np.percentile(latencies, 50)),
                 "latency_ms_p95": float(np.percentile(latencies, 95)),
             }
@@ -197,21 +198,9 @@ def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[s
     return points
 
 
-def sample_corpus(dataset: BeirDataset, size: int, seed: int = 0) -> BeirDataset:
-    """The dataset over a corpus cut to `size` documents: every document judged relevant for one
-    of its queries, plus random others (in corpus order). Every query keeps its judgments."""
-    relevant = {doc for judged in dataset.qrels.values() for doc, grade in judged.items() if grade > 0}
-    others = [i for i, doc in enumerate(dataset.docs) if doc.id not in relevant]
-    rng = np.random.default_rng(seed)
-    extra = rng.choice(others, size=max(0, min(len(others), size - len(relevant))), replace=False)
-    chosen = set(extra.tolist())
-    docs = [doc for i, doc in enumerate(dataset.docs) if doc.id in relevant or i in chosen]
-    return replace(dataset, docs=docs, limit_docs=len(docs))
-
-
 def _dataset(args: argparse.Namespace) -> BeirDataset:
     dataset = load_beir(args.data, args.split)
-    return dataset if args.sample_docs is None else sample_corpus(dataset, args.sample_docs)
+    return dataset if args.sample_docs is None else sample_docs(dataset, args.sample_docs)
 
 
 def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
@@ -221,8 +210,9 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
     if "encoder" in type(config).model_fields:
         model = config.encoder.model  # type: ignore[union-attr]
         slug = "".join(c if c.isalnum() else "_" for c in model).strip("_")
-        cache = args.runs_dir / "xtr-cache" / f"{dataset.name}{args.sample_docs or ''}-{slug}"
         texts = [d.full_text for d in dataset.docs]
+        corpus = hashlib.sha1("\n".join(d.id for d in dataset.docs).encode()).hexdigest()[:12]
+        cache = args.runs_dir / "xtr-cache" / f"{dataset.name}-{corpus}-{slug}"  # one per corpus and model
         doc_encoder = CachedDocuments.open(load_token_encoder(config.encoder), texts, cache)  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory(prefix="xtr-table-") as tmp:
         folder = Path(tmp) / "index"
@@ -247,7 +237,7 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
 def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str]:
     """Per-query nDCG@10 of each trained XTR row against `baseline` at every shared k'."""
     base = {p["candidate_tokens"]: p for p in records[baseline].get("sweep", [])}
-    rows = []
+    rows: list[list[object]] = []
     for label, record in records.items():
         if label == baseline:
             continue
@@ -257,8 +247,13 @@ def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str
                 continue
             c = paired_comparison(point["ndcg_at_10_per_query"], other["ndcg_at_10_per_query"])
             rows.append(
-                f"| {label} | {point['candidate_tokens']} | {c['mean_diff']:+.4f} | "
-                f"{c['wins']} / {c['losses']} / {c['ties']} | {c['p_value']:.3f} |"
+                [
+                    label,
+                    point["candidate_tokens"],
+                    cell(c["mean_diff"], "+.4f"),
+                    f"{c['wins']} / {c['losses']} / {c['ties']}",
+                    cell(c["p_value"], ".3f"),
+                ]
             )
     if not rows:
         return []
@@ -269,14 +264,8 @@ def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str
         "Wins / losses / ties count queries; p: two-sided paired sign-flip randomization test of the "
         "mean difference (10,000 rounds).",
         "",
-        "| row | k' | mean difference | wins / losses / ties | p |",
-        "|---|---:|---:|---:|---:|",
-        *rows,
+        markdown_table(["row", "k'", "mean difference", "wins / losses / ties", "p"], rows),
     ]
-
-
-def _cell(value: float | None, spec: str) -> str:
-    return "—" if value is None else format(value, spec)
 
 
 def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed: list[str]) -> str:
@@ -284,8 +273,8 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
     first = next(iter(results.values()))
     exact = records.get("exact", {})
     scope = (
-        f" Subsample: the corpus was cut to {first.num_docs} documents, every document judged relevant "
-        f"for a {first.split} query plus random others (`--sample-docs {args.sample_docs}`, seed 0), "
+        f" Subsample: the corpus was cut to {first.num_docs} documents, every document judged for a "
+        f"{first.split} query, then the others in file order (`--sample-docs {args.sample_docs}`), "
         "so scores are higher than on the full corpus and only comparable within this table."
         if args.sample_docs
         else ""
@@ -308,24 +297,48 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
         "machine's 1-minute load average right after the row's timed queries (2 CPUs; above 2, other "
         "work was competing).",
         "",
-        "| kind/config | nDCG@10 | Recall@100 | p50 ms | p95 ms | similarities/query | vs exact "
-        "| build docs/s | index MB | bytes/doc | peak RSS MB | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rows = []
     for label, result in results.items():
         sims = records[label].get("similarities_mean")
         ratio = (
             exact["similarities_mean"] / sims if sims and label != "exact" and "exact" in records else None
         )
-        speed = result.build_docs_per_s
-        lines.append(
-            f"| {label} | {result.ndcg_at_10:.3f} | {result.recall_at_100:.3f} | "
-            f"{result.latency_ms_p50:.1f} | {result.latency_ms_p95:.1f} | {_cell(sims, ',.0f')} | "
-            f"{'—' if ratio is None else f'{ratio:.0f}x fewer'} | "
-            f"{speed:.1f}{'*' if records[label]['cached_docs'] else ''} | "
-            f"{result.index_bytes / 2**20:.1f} | {result.bytes_per_doc:.0f} | {result.peak_rss_mb:.0f} | "
-            f"{_cell(records[label].get('load_1min'), '.1f')} |"
+        rows.append(
+            [
+                label,
+                cell(result.ndcg_at_10, ".3f"),
+                cell(result.recall_at_100, ".3f"),
+                cell(result.latency_ms_p50, ".1f"),
+                cell(result.latency_ms_p95, ".1f"),
+                cell(sims, ",.0f"),
+                None if ratio is None else f"{ratio:.0f}x fewer",
+                cell(result.build_docs_per_s, ".1f") + ("*" if records[label]["cached_docs"] else ""),
+                cell(result.index_bytes / 2**20, ".1f"),
+                cell(result.bytes_per_doc, ".0f"),
+                cell(result.peak_rss_mb, ".0f"),
+                cell(records[label].get("load_1min"), ".1f"),
+            ]
         )
+    lines.append(
+        markdown_table(
+            [
+                "kind/config",
+                "nDCG@10",
+                "Recall@100",
+                "p50 ms",
+                "p95 ms",
+                "similarities/query",
+                "vs exact",
+                "build docs/s",
+                "index MB",
+                "bytes/doc",
+                "peak RSS MB",
+                "load",
+            ],  # fmt: skip
+            rows,
+        )
+    )
     if "exact" in results:
         for label, result in results.items():
             if result.kind == "xtr":
@@ -338,19 +351,27 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
     for label, record in records.items():
         if "sweep" not in record:
             continue
+        sweep = [
+            [
+                point["candidate_tokens"],
+                cell(point["ndcg_at_10"], ".3f"),
+                cell(point["recall_at_100"], ".3f"),
+                cell(point["latency_ms_p50"], ".1f"),
+                cell(point["latency_ms_p95"], ".1f"),
+                cell(point.get("similarities_mean"), ",.0f"),
+            ]
+            for point in record["sweep"]
+        ]
         lines += [
             "",
             f"## k' sweep: {label}",
             "",
-            "| k' | nDCG@10 | Recall@100 | p50 ms | p95 ms | similarities/query |",
-            "|---:|---:|---:|---:|---:|---:|",
+            markdown_table(
+                ["k'", "nDCG@10", "Recall@100", "p50 ms", "p95 ms", "similarities/query"],
+                sweep,
+                text_columns=0,
+            ),
         ]
-        for point in record["sweep"]:
-            lines.append(
-                f"| {point['candidate_tokens']} | {point['ndcg_at_10']:.3f} | {point['recall_at_100']:.3f} | "
-                f"{point['latency_ms_p50']:.1f} | {point['latency_ms_p95']:.1f} | "
-                f"{_cell(point.get('similarities_mean'), ',.0f')} |"
-            )
     if ZERO_SHOT in records:
         lines += _paired_lines(records, ZERO_SHOT)
     if failed:
@@ -403,7 +424,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sample-docs",
         type=int,
-        help="subsample: the judged-relevant documents plus random others, N in all",
+        help="subsample: the judged documents, then the others in file order, N in all",
     )
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"))
     parser.add_argument("--plot-dir", type=Path, default=Path("docs"))
@@ -423,7 +444,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the lineup, one child process per row; 0 if every row succeeded, 1 if one failed."""
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     rows = {row.label: row for row in _lineup(args.trained)}
     out_dir = args.runs_dir / "xtr-table"
     if args.row is not None:
@@ -431,8 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         record = _run_row(rows[args.row], args)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{_slug(args.row)}.json").write_text(json.dumps(record, indent=2) + "\n")
+        write_json(out_dir / f"{_slug(args.row)}.json", record)
         return 0
     wanted = [label.strip() for label in args.only.split(",")] if args.only else list(rows)
     records: dict[str, dict[str, Any]] = {}
@@ -468,12 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"{args.data.resolve().name}-{args.split}" + (
         f"-sample{args.sample_docs}" if args.sample_docs else ""
     )
-    args.results_dir.mkdir(parents=True, exist_ok=True)
     report = _report(args, records, failed)
-    (args.results_dir / f"{stem}-xtr.md").write_text(report, encoding="utf-8")
-    (args.results_dir / f"{stem}-xtr.json").write_text(
-        json.dumps({"rows": records, "failed": failed}, indent=2) + "\n", encoding="utf-8"
-    )
+    write_report(args.results_dir / f"{stem}-xtr", report, {"rows": records, "failed": failed})
     if any("sweep" in r for r in records.values()):
         first = EvalResult.model_validate(next(iter(records.values()))["result"])
         scope = f", {first.num_docs}-document subsample" if args.sample_docs else ""
