@@ -32,7 +32,9 @@ __all__ = [
     "LinguaConfig",
     "WordPieces",
     "WordReader",
+    "forced_mask",
     "load_lingua",
+    "select_words",
     "word_probability",
 ]
 

@@ -30,7 +30,7 @@ from indexers.scoring.pooling import pool_tokens
 from indexers.storage.token_ann import TokenANN
 from indexers.storage.token_store import TokenStore
 
-__all__ = ["ANNTokenIndex", "TokenIndex"]
+__all__ = ["ANN_SAMPLE", "ANNTokenIndex", "TokenIndex"]
 
 INGEST_CHUNK = 2048
 ANN_SAMPLE = 262_144

@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from qdrant_client import models
 
+from indexers.base import Progress
 from indexers.errors import DocumentNotFound, IndexNotFound, InvalidInput
 from indexers.memory.consolidate import abstract_unit, duplicates, group_units, merge_into
 from indexers.memory.retrieve import (
@@ -39,7 +40,6 @@ from indexers.scoring.fusion import rrf
 __all__ = ["AgentMemory", "Answer", "ConsolidationReport", "Recall", "WriteReport"]
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[int, int], None]
 SYMBOLIC_SCAN = 1000
 
 

@@ -20,7 +20,7 @@ from indexers.memory.text import candidate_entities, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, unit_id
 from indexers.models.llm import LLM, ChatMessage
 
-__all__ = ["Group", "abstract_unit", "duplicates", "group_units"]
+__all__ = ["Group", "abstract_unit", "duplicates", "group_units", "merge_into"]
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ __all__ = [
     "Complexity",
     "Plan",
     "classify",
+    "level_filter",
+    "lexical_query",
     "pack_context",
     "plan_for",
     "render_turn",
@@ -85,6 +87,7 @@ def symbolic_filter(base: models.Filter, symbols: Sequence[str]) -> models.Filte
 
 
 def lexical_query(query: str) -> models.SparseVector | None:
+    """The query's sparse vector for the lexical view (each distinct term once); None without terms."""
     ids, weights = query_vector(query)
     return models.SparseVector(indices=ids, values=weights) if ids else None
 

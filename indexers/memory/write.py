@@ -29,6 +29,7 @@ __all__ = [
     "information_score",
     "raw_units",
     "uncovered",
+    "window_key",
     "windows",
 ]
 

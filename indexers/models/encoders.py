@@ -15,13 +15,14 @@ import json
 import re
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from indexers.base import Progress
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "HFTokenEncoder",
+    "Progress",
     "TokenEmbeddings",
     "TokenEncoder",
     "UsesTokenEncoder",
@@ -41,7 +44,6 @@ __all__ = [
     "resolve_model_path",
 ]
 
-Progress = Callable[[int, int], None]
 FAKE_PREFIX = "fake:hash"
 FAKE_VOCAB = 30522
 FAKE_DIM = 32

@@ -1,3 +1,11 @@
-"""Scoring math on arrays: MaxSim, XTR imputation, token pooling, rank fusion."""
+"""Scoring math on arrays and ranked lists.
+
+- `fusion`: weighted reciprocal rank fusion of ranked id lists.
+- `imputation`: scores from retrieved tokens only, with XTR's missing-similarity imputation.
+- `maxsim`: late-interaction (MaxSim) scores on numpy arrays.
+- `pooling`: hierarchical token pooling (merge similar token vectors of a document).
+"""
 
 from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,3 +1,16 @@
-"""What indexes keep on disk: versioned folders, token and sparse stores, ANN, Lucene files."""
+"""What indexes keep on disk, and the stores they read through.
+
+- `doc_table`: external <-> internal document ids, metadata and tombstones, shared by every kind.
+- `faiss_lib`: the FAISS module, imported on first use.
+- `lucene_files`: where a Lucene-backed index keeps its files, and the searcher open on them.
+- `lucene_jvm`: the one-time JVM bootstrap for pyserini.
+- `qdrant_scroll`: every point of a Qdrant collection matching a filter, page by page.
+- `sparse_store`: sparse vocabulary-space vectors per document (CSR arrays, memory-mapped on load).
+- `token_ann`: the FAISS inner-product index over token vectors, for candidate generation.
+- `token_store`: every document's token vectors back to back (float16 or PQ codes, memory-mapped).
+- `versions`: versioned index folders with an atomic `CURRENT` pointer.
+"""
 
 from __future__ import annotations
+
+__all__: list[str] = []

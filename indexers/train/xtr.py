@@ -41,7 +41,7 @@ from indexers.train.data import (
     read_training_corpus,
 )
 
-__all__ = ["TrainResult", "XTRTrainConfig", "main", "mean_maxsim", "train_xtr"]
+__all__ = ["RECORD_FILE", "TrainResult", "XTRTrainConfig", "main", "mean_maxsim", "train_xtr"]
 
 logger = logging.getLogger(__name__)
 
