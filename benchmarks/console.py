@@ -23,6 +23,9 @@ from typing import Any
 import httpx
 
 from benchmarks.load import ingest, percentile, server_arguments
+from evals.datasets import read_queries
+from evals.report import markdown_table, write_report
+from indexers.cli_args import parse_args
 
 
 def timed(requests: int, call: Callable[[int], httpx.Response]) -> dict[str, Any]:
@@ -84,6 +87,9 @@ def rows_for_kind(
     return [{"kind": kind, "route": label, **timed(n, call)} for label, call in plan]
 
 
+_COLUMNS = ("kind", "route", "requests", "errors", "p50_ms", "p95_ms", "response_kb")
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Console cost: {report['collection']} ({report['documents']} documents, k={report['k']})",
@@ -91,14 +97,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"Command: `{report['command']}`. Sequential requests over HTTP to `tessera serve` on the same "
         "2-core machine, shared with other jobs: latencies include contention.",
         "",
-        "| kind | route | requests | errors | p50 ms | p95 ms | response KB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        markdown_table(
+            ["kind", "route", "requests", "errors", "p50 ms", "p95 ms", "response KB"],
+            [
+                [
+                    r["kind"],
+                    r["route"],
+                    r["requests"],
+                    r["errors"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["response_kb"],
+                ]
+                for r in report["rows"]
+            ],
+            text_columns=2,
+        ),
     ]
-    for row in report["rows"]:
-        lines.append(
-            f"| {row['kind']} | {row['route']} | {row['requests']} | {row['errors']} | {row['p50_ms']} "
-            f"| {row['p95_ms']} | {row['response_kb']} |"
-        )
     return "\n".join(lines) + "\n"
 
 
@@ -111,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--reuse", action="store_true", help="use an existing collection, skip ingest")
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
 
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
-    queries = queries[: args.requests]
+    queries = list(read_queries(args.queries).values())[: args.requests]
     report: dict[str, Any] = {"collection": args.collection, "k": args.k, "command": shlex.join(sys.argv)}
     with httpx.Client(base_url=args.url, headers=headers, timeout=600) as client:
         if not args.reuse:
@@ -132,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             for kind in args.kind
             for row in rows_for_kind(client, args.collection, kind, queries, args.requests, args.k)
         ]
-    text = json.dumps(report, indent=2)
     sys.stdout.write(markdown(report))
     if args.out:
-        args.out.with_suffix(".json").write_text(text + "\n")
-        args.out.with_suffix(".md").write_text(markdown(report))
+        write_report(args.out.with_suffix(""), markdown(report), report)
     return 0
 
 

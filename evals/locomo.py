@@ -42,7 +42,9 @@ from evals.beir import apply_override
 from evals.datasets import DatasetError, read_locomo
 from evals.paired import paired_comparison
 from evals.qa_metrics import abstained, bleu1, token_f1
+from evals.report import cell, markdown_table, write_report
 from indexers.base import Doc
+from indexers.cli_args import parse_args
 from indexers.configs import DenseConfig
 from indexers.errors import InvalidConfig
 from indexers.kinds.dense import DenseIndex
@@ -356,39 +358,55 @@ def _result(scores: dict[str, MethodScores], builds: list[dict[str, Any]]) -> di
     }
 
 
+_SUMMARY_COLUMNS = (
+    "method",
+    "F1 c1",
+    "F1 c2",
+    "F1 c3",
+    "F1 c4",
+    "F1 1-4",
+    "BLEU-1 1-4",
+    "evidence in context 1-4",
+    "c5 abstain",
+    "context tokens/q",
+    "prompt tokens/q",
+    "retrieval p50 ms",
+    "retrieval p95 ms",
+    "answer s/q",
+)
+_BUILD_COLUMNS = (
+    "conversation",
+    "turns",
+    "questions",
+    "memory build s",
+    "extract s",
+    "rag build s",
+    "windows",
+    "skipped",
+    "LLM fallbacks",
+    "units",
+    "live units",
+    "LLM facts / raw turns / abstracts",
+)
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The summary as a Markdown table (one row per method) and the build table."""
-    head = (
-        "method",
-        "F1 c1",
-        "F1 c2",
-        "F1 c3",
-        "F1 c4",
-        "F1 1-4",
-        "BLEU-1 1-4",
-        "evidence in context 1-4",
-        "c5 abstain",
-        "context tokens/q",
-        "prompt tokens/q",
-        "retrieval p50 ms",
-        "retrieval p95 ms",
-        "answer s/q",
-    )
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
-    for method, s in result["summary"].items():
-        cells = [method] + [
-            f"{s[key]:.3f}" if key in s else "—"
-            for key in ("f1_c1", "f1_c2", "f1_c3", "f1_c4", "f1", "bleu1", "evidence_recall")
+    summary = [
+        [
+            method,
+            *(cell(s.get(key), ".3f") for key in ("f1_c1", "f1_c2", "f1_c3", "f1_c4", "f1", "bleu1")),
+            cell(s.get("evidence_recall"), ".3f"),
+            cell(s.get("c5_abstain"), ".2f"),
+            cell(s["context_tokens"], ".0f"),
+            cell(s.get("prompt_tokens"), ".0f"),
+            cell(s["retrieval_p50_ms"], ".1f"),
+            cell(s["retrieval_p95_ms"], ".1f"),
+            cell(s.get("answer_s"), ".2f"),
         ]
-        cells += [
-            f"{s['c5_abstain']:.2f}" if "c5_abstain" in s else "—",
-            f"{s['context_tokens']:.0f}",
-            f"{s['prompt_tokens']:.0f}" if "prompt_tokens" in s else "—",
-            f"{s['retrieval_p50_ms']:.1f}",
-            f"{s['retrieval_p95_ms']:.1f}",
-            f"{s['answer_s']:.2f}" if "answer_s" in s else "—",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+        for method, s in result["summary"].items()
+    ]
+    lines = [markdown_table(_SUMMARY_COLUMNS, summary)]
     for name, c in result.get("paired_f1", {}).items():
         lines += [
             "",
@@ -396,26 +414,33 @@ def markdown(result: dict[str, Any]) -> str:
             f"{c['losses']} worse / {c['ties']} tied, paired sign-flip randomization p = {c['p_value']:.3f}.",
         ]
     if len(result.get("by_conversation", {})) > 1:
-        lines += ["", "| conversation | method | F1 1-4 | evidence in context 1-4 |", "|---|---|---:|---:|"]
-        for conversation, methods in result["by_conversation"].items():
-            for method, s in methods.items():
-                f1 = f"{s['f1']:.3f}" if "f1" in s else "—"
-                lines.append(f"| {conversation} | {method} | {f1} | {s.get('evidence_recall', 0.0):.3f} |")
-    lines += [
-        "",
-        "| conversation | turns | questions | memory build s | extract s | rag build s | windows | "
-        "skipped | LLM fallbacks | units | live units | LLM facts / raw turns / abstracts |",
-        "|---|" + "---:|" * 11,
-    ]
+        rows = [
+            [conversation, method, cell(s.get("f1"), ".3f"), cell(s.get("evidence_recall", 0.0), ".3f")]
+            for conversation, methods in result["by_conversation"].items()
+            for method, s in methods.items()
+        ]
+        header = ["conversation", "method", "F1 1-4", "evidence in context 1-4"]
+        lines += ["", markdown_table(header, rows, text_columns=2)]
+    builds = []
     for b in result["builds"]:
         w, o = b["write"], b.get("origins", {})
-        lines.append(
-            f"| {b['sample_id']} | {b['turns']} | {b['questions']} | {b['memory_build_s']:.1f}"
-            f"{' (reused)' if b.get('reused') else ''} | "
-            f"{b['extract_s']:.1f} | {b['rag_build_s']:.1f} | {w['windows']} | {w['skipped']} | "
-            f"{w['fallbacks']} | {b['units']} | {b['live_units']} | "
-            f"{o.get('llm', 0)} / {o.get('raw', 0)} / {o.get('abstract', 0)} |"
+        builds.append(
+            [
+                b["sample_id"],
+                b["turns"],
+                b["questions"],
+                cell(b["memory_build_s"], ".1f") + (" (reused)" if b.get("reused") else ""),
+                cell(b["extract_s"], ".1f"),
+                cell(b["rag_build_s"], ".1f"),
+                w["windows"],
+                w["skipped"],
+                w["fallbacks"],
+                b["units"],
+                b["live_units"],
+                f"{o.get('llm', 0)} / {o.get('raw', 0)} / {o.get('abstract', 0)}",
+            ]
         )
+    lines += ["", markdown_table(_BUILD_COLUMNS, builds)]
     return "\n".join(lines)
 
 
@@ -469,9 +494,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run `python -m evals.locomo`; returns 0, or 2 for bad arguments, data or settings."""
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    conversations = load_locomo(args.data, args.sessions)
+    try:
+        conversations = load_locomo(args.data, args.sessions)
+    except DatasetError as exc:
+        print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)
+        return 2
     if args.conversations:
         conversations = [conversations[i] for i in args.conversations]
     try:
@@ -509,11 +541,9 @@ def main(argv: list[str] | None = None) -> int:
             "created_at": datetime.now(UTC).isoformat(),
         }
         table = markdown(result)
-        (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, default=str))
         state = "" if final else "\n\n**Partial run** (still running or stopped before the end).\n"
-        (args.out / f"{args.name}.md").write_text(
-            f"{TITLE}\n\n`{command}`\n{state}\n{table}\n\npeak RSS {peak_mb:.0f} MB\n"
-        )
+        report = f"{TITLE}\n\n`{command}`\n{state}\n{table}\n\npeak RSS {peak_mb:.0f} MB\n"
+        write_report(args.out / args.name, report, result)
         return table
 
     with tempfile.TemporaryDirectory(prefix="locomo-") as scratch:

@@ -25,7 +25,6 @@ question, so a stopped run keeps what it measured.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import time
@@ -38,6 +37,8 @@ import numpy as np
 
 from evals.datasets import LocomoSample, read_locomo
 from evals.qa_metrics import token_f1
+from evals.report import cell, markdown_table, write_report
+from indexers.cli_args import parse_args
 from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
 from indexers.compress.lingua import load_lingua
@@ -240,16 +241,32 @@ def markdown(report: dict[str, Any]) -> str:
         "keep/drop head; `+q`: question-aware (segments ranked by MiniLM cosine to the question get "
         f"the budget). Machine: {setup['machine']}.",
         "",
-        "| method | questions | answer F1 | prompt tokens | context rate | compression s | "
-        "end-to-end s (mean) | end-to-end s (p50) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        markdown_table(
+            [
+                "method",
+                "questions",
+                "answer F1",
+                "prompt tokens",
+                "context rate",
+                "compression s",
+                "end-to-end s (mean)",
+                "end-to-end s (p50)",
+            ],  # fmt: skip
+            [
+                [
+                    name,
+                    row["questions"],
+                    cell(row["answer_f1"], ".3f"),
+                    cell(row["prompt_tokens"], ".0f"),
+                    cell(row["compression_rate"], ".2f"),
+                    cell(row["compress_s"], ".2f"),
+                    cell(row["end_to_end_s"], ".2f"),
+                    cell(row["end_to_end_p50_s"], ".2f"),
+                ]
+                for name, row in report["methods"].items()
+            ],
+        ),
     ]
-    for name, row in report["methods"].items():
-        lines.append(
-            f"| {name} | {row['questions']} | {row['answer_f1']:.3f} | {row['prompt_tokens']:.0f} | "
-            f"{row['compression_rate']:.2f} | {row['compress_s']:.2f} | {row['end_to_end_s']:.2f} | "
-            f"{row['end_to_end_p50_s']:.2f} |"
-        )
     if report.get("crag_growth"):
         lines += [
             "",
@@ -257,14 +274,29 @@ def markdown(report: dict[str, Any]) -> str:
             "turns most similar to the question by MiniLM cosine; encoder tokens; CRAG with at most "
             "64 tokens per cluster and no overall rate, lingua at rate 1/3):",
             "",
-            "| passages | tokens in | CRAG tokens | CRAG +q tokens | CRAG clusters | lingua 3x tokens |",
-            "|---:|---:|---:|---:|---:|---:|",
+            markdown_table(
+                [
+                    "passages",
+                    "tokens in",
+                    "CRAG tokens",
+                    "CRAG +q tokens",
+                    "CRAG clusters",
+                    "lingua 3x tokens",
+                ],
+                [
+                    [
+                        size,
+                        cell(row["tokens_before"], ".0f"),
+                        cell(row["crag_tokens"], ".0f"),
+                        cell(row["crag_q_tokens"], ".0f"),
+                        cell(row["crag_clusters"], ".1f"),
+                        cell(row["lingua_3x_tokens"], ".0f"),
+                    ]
+                    for size, row in report["crag_growth"].items()
+                ],
+                text_columns=0,
+            ),
         ]
-        for size, row in report["crag_growth"].items():
-            lines.append(
-                f"| {size} | {row['tokens_before']:.0f} | {row['crag_tokens']:.0f} | "
-                f"{row['crag_q_tokens']:.0f} | {row['crag_clusters']:.1f} | {row['lingua_3x_tokens']:.0f} |"
-            )
     return "\n".join(lines) + "\n"
 
 
@@ -328,9 +360,7 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
 
 
 def _write(out: Path, report: dict[str, Any]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    write_report(out.with_suffix(""), markdown(report), report)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -355,7 +385,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, llm: LLM | None = None) -> int:
     import sys
 
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     if not args.locomo.is_file():
         print(f"no LoCoMo file at {args.locomo}", file=sys.stderr)
         return 2
