@@ -1,13 +1,23 @@
-"""BEIR-layout loading: the tiny folder, smoke-run cuts, and clear errors for broken folders."""
+"""Evaluation data: BEIR-layout loading (the tiny folder, smoke-run cuts, clear errors for broken
+folders), the samplers, and the LoCoMo reader."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from evals.datasets import DatasetError, load_beir, read_qrels
+from evals.datasets import (
+    DatasetError,
+    load_beir,
+    read_locomo,
+    read_qrels,
+    sample_docs,
+    sample_queries,
+    title_queries,
+)
 from indexers.errors import InvalidInput
 
 
@@ -92,3 +102,92 @@ def test_limit_that_leaves_no_query(data_dir: Path, tmp_path: Path) -> None:
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq10\td20\t1\n")
     with pytest.raises(DatasetError, match="leaves no query to evaluate"):
         load_beir(folder, "test", limit_docs=3)
+
+
+def test_bad_rows_are_errors_naming_the_line(data_dir: Path, tmp_path: Path) -> None:
+    folder = _copy(data_dir, tmp_path)
+    with open(folder / "corpus.jsonl", "a") as handle:
+        handle.write('{"_id": "d01", "text": "again"}\n')
+    with pytest.raises(DatasetError, match=r"corpus.jsonl:21: document id 'd01' appears twice"):
+        load_beir(folder, "test")
+    shutil.copy(data_dir / "corpus.jsonl", folder / "corpus.jsonl")
+    with open(folder / "queries.jsonl", "a") as handle:
+        handle.write('{"_id": "q99", "text": " "}\n')
+    with pytest.raises(DatasetError, match=r"queries.jsonl:\d+: query 'q99' has empty text"):
+        load_beir(folder, "test")
+    (folder / "qrels" / "test.tsv").write_text("q1\t\t1\n")
+    with pytest.raises(DatasetError, match=r"test.tsv:1: missing query id or document id"):
+        read_qrels(folder / "qrels" / "test.tsv")
+
+
+def test_sample_docs_keeps_judged_documents_then_file_order(data_dir: Path) -> None:
+    dataset = load_beir(data_dir, "test")
+    judged = {d for j in dataset.qrels.values() for d in j}
+    sample = sample_docs(dataset, 12)
+    ids = [d.id for d in sample.docs]
+    assert len(ids) == 12 and sample.limit_docs == 12 and judged <= set(ids)
+    assert ids == [d.id for d in dataset.docs if d.id in set(ids)]  # file order kept
+    extra = [d.id for d in dataset.docs if d.id not in judged][:2]
+    assert set(ids) == judged | set(extra)  # the others come in file order
+    assert sample.queries == dataset.queries and sample.qrels == dataset.qrels
+    with pytest.raises(DatasetError, match="at least 1"):
+        sample_docs(dataset, 0)
+
+
+def test_query_samples_are_seeded(data_dir: Path) -> None:
+    dataset = load_beir(data_dir, "test")
+    first, again, other = (sample_queries(dataset, 4, seed) for seed in (0, 0, 1))
+    assert first == again and len(first.queries) == 4 and set(first.qrels) == set(first.queries)
+    assert set(first.queries) <= set(dataset.queries) and first.queries != other.queries
+    assert sample_queries(dataset, 99).queries == dataset.queries
+    titles = title_queries(dataset, 3)
+    assert titles.split == "titles" and len(titles.queries) == 3
+    for qid, text in titles.queries.items():
+        (doc_id,) = titles.qrels[qid]
+        doc = next(d for d in dataset.docs if d.id == doc_id)
+        assert qid == f"t{doc_id}" and doc.text.startswith(text) and titles.qrels[qid][doc_id] == 1
+
+
+LOCOMO = {
+    "sample_id": "conv-1",
+    "conversation": {
+        "speaker_a": "Ada",
+        "session_10_date_time": "9:00 am on 3 May, 2023",
+        "session_10": [{"speaker": "Ada", "dia_id": "D10:1", "text": "Later."}],
+        "session_2_date_time": "1:56 pm on 8 May, 2023",
+        "session_2": [
+            {"speaker": "Ben", "dia_id": "D2:1", "text": "Look.", "blip_caption": "a red boat"},
+            {"speaker": "Ada", "dia_id": "D2:2", "text": "Nice."},
+        ],
+    },
+    "qa": [
+        {"question": "What colour?", "answer": 7, "evidence": ["D2:1"], "category": 1},
+        {"question": "Trick?", "adversarial_answer": "none", "evidence": ["D2:2"], "category": 5},
+    ],
+}
+
+
+def test_locomo_sessions_in_number_order_with_captions(tmp_path: Path) -> None:
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps([LOCOMO]))
+    (sample,) = read_locomo(path)
+    assert [s.number for s in sample.sessions] == [2, 10]  # numbers, not text order
+    assert sample.sessions[0].date_time == "1:56 pm on 8 May, 2023"
+    assert [t.text for t in sample.sessions[0].turns] == ["Look. [shares a photo of a red boat]", "Nice."]
+    gold, adversarial = sample.qa
+    assert (gold.position, gold.answer, gold.adversarial_answer, gold.category) == (0, "7", None, 1)
+    assert (adversarial.answer, adversarial.adversarial_answer, adversarial.evidence) == (
+        None,
+        "none",
+        ["D2:2"],
+    )
+
+
+def test_malformed_locomo_names_the_conversation(tmp_path: Path) -> None:
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps([{**LOCOMO, "qa": [{"answer": "x"}]}]))
+    with pytest.raises(DatasetError, match="conversation 'conv-1' is malformed"):
+        read_locomo(path)
+    path.write_text("[not json")
+    with pytest.raises(DatasetError, match="cannot read LoCoMo file"):
+        read_locomo(path)
