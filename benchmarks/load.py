@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 
-from service.schemas.all import TERMINAL_STATES
+from evals.datasets import read_queries
+from indexers.cli_args import parse_args
+from service.schemas.jobs import TERMINAL_STATES
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--reuse", action="store_true", help="search an existing collection, skip ingest")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
 
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     kinds = [kind for kind in args.kind if kind != "hybrid"]
@@ -135,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             created = client.post("/v1/collections", json={"name": args.collection, "indexes": configs})
             created.raise_for_status()
             report["ingest"] = ingest(client, args.collection, args.corpus, args.batch, args.limit)
-        queries = [json.loads(line)["text"] for line in args.queries.read_text().splitlines() if line.strip()]
+        queries = list(read_queries(args.queries).values())
         for kind in args.kind:  # warm up: load every kind's index before timing
             body: dict[str, Any] = {"hybrid": {}} if kind == "hybrid" else {"kind": kind}
             client.post(f"/v1/collections/{args.collection}/search", json={"query": queries[0], **body})

@@ -1,42 +1,22 @@
-"""FastAPI dependencies: settings, the app's services, the request's tenant."""
+"""FastAPI dependencies: settings, the app's services, the request's tenant, the LLM."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
 from indexers.models.llm import LLM, load_llm
-from service.api.metrics import Metrics
 from service.api.security import TenantDep
-from service.core.catalog import Catalog
-from service.core.docstore import DocumentStore
-from service.core.queue import JobQueue
-from service.core.search import Searcher
-from service.core.store import IndexStore
-from service.jobs import Layout
-from service.schemas.all import NAME_PATTERN
+from service.core.services import Services
+from service.schemas.common import NAME_PATTERN
 from service.settings import Settings, get_settings
 
-__all__ = ["CollectionName", "LLMDep", "Services", "ServicesDep", "SettingsDep", "TenantDep", "get_llm"]
-
-
-@dataclass
-class Services:
-    """Everything the lifespan builds, kept on `app.state.services`."""
-
-    settings: Settings
-    layout: Layout
-    docs: DocumentStore
-    indexes: IndexStore
-    catalog: Catalog
-    searcher: Searcher
-    queue: JobQueue
-    metrics: Metrics
+__all__ = ["CollectionName", "LLMDep", "ServicesDep", "SettingsDep", "TenantDep", "get_llm", "get_services"]
 
 
 def get_services(request: Request) -> Services:
+    """The services the lifespan built, kept on `app.state.services`."""
     services: Services = request.app.state.services
     return services
 

@@ -10,45 +10,18 @@ from importlib.metadata import version
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from service.api.deps import Services
 from service.api.errors import register_exception_handlers
 from service.api.metrics import Metrics
 from service.api.middleware import BodyLimit, RequestContext
 from service.api.routes import collections, documents, health, jobs, memory, reports, search
 from service.api.routes import compress as compress_routes
 from service.console.routes import install_console
-from service.core.catalog import Catalog
-from service.core.docstore import DocumentStore
-from service.core.queue import JobQueue
-from service.core.search import Searcher
-from service.core.store import IndexStore
-from service.jobs import Layout
+from service.core.services import build_services
 from service.settings import Settings, get_settings
 
-__all__ = ["app", "build_services", "create_app"]
+__all__ = ["app", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-def build_services(settings: Settings, metrics: Metrics) -> Services:
-    """Open the document store, the index store and the job queue for `settings`."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    layout = Layout(settings.data_dir)
-    docs = DocumentStore(
-        url=settings.qdrant_url, api_key=settings.qdrant_api_key, path=settings.data_dir / "qdrant"
-    )
-    indexes = IndexStore(layout)
-    catalog = Catalog(layout, docs, indexes)
-    return Services(
-        settings=settings,
-        layout=layout,
-        docs=docs,
-        indexes=indexes,
-        catalog=catalog,
-        searcher=Searcher(settings, catalog, indexes, docs),
-        queue=JobQueue(settings, layout),
-        metrics=metrics,
-    )
 
 
 def operation_id(route: APIRoute) -> str:
@@ -64,14 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = build_services(settings, metrics)
+        services = build_services(settings, on_submit=metrics.job_submitted)
         app.state.services = services
         logger.info("tessera API ready (%s mode, data in %s)", settings.mode, settings.data_dir)
         try:
             yield
         finally:
-            services.queue.close()
-            services.docs.close()
+            services.close()
 
     app = FastAPI(
         title="Tessera",

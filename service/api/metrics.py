@@ -30,5 +30,8 @@ class Metrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
+    def job_submitted(self, job_type: str) -> None:
+        self.jobs.labels(job_type).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

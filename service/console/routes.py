@@ -23,7 +23,7 @@ from indexers.registry import KINDS
 from service.console.api import ApiClient, ApiReply, plain_words
 from service.console.heatmap import heat_segments
 from service.console.reports import format_value, report_view
-from service.schemas.all import TERMINAL_STATES
+from service.schemas.jobs import TERMINAL_STATES
 
 __all__ = ["install_console", "router"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from celery import Celery
 from celery.result import AsyncResult
@@ -13,7 +14,7 @@ from kombu.exceptions import OperationalError
 from indexers.storage.versions import atomic_write
 from service.core.errors import NotFound, ServiceUnavailable
 from service.jobs import JobPayload, JobRecord, JobType, Layout, celery_config
-from service.schemas.all import JobPublic, JobState, Progress
+from service.schemas.jobs import JobPublic, JobState, ProgressPublic
 from service.settings import Settings
 
 __all__ = ["JobQueue", "new_job_id"]
@@ -38,11 +39,17 @@ def new_job_id() -> str:
 
 
 class JobQueue:
-    """Submits jobs through a Celery client app and turns Celery state into `JobPublic`."""
+    """Submits jobs through a Celery client app and turns Celery state into `JobPublic`.
 
-    def __init__(self, settings: Settings, layout: Layout) -> None:
+    `on_submit`, if given, is called with the task name of every job about to be sent.
+    """
+
+    def __init__(
+        self, settings: Settings, layout: Layout, on_submit: Callable[[JobType], None] | None = None
+    ) -> None:
         self.settings = settings
         self.layout = layout
+        self.on_submit = on_submit
         self.celery = Celery("tessera-api")
         self.celery.conf.update(celery_config(settings))
 
@@ -55,6 +62,8 @@ class JobQueue:
         Raises:
             ServiceUnavailable: the broker cannot be reached.
         """
+        if self.on_submit is not None:
+            self.on_submit(job_type)
         try:
             self.celery.send_task(
                 job_type,
@@ -118,7 +127,7 @@ class JobQueue:
         payload = None
         cancel_requested = self.layout.cancel_requested(record.tenant, record.id)
         if isinstance(info, dict) and {"done", "total"} <= info.keys():
-            progress = Progress(done=int(info["done"]), total=int(info["total"]))
+            progress = ProgressPublic(done=int(info["done"]), total=int(info["total"]))
         if state == "succeeded" and isinstance(info, dict):
             payload = info
         elif state == "failed":

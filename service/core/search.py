@@ -21,11 +21,12 @@ from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
 from indexers.scoring.fusion import rrf
 from service.core.catalog import Catalog
 from service.core.docstore import DocumentStore, StoredDoc
-from service.core.filters import Filter, to_qdrant
+from service.core.filters import to_qdrant
 from service.core.store import IndexStore
 from service.jobs import CollectionSpec
-from service.schemas.all import (
-    ExplainPublic,
+from service.schemas.filters import Filter
+from service.schemas.search import (
+    ExplainResponse,
     HitPublic,
     Hybrid,
     SharedNamePublic,
@@ -196,7 +197,7 @@ class Searcher:
             )
         return hits
 
-    def explain(self, spec: CollectionSpec, query: str, doc_id: str, kind: str | None) -> ExplainPublic:
+    def explain(self, spec: CollectionSpec, query: str, doc_id: str, kind: str | None) -> ExplainResponse:
         """Why `doc_id` scores for `query` under a late-interaction kind: the best document token of
         every query token, and a similarity for every document token (a heat map over its text).
 
@@ -230,7 +231,7 @@ class Searcher:
             )
             for t in index.highlight(query, text)
         ]
-        return ExplainPublic(
+        return ExplainResponse(
             kind=kind,
             id=doc_id,
             text=text,

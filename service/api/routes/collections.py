@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from indexers.errors import InvalidInput
-from service.api.deps import CollectionName, Services, ServicesDep, TenantDep
-from service.core.ingest import stage
-from service.core.queue import new_job_id
-from service.jobs import TASK_BUILD, BuildJob, CollectionSpec
-from service.schemas.all import (
-    ERRORS,
-    CollectionCreate,
-    CollectionPublic,
-    CollectionsPublic,
-    JobPublic,
-    KindPublic,
-)
+from service.api.deps import CollectionName, ServicesDep, TenantDep
+from service.core.documents import rebuild
+from service.core.services import Services
+from service.jobs import CollectionSpec
+from service.schemas.collections import CollectionCreate, CollectionPublic, CollectionsPublic, KindPublic
+from service.schemas.common import ERRORS
+from service.schemas.jobs import JobPublic
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=ERRORS)
 
 
 def public(services: Services, spec: CollectionSpec) -> CollectionPublic:
+    """The collection as the API shows it, with its document count and each kind's version and size."""
     kinds = []
     for config in spec.configs:
         version, size = services.catalog.kind_size(spec, config.kind)
@@ -70,13 +67,4 @@ def delete(name: CollectionName, tenant: TenantDep, services: ServicesDep) -> Re
 def build(name: CollectionName, tenant: TenantDep, services: ServicesDep) -> JobPublic:
     """Rebuild every kind from the documents in the store (a new version; searches keep the old one
     until it is committed)."""
-    spec = services.catalog.get(tenant, name)
-    docs = [doc.to_doc() for doc in services.docs.scan(tenant, spec.name)]
-    if not docs:
-        raise InvalidInput(f"collection {name!r} has no documents to build from")
-    job_id = new_job_id()
-    payload = BuildJob(
-        job_id=job_id, tenant=tenant, collection=spec.name, staging=stage(services, job_id, docs)
-    )
-    services.metrics.jobs.labels(TASK_BUILD).inc()
-    return services.queue.submit(TASK_BUILD, payload)
+    return rebuild(services, tenant, name)

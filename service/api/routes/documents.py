@@ -8,22 +8,23 @@ from fastapi import APIRouter, Body, Path, Query
 
 from indexers.base import Doc
 from indexers.corpus import doc_from_record, iter_json_lines
-from indexers.errors import DocumentNotFound, InvalidInput
+from indexers.errors import InvalidInput
 from service.api.deps import CollectionName, ServicesDep, TenantDep
-from service.core.filters import to_qdrant
-from service.core.ingest import ingest
-from service.core.queue import new_job_id
-from service.jobs import TASK_DELETE, DeleteJob
-from service.schemas.all import ERRORS, DocumentPublic, DocumentsAdd, DocumentsDelete, JobPublic, UploadQuery
+from service.core import documents
+from service.schemas.common import ERRORS
+from service.schemas.documents import DocumentPublic, DocumentsCreate, DocumentsDeleteRequest, UploadParams
+from service.schemas.jobs import JobPublic
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"], responses=ERRORS)
 
 
 @router.post("", status_code=202)
-def add(name: CollectionName, body: DocumentsAdd, tenant: TenantDep, services: ServicesDep) -> JobPublic:
+def add(name: CollectionName, body: DocumentsCreate, tenant: TenantDep, services: ServicesDep) -> JobPublic:
     """Add or upsert a batch of documents; indexing runs as a job."""
     docs = [Doc(id=d.id, text=d.text, title=d.title, metadata=d.metadata) for d in body.documents]
-    return ingest(services, tenant, name, docs, body.mode)
+    return documents.ingest(services, tenant, name, docs, body.mode)
 
 
 @router.post("/jsonl", status_code=202)
@@ -32,7 +33,7 @@ def add_jsonl(
     body: Annotated[
         bytes, Body(media_type="application/x-ndjson", min_length=1, description="one document per line")
     ],
-    query: Annotated[UploadQuery, Query()],
+    query: Annotated[UploadParams, Query()],
     tenant: TenantDep,
     services: ServicesDep,
 ) -> JobPublic:
@@ -43,7 +44,7 @@ def add_jsonl(
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the body is not UTF-8 (byte {exc.start})") from exc
     docs = [doc_from_record(record, where) for where, record in iter_json_lines(text.splitlines())]
-    return ingest(services, tenant, name, docs, query.mode)
+    return documents.ingest(services, tenant, name, docs, query.mode)
 
 
 @router.get("/{doc_id:path}")
@@ -54,31 +55,14 @@ def get(
     services: ServicesDep,
 ) -> DocumentPublic:
     """One stored document."""
-    spec = services.catalog.get(tenant, name)
-    found = services.docs.get(tenant, spec.name, [doc_id]).get(doc_id)
-    if found is None:
-        raise DocumentNotFound(f"document {doc_id!r} does not exist in {name!r}")
+    found = documents.get(services, tenant, name, doc_id)
     return DocumentPublic(id=found.id, text=found.text, title=found.title, metadata=found.metadata)
 
 
 @router.post("/delete", status_code=202)
 def delete(
-    name: CollectionName, body: DocumentsDelete, tenant: TenantDep, services: ServicesDep
+    name: CollectionName, body: DocumentsDeleteRequest, tenant: TenantDep, services: ServicesDep
 ) -> JobPublic:
     """Delete documents by ids or by a metadata filter. They leave search results at once; the job
     removes them from every index."""
-    spec = services.catalog.get(tenant, name)
-    if body.ids is not None:
-        ids = list(dict.fromkeys(body.ids))
-    else:
-        assert body.filter is not None  # guaranteed by DocumentsDelete
-        ids = [
-            doc.id
-            for doc in services.docs.scan(tenant, spec.name, to_qdrant(body.filter), with_payload=False)
-        ]
-    services.docs.delete(tenant, spec.name, ids)
-    job_id = new_job_id()
-    services.metrics.jobs.labels(TASK_DELETE).inc()
-    return services.queue.submit(
-        TASK_DELETE, DeleteJob(job_id=job_id, tenant=tenant, collection=spec.name, ids=ids)
-    )
+    return documents.delete(services, tenant, name, body.ids, body.filter)

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Request, Response
 from indexers.models.encoders import resolve_model_path
 from service.api.deps import ServicesDep
 from service.api.metrics import CONTENT_TYPE
-from service.schemas.all import HealthPublic, ReadinessPublic
+from service.schemas.health import HealthPublic, ReadinessPublic
+
+__all__ = ["metrics_router", "router"]
 
 router = APIRouter(prefix="/v1", tags=["health"])
 metrics_router = APIRouter(tags=["health"])

@@ -8,13 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.deps import ServicesDep, TenantDep
-from service.schemas.all import ERRORS, JobPublic, JobsPublic, JobsQuery
+from service.schemas.common import ERRORS
+from service.schemas.jobs import JobPublic, JobsParams, JobsPublic
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
 
 @router.get("")
-def list_all(query: Annotated[JobsQuery, Query()], tenant: TenantDep, services: ServicesDep) -> JobsPublic:
+def list_all(query: Annotated[JobsParams, Query()], tenant: TenantDep, services: ServicesDep) -> JobsPublic:
     """The tenant's jobs, newest first."""
     data = [services.queue.public(r) for r in services.queue.list(tenant, query.limit, query.collection)]
     return JobsPublic(data=data, count=len(data))

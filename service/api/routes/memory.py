@@ -10,23 +10,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from indexers.memory import AgentMemory, Recall, UnitPatch
+from indexers.memory import Recall, UnitPatch
 from indexers.memory.units import ID_PATTERN, MemoryUnit
 from service.api.deps import LLMDep, ServicesDep, TenantDep
-from service.core.queue import new_job_id
-from service.jobs import TASK_MEMORY_ADD, TASK_MEMORY_CONSOLIDATE, JobType, MemoryJob, memory_store
-from service.schemas.all import (
+from service.core import memory
+from service.schemas.common import ERRORS
+from service.schemas.jobs import JobPublic
+from service.schemas.memory import (
     AGENT_PATTERN,
-    ERRORS,
-    JobPublic,
-    MemoryAnswerPublic,
+    MemoryAnswerResponse,
     MemoryPublic,
-    MemoryQuery,
-    MemoryRecallPublic,
-    TurnsAdd,
-    UnitsPublic,
-    UnitsQuery,
+    MemoryQueryRequest,
+    MemoryQueryResponse,
+    MemoryUnitsParams,
+    MemoryUnitsPublic,
+    TurnsCreate,
 )
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/memory/{agent_id}", tags=["memory"], responses=ERRORS)
 
@@ -34,19 +35,8 @@ AgentId = Annotated[str, Path(pattern=AGENT_PATTERN, description="the agent, uni
 UnitId = Annotated[str, Path(pattern=ID_PATTERN, description="a memory unit id")]
 
 
-def _memory(services: ServicesDep, tenant: str, agent_id: str, llm: LLMDep) -> AgentMemory:
-    settings = services.settings
-    return AgentMemory(memory_store(settings, tenant, agent_id), llm, settings.memory)
-
-
-def _submit(services: ServicesDep, tenant: str, agent_id: str, task: JobType) -> JobPublic:
-    job = MemoryJob(job_id=new_job_id(), tenant=tenant, collection=f"memory:{agent_id}", agent=agent_id)
-    services.metrics.jobs.labels(task).inc()
-    return services.queue.submit(task, job)
-
-
-def _recall(recall: Recall) -> MemoryRecallPublic:
-    return MemoryRecallPublic(
+def _recall(recall: Recall) -> MemoryQueryResponse:
+    return MemoryQueryResponse(
         context=recall.context,
         tokens=recall.tokens,
         units=recall.units,
@@ -59,30 +49,31 @@ def _recall(recall: Recall) -> MemoryRecallPublic:
 
 @router.post("/turns", status_code=202)
 def add_turns(
-    agent_id: AgentId, body: TurnsAdd, tenant: TenantDep, services: ServicesDep, llm: LLMDep
+    agent_id: AgentId, body: TurnsCreate, tenant: TenantDep, services: ServicesDep, llm: LLMDep
 ) -> JobPublic:
     """Store a batch of turns at once (durably, as pending), then extract memory units in a job.
     The job consolidates too once `memory.consolidate_after` new units have arrived."""
-    _memory(services, tenant, agent_id, llm).stage_turns(body.turns)
-    return _submit(services, tenant, agent_id, TASK_MEMORY_ADD)
+    return memory.add_turns(services, tenant, agent_id, body.turns, llm)
 
 
 @router.post("/query")
 def query(
-    agent_id: AgentId, body: MemoryQuery, tenant: TenantDep, services: ServicesDep, llm: LLMDep
-) -> MemoryRecallPublic:
+    agent_id: AgentId, body: MemoryQueryRequest, tenant: TenantDep, services: ServicesDep, llm: LLMDep
+) -> MemoryQueryResponse:
     """The context for a query within its token budget, with the units and their source turns."""
-    memory = _memory(services, tenant, agent_id, llm)
-    return _recall(memory.recall(body.query, body.token_budget, body.k, with_sources=body.with_sources))
+    recall = memory.agent_memory(services, tenant, agent_id, llm).recall(
+        body.query, body.token_budget, body.k, with_sources=body.with_sources
+    )
+    return _recall(recall)
 
 
 @router.post("/answer")
 def answer(
-    agent_id: AgentId, body: MemoryQuery, tenant: TenantDep, services: ServicesDep, llm: LLMDep
-) -> MemoryAnswerPublic:
+    agent_id: AgentId, body: MemoryQueryRequest, tenant: TenantDep, services: ServicesDep, llm: LLMDep
+) -> MemoryAnswerResponse:
     """Query the memory, then let the LLM answer from the recalled context."""
-    result = _memory(services, tenant, agent_id, llm).answer(body.query, body.token_budget)
-    return MemoryAnswerPublic(
+    result = memory.agent_memory(services, tenant, agent_id, llm).answer(body.query, body.token_budget)
+    return MemoryAnswerResponse(
         **_recall(result.recall).model_dump(),
         answer=result.answer,
         prompt_tokens=result.prompt_tokens,
@@ -93,27 +84,27 @@ def answer(
 @router.get("")
 def stats(agent_id: AgentId, tenant: TenantDep, services: ServicesDep, llm: LLMDep) -> MemoryPublic:
     """Counts of the agent's turns and units."""
-    return MemoryPublic(agent_id=agent_id, **_memory(services, tenant, agent_id, llm).stats())
+    return MemoryPublic(agent_id=agent_id, **memory.agent_memory(services, tenant, agent_id, llm).stats())
 
 
 @router.delete("", status_code=204)
 def drop(agent_id: AgentId, tenant: TenantDep, services: ServicesDep, llm: LLMDep) -> Response:
     """Delete everything of the agent: turns, units, abstracts."""
-    _memory(services, tenant, agent_id, llm).drop()
+    memory.agent_memory(services, tenant, agent_id, llm).drop()
     return Response(status_code=204)
 
 
 @router.get("/units")
 def list_units(
     agent_id: AgentId,
-    page: Annotated[UnitsQuery, Query()],
+    page: Annotated[MemoryUnitsParams, Query()],
     tenant: TenantDep,
     services: ServicesDep,
     llm: LLMDep,
-) -> UnitsPublic:
+) -> MemoryUnitsPublic:
     """The agent's units (retired ones included), by level then age."""
-    units, count = _memory(services, tenant, agent_id, llm).list_units(page.limit, page.offset)
-    return UnitsPublic(data=units, count=count)
+    units, count = memory.agent_memory(services, tenant, agent_id, llm).list_units(page.limit, page.offset)
+    return MemoryUnitsPublic(data=units, count=count)
 
 
 @router.get("/units/{unit_id}")
@@ -121,7 +112,7 @@ def get_unit(
     agent_id: AgentId, unit_id: UnitId, tenant: TenantDep, services: ServicesDep, llm: LLMDep
 ) -> MemoryUnit:
     """One unit."""
-    return _memory(services, tenant, agent_id, llm).get_unit(unit_id)
+    return memory.agent_memory(services, tenant, agent_id, llm).get_unit(unit_id)
 
 
 @router.patch("/units/{unit_id}")
@@ -129,7 +120,7 @@ def update_unit(
     agent_id: AgentId, unit_id: UnitId, body: UnitPatch, tenant: TenantDep, services: ServicesDep, llm: LLMDep
 ) -> MemoryUnit:
     """Change a unit's text or metadata; it is re-indexed."""
-    return _memory(services, tenant, agent_id, llm).update_unit(unit_id, body)
+    return memory.agent_memory(services, tenant, agent_id, llm).update_unit(unit_id, body)
 
 
 @router.delete("/units/{unit_id}", status_code=204)
@@ -137,12 +128,11 @@ def delete_unit(
     agent_id: AgentId, unit_id: UnitId, tenant: TenantDep, services: ServicesDep, llm: LLMDep
 ) -> Response:
     """Delete one unit."""
-    _memory(services, tenant, agent_id, llm).delete_unit(unit_id)
+    memory.agent_memory(services, tenant, agent_id, llm).delete_unit(unit_id)
     return Response(status_code=204)
 
 
 @router.post("/consolidate", status_code=202)
 def consolidate(agent_id: AgentId, tenant: TenantDep, services: ServicesDep, llm: LLMDep) -> JobPublic:
     """Consolidate the agent's memory in a job (poll it at /v1/jobs/{id})."""
-    _memory(services, tenant, agent_id, llm).stats()  # 404 for an unknown agent before enqueueing
-    return _submit(services, tenant, agent_id, TASK_MEMORY_CONSOLIDATE)
+    return memory.consolidate(services, tenant, agent_id, llm)

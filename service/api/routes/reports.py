@@ -10,7 +10,10 @@ from fastapi import APIRouter, Path
 
 from service.api.deps import SettingsDep, TenantDep
 from service.core.errors import NotFound
-from service.schemas.all import ERRORS, ReportPublic, ReportsPublic
+from service.schemas.common import ERRORS
+from service.schemas.reports import ReportPublic, ReportsPublic
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=ERRORS)
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import CollectionName, Services, ServicesDep, TenantDep
+from service.api.deps import CollectionName, ServicesDep, TenantDep
 from service.core.errors import PayloadTooLarge
 from service.core.search import Plan
+from service.core.services import Services
 from service.jobs import CollectionSpec
-from service.schemas.all import (
-    ERRORS,
+from service.schemas.common import ERRORS
+from service.schemas.search import (
     BatchSearchRequest,
     BatchSearchResponse,
-    ExplainPublic,
     ExplainRequest,
+    ExplainResponse,
     SearchOptions,
     SearchRequest,
     SearchResponse,
 )
+
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses=ERRORS)
 
@@ -62,7 +65,7 @@ def search_batch(
 @router.post("/explain")
 def explain(
     name: CollectionName, body: ExplainRequest, tenant: TenantDep, services: ServicesDep
-) -> ExplainPublic:
+) -> ExplainResponse:
     """Why one document matched a query under a late-interaction kind: each query token's best
     document token, and each document token's best similarity with character offsets (a heat map)."""
     spec = services.catalog.get(tenant, name)

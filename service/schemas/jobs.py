@@ -1,0 +1,46 @@
+"""Jobs as the API shows them: state, progress, result or error; the job listing's parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.schemas.common import NAME_PATTERN, StrictModel
+
+__all__ = ["TERMINAL_STATES", "JobPublic", "JobState", "JobsParams", "JobsPublic", "ProgressPublic"]
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TERMINAL_STATES: frozenset[JobState] = frozenset({"succeeded", "failed", "cancelled"})
+"""Job states that never change again."""
+
+
+class JobsParams(StrictModel):
+    """Query parameters of the job listing (unknown parameters are rejected)."""
+
+    limit: int = Field(100, ge=1, le=1000, description="at most this many jobs, newest first")
+    collection: str | None = Field(None, pattern=NAME_PATTERN, description="only jobs of this collection")
+
+
+class ProgressPublic(BaseModel):
+    done: int
+    total: int
+
+
+class JobPublic(BaseModel):
+    id: str
+    type: str
+    collection: str
+    state: JobState
+    progress: ProgressPublic | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    created_at: datetime
+    links: dict[str, str]
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
