@@ -356,9 +356,11 @@ class JobTracker:
         if None in self.sizes.values():
             self.bar.total = int(total)
         self.bar.update(max(0, int(done) - self.bar.n))
-        failed = sum(job["state"] in FAILED_STATES for job in self.jobs.values())
-        ended = len(self.jobs) - len(self.unfinished())
-        self.bar.set_postfix_str(f"jobs {ended}/{len(self.jobs)}" + (f", {failed} failed" if failed else ""))
+        if len(self.jobs) > 1:
+            failed = sum(job["state"] in FAILED_STATES for job in self.jobs.values())
+            ended = len(self.jobs) - len(self.unfinished())
+            note = f", {failed} failed" if failed else ""
+            self.bar.set_postfix_str(f"jobs {ended}/{len(self.jobs)}{note}")
 
 
 def _plural(count: int, noun: str) -> str:
