@@ -191,7 +191,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         if supervisor is not None:
             supervisor.stop()
-    return 0
+    return ExitCode.OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
