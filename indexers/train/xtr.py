@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from indexers.cli_args import parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import device_for, resolve_model_path
 from indexers.train.data import (
@@ -300,10 +301,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `python -m indexers.train.xtr`; returns 0, or 2 for bad arguments, data or config."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     def report(step: int, total: int, loss: float) -> None:
