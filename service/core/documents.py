@@ -87,22 +87,19 @@ def get(services: Services, tenant: str, name: str, doc_id: str) -> StoredDoc:
     return found
 
 
-def delete(
-    services: Services, tenant: str, name: str, ids: Sequence[str] | None, flt: Filter | None
-) -> JobPublic:
-    """Delete the documents `ids`, or those matching `flt`, from the store at once (they leave search
-    results), and enqueue the job that removes them from every index.
+def delete(services: Services, tenant: str, name: str, selector: Sequence[str] | Filter) -> JobPublic:
+    """Delete the documents of `selector` (their ids, or a filter they match) from the store at once,
+    so they leave search results, and enqueue the job that removes them from every index.
 
     Raises:
         IndexNotFound: no such collection.
     """
     spec = services.catalog.get(tenant, name)
-    if ids is not None:
-        doomed = list(dict.fromkeys(ids))
-    elif flt is not None:
-        doomed = [doc.id for doc in services.docs.scan(tenant, spec.name, to_qdrant(flt), with_payload=False)]
+    if isinstance(selector, Filter):
+        flt = to_qdrant(selector)
+        doomed = [doc.id for doc in services.docs.scan(tenant, spec.name, flt, with_payload=False)]
     else:
-        raise InvalidInput("give exactly one of 'ids' or 'filter'")
+        doomed = list(dict.fromkeys(selector))
     services.docs.delete(tenant, spec.name, doomed)
     return services.queue.submit(
         TASK_DELETE, DeleteJob(job_id=new_job_id(), tenant=tenant, collection=spec.name, ids=doomed)

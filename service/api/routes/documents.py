@@ -65,4 +65,4 @@ def delete(
 ) -> JobPublic:
     """Delete documents by ids or by a metadata filter. They leave search results at once; the job
     removes them from every index."""
-    return documents.delete(services, tenant, name, body.ids, body.filter)
+    return documents.delete(services, tenant, name, body.filter if body.ids is None else body.ids)
