@@ -3,7 +3,7 @@ latency (p50/p95) and response size of the same search through the JSON API and 
 console's fragment, with and without token explanations, and of one hit's heat map.
 
     tessera serve &
-    python -m benchmarks.console --corpus ../shared/data/scifact/corpus.jsonl \
+    python -m benchmarks.http.console --corpus ../shared/data/scifact/corpus.jsonl \
         --queries ../shared/data/scifact/queries.jsonl --kind exact --kind colbert_pooled --limit 500
 
 Creates the collection (unless --reuse), ingests the corpus through the API, warms every kind up,
@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.load import ingest, percentile, server_arguments
+from benchmarks.http.load import ingest, percentile, server_arguments
 from evals.datasets import read_queries
 from evals.report import markdown_table, write_report
 from indexers.cli_args import parse_args

@@ -2,7 +2,7 @@
 concurrent searches per kind (throughput and p50/p95/p99 latency).
 
     tessera serve &                      # or docker compose up
-    python -m benchmarks.load --corpus ../shared/data/scifact/corpus.jsonl \
+    python -m benchmarks.http.load --corpus ../shared/data/scifact/corpus.jsonl \
         --queries ../shared/data/scifact/queries.jsonl --kind exact --kind bm25 --concurrency 8
 
 Creates the collection (unless --reuse), uploads the corpus as JSONL batches, waits for the jobs,
@@ -25,6 +25,8 @@ import httpx
 from evals.datasets import read_queries
 from indexers.cli_args import parse_args
 from service.schemas.jobs import TERMINAL_STATES
+
+__all__ = ["ingest", "main", "percentile", "search_load", "server_arguments"]
 
 
 def percentile(values: list[float], q: float) -> float:
