@@ -5,7 +5,7 @@
 
 A lineup file names itself and lists its runs:
 
-    name = "beir"                  # results go to <dataset>-<split>[-limitN|-sampleN]-<name>.md / .json
+    name = "beir"                  # results go to <dataset>-<split>-<name>[-limitN|-sampleN].md / .json
     title = "BEIR"                 # the report's heading
     notes = "..."                  # optional paragraph under the heading
 
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         print("benchmarks.run: every run failed; nothing written", file=sys.stderr)
         return 1
-    stem = args.results_dir / f"{dataset}-{args.split or results[0].split}{_scope(args)}-{lineup.name}"
+    stem = args.results_dir / f"{dataset}-{args.split or results[0].split}-{lineup.name}{_scope(args)}"
     data = {
         "lineup": lineup.model_dump(mode="json", by_alias=True),
         "dataset": dataset,
