@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -17,8 +17,8 @@ def scroll_points(
     flt: models.Filter | None = None,
     *,
     page: int,
-    with_payload: bool | Sequence[str] = True,
-    with_vectors: bool | Sequence[str] = False,
+    with_payload: bool | list[str] = True,
+    with_vectors: bool | list[str] = False,
     lock: AbstractContextManager[Any] | None = None,
 ) -> Iterator[models.Record]:
     """Yield the points of `collection` matching `flt` (all of them when None), `page` per request.

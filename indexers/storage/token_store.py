@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class TokenStore:
         self.dim = dim
         self.codec = codec
         self.pq_m = pq_m
-        self._pq: object | None = None
+        self._pq: Any = None  # a faiss.ProductQuantizer once trained or loaded
         width = {"pq": pq_m, "float16": dim, "none": 0}[codec]
         self.rows = np.zeros((0, width), dtype=np.float16 if codec == "float16" else np.uint8)
         self.token_ids = np.zeros(0, dtype=np.int32)
@@ -60,7 +60,7 @@ class TokenStore:
             if self.codec == "pq":
                 if self._pq is None:
                     self._train_pq(block)
-                encoded = self._pq.compute_codes(np.ascontiguousarray(block))  # type: ignore[attr-defined]
+                encoded = self._pq.compute_codes(np.ascontiguousarray(block))
             else:
                 encoded = block.astype(np.float16)
         self.rows = np.concatenate([self.rows, encoded])
@@ -89,13 +89,13 @@ class TokenStore:
         if self.codec == "none":
             raise UnsupportedOperation("this token store keeps no vectors (codec 'none')")
         if self.codec == "pq":
-            return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[attr-defined, no-any-return]
+            return self._pq.decode(np.ascontiguousarray(rows))  # type: ignore[no-any-return]
         import torch  # its float16 -> float32 conversion is vectorised; numpy's is ~3x slower
 
         with warnings.catch_warnings():  # memory-mapped rows are read-only; the tensor is only read
             warnings.simplefilter("ignore", UserWarning)
             half = torch.from_numpy(np.ascontiguousarray(rows))
-        return half.float().numpy()  # type: ignore[no-any-return]
+        return half.float().numpy()
 
     def doc_rows(self, internal: int) -> slice:
         return slice(int(self.offsets[internal]), int(self.offsets[internal + 1]))
