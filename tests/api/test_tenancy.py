@@ -76,3 +76,18 @@ def test_tenants_are_isolated(settings: Settings, tiny_records: list[dict[str, A
         ).json()
         assert len(hits["hits"]) == 20
         assert client.get("/v1/collections/shared/documents/d01", headers=ALPHA).status_code == 200
+
+
+def test_every_route_that_reads_or_works_needs_a_key(settings: Settings) -> None:
+    """With keys set, every /v1 route of the API answers 401 without one, except the probes."""
+    probes = {"/v1/health", "/v1/ready"}
+    for client, _ in open_client(settings.model_copy(update={"api_keys": KEYS})):
+        paths = client.get("/openapi.json").json()["paths"]
+        assert len(paths) > 10
+        for route, operations in paths.items():
+            if route in probes or not route.startswith("/v1"):
+                continue
+            path = route.replace("{", "").replace("}", "")  # each parameter named by itself
+            for method in operations:
+                response = client.request(method.upper(), path, json={})
+                assert response.status_code == 401, f"{method} {route} answered {response.status_code}"

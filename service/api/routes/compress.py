@@ -13,7 +13,7 @@ from service.core import answer as answering
 from service.schemas.common import ERRORS, ErrorPublic
 from service.schemas.compress import AnswerRequest, AnswerResponse, CompressRequest, CompressResponse
 
-__all__ = ["router"]
+__all__ = ["answer", "compress", "router"]
 
 LLM_ERRORS = {
     **ERRORS,
@@ -25,8 +25,10 @@ router = APIRouter(prefix="/v1", tags=["compress"], responses=LLM_ERRORS)
 
 
 @router.post("/compress")
-def compress(body: CompressRequest) -> CompressResponse:
-    """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense)."""
+def compress(body: CompressRequest, _tenant: TenantDep) -> CompressResponse:
+    """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense).
+
+    Holds no tenant data, but costs model time, so it answers only to a valid key when keys are set."""
     return answering.compress(body)
 
 
