@@ -47,7 +47,7 @@ from indexers.models.encoders import Progress, TokenEmbeddings, TokenEncoder, lo
 from indexers.registry import open_index
 from indexers.storage.token_store import TokenStore
 
-__all__ = ["CachedDocuments", "main"]
+__all__ = ["CachedDocuments", "Row", "main"]
 
 CACHE_CHUNK = 512
 ZERO_SHOT = "xtr minilm zero-shot"

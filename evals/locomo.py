@@ -54,7 +54,20 @@ from indexers.memory.units import READ_SETTINGS
 from indexers.models.llm import LLM, LLMConfig, load_llm
 from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, answer_messages
 
-__all__ = ["Conversation", "Question", "load_locomo", "main", "run", "sample_questions"]
+__all__ = [
+    "Conversation",
+    "MethodScores",
+    "Question",
+    "StoreConflict",
+    "full_context",
+    "load_locomo",
+    "main",
+    "markdown",
+    "pack_turns",
+    "parse_locomo_time",
+    "run",
+    "sample_questions",
+]
 
 logger = logging.getLogger(__name__)
 METHODS = ("memory", "rag", "full")

@@ -45,7 +45,7 @@ from indexers.compress.lingua import load_lingua
 from indexers.compress.prompt import prepare_answer
 from indexers.models.llm import LLM, LLMConfig, load_llm
 
-__all__ = ["Item", "load_items", "main", "run"]
+__all__ = ["Item", "Method", "MethodStats", "context_window", "load_items", "main", "markdown", "run"]
 
 CRAG_RATE = 1 / 3
 

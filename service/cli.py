@@ -43,7 +43,26 @@ from tqdm import tqdm
 from service.schemas.jobs import TERMINAL_STATES
 from service.settings import Settings, get_settings
 
-__all__ = ["EXIT_MEANINGS", "ExitCode", "main", "worker_command"]
+__all__ = [
+    "EXIT_MEANINGS",
+    "Client",
+    "CommandError",
+    "ExitCode",
+    "JobTracker",
+    "Output",
+    "WorkerSupervisor",
+    "cmd_create",
+    "cmd_eval",
+    "cmd_ingest",
+    "cmd_job",
+    "cmd_search",
+    "cmd_serve",
+    "cmd_train",
+    "cmd_worker",
+    "main",
+    "parser",
+    "worker_command",
+]
 
 logger = logging.getLogger("tessera")
 

@@ -52,13 +52,16 @@ from workers.celery_app import app
 __all__ = [
     "CANCELLED",
     "JobCancelled",
+    "JobRun",
     "add_documents",
     "add_memory_turns",
     "build_collection",
     "consolidate_due_memories",
     "consolidate_memory",
-    "queue_due_consolidations",
     "delete_documents",
+    "queue_due_consolidations",
+    "run_job",
+    "run_tracked",
 ]
 
 logger = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ __all__ = [
     "lexical_query",
     "pack_context",
     "plan_for",
+    "render",
     "render_turn",
     "symbolic_filter",
 ]

@@ -28,7 +28,7 @@ from indexers.memory.units import MemoryUnit, Turn
 from indexers.storage.qdrant_scroll import scroll_points
 from indexers.storage.versions import atomic_write
 
-__all__ = ["DENSE", "LEXICAL", "MemoryStore", "StoreSession"]
+__all__ = ["DENSE", "LEXICAL", "MemoryStore", "StoreSession", "read_meta", "unit_from", "unit_payload"]
 
 NAMESPACE = uuid.UUID("9a3e2f1c-7b6d-4e5a-8c9b-0d1e2f3a4b5c")
 PAGE = 512

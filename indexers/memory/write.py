@@ -24,6 +24,7 @@ from indexers.models.llm import LLM, ChatMessage
 
 __all__ = [
     "Extraction",
+    "annotated",
     "decode_facts",
     "extract_units",
     "information_score",

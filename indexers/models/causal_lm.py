@@ -21,7 +21,14 @@ from typing import Any
 
 from indexers.errors import InvalidConfig
 
-__all__ = ["PACKAGED_LMS", "CausalLM", "default_cache_dir", "load_causal_lm", "resolve_lm_folder"]
+__all__ = [
+    "PACKAGED_LMS",
+    "CausalLM",
+    "PackagedGGUF",
+    "default_cache_dir",
+    "load_causal_lm",
+    "resolve_lm_folder",
+]
 
 logger = logging.getLogger(__name__)
 

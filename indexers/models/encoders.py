@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "FakeTokenEncoder",
+    "FakeVocabEncoder",
     "HFTokenEncoder",
+    "HFVocabEncoder",
     "Progress",
     "TokenEmbeddings",
     "TokenEncoder",

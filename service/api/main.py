@@ -19,7 +19,7 @@ from service.console.routes import install_console
 from service.core.services import build_services
 from service.settings import Settings, get_settings
 
-__all__ = ["app", "create_app"]
+__all__ = ["app", "create_app", "operation_id"]
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,23 @@ from service.console.heatmap import heat_segments
 from service.console.reports import format_value, report_view
 from service.schemas.jobs import TERMINAL_STATES
 
-__all__ = ["install_console", "router"]
+__all__ = [
+    "collections",
+    "create_collection",
+    "explain",
+    "home",
+    "install_console",
+    "job",
+    "jobs",
+    "memory_query",
+    "memory_units",
+    "page",
+    "reports",
+    "router",
+    "search",
+    "search_fields",
+    "upload",
+]
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

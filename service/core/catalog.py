@@ -14,7 +14,7 @@ from service.core.errors import Conflict
 from service.core.store import IndexStore
 from service.jobs import CollectionLocked, CollectionSpec, Layout, collection_lock
 
-__all__ = ["Catalog"]
+__all__ = ["Catalog", "folder_size"]
 
 
 def folder_size(path: Path) -> int:

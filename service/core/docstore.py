@@ -21,7 +21,7 @@ from qdrant_client import QdrantClient, models
 from indexers.base import Doc
 from indexers.storage.qdrant_scroll import scroll_points
 
-__all__ = ["DocumentStore", "StoredDoc"]
+__all__ = ["DocumentStore", "StoredDoc", "point_id"]
 
 NAMESPACE = uuid.UUID("6f1f7c6e-54a4-4d8e-9a55-3f3a7c1b2e10")
 PAGE = 1024

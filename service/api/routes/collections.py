@@ -12,7 +12,7 @@ from service.schemas.collections import CollectionCreate, CollectionPublic, Coll
 from service.schemas.common import ERRORS
 from service.schemas.jobs import JobPublic
 
-__all__ = ["router"]
+__all__ = ["build", "create", "delete", "get", "list_all", "public", "router"]
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=ERRORS)
 

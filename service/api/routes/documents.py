@@ -15,7 +15,7 @@ from service.schemas.common import ERRORS
 from service.schemas.documents import DocumentPublic, DocumentsCreate, DocumentsDeleteRequest, UploadParams
 from service.schemas.jobs import JobPublic
 
-__all__ = ["router"]
+__all__ = ["add", "add_jsonl", "delete", "get", "router"]
 
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"], responses=ERRORS)
 

@@ -12,7 +12,7 @@ from service.api.deps import ServicesDep
 from service.api.metrics import CONTENT_TYPE
 from service.schemas.health import HealthPublic, ReadinessPublic
 
-__all__ = ["metrics_router", "router"]
+__all__ = ["health", "metrics", "metrics_router", "ready", "router"]
 
 router = APIRouter(prefix="/v1", tags=["health"])
 metrics_router = APIRouter(tags=["health"])

@@ -11,7 +11,7 @@ from service.api.deps import ServicesDep, TenantDep
 from service.schemas.common import ERRORS
 from service.schemas.jobs import JobPublic, JobsParams, JobsPublic
 
-__all__ = ["router"]
+__all__ = ["cancel", "get", "list_all", "router"]
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 

@@ -27,7 +27,19 @@ from service.schemas.memory import (
     TurnsCreate,
 )
 
-__all__ = ["router"]
+__all__ = [
+    "add_turns",
+    "answer",
+    "consolidate",
+    "delete_unit",
+    "drop",
+    "get_unit",
+    "list_units",
+    "query",
+    "router",
+    "stats",
+    "update_unit",
+]
 
 router = APIRouter(prefix="/v1/memory/{agent_id}", tags=["memory"], responses=ERRORS)
 

@@ -11,7 +11,7 @@ from service.core.reports import list_reports, read_report
 from service.schemas.common import ERRORS
 from service.schemas.reports import ReportsPublic
 
-__all__ = ["router"]
+__all__ = ["get", "list_all", "router"]
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=ERRORS)
 

@@ -20,7 +20,7 @@ from service.schemas.search import (
     SearchResponse,
 )
 
-__all__ = ["router"]
+__all__ = ["explain", "router", "search", "search_batch"]
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], responses=ERRORS)
 

@@ -6,7 +6,8 @@
 - `service/` never imports `workers` (jobs are enqueued by task name); `service/core/` and
   `service/schemas/` never import the HTTP layer; `service/schemas/` imports only pydantic, the
   standard library, light library modules and itself.
-- Every `service` module that others import from declares `__all__`.
+- Every module that others import from declares `__all__`, and a module's `__all__` lists each of its
+  public functions and classes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("indexers", "service", "workers", "evals", "benchmarks")
 WEB = {"fastapi", "starlette"}
 SCHEMA_DEPENDENCIES = {"pydantic", "indexers.configs", "indexers.memory.units", "service.schemas"}
@@ -188,28 +189,43 @@ def test_schemas_import_only_pydantic_the_standard_library_and_light_modules() -
     assert heavy == []
 
 
-def test_every_service_module_imported_elsewhere_declares_all() -> None:
+def declared_all(path: Path) -> list[str] | None:
+    """The names in the module's `__all__`, or None when it has none."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def source_path(name: str) -> Path:
+    base = ROOT.joinpath(*name.split("."))
+    return base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+
+
+def test_every_module_imported_elsewhere_declares_all() -> None:
     imported = {
         name
         for path in modules(*PACKAGES, "tests")
         for name in imports(path)
-        if within(name, {"service"}) and name != module_name(path)
+        if within(name, set(PACKAGES)) and name != module_name(path) and exists(name)
     }
-    missing = []
-    for name in sorted(imported):
-        base = ROOT.joinpath(*name.split("."))
-        path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {
-            target.id
-            for node in tree.body
-            if isinstance(node, ast.Assign | ast.AnnAssign)
-            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-            if isinstance(target, ast.Name)
-        }
-        if "__all__" not in names:
-            missing.append(name)
+    missing = [name for name in sorted(imported) if declared_all(source_path(name)) is None]
     assert missing == []
+
+
+def test_all_lists_every_public_function_and_class() -> None:
+    unlisted = []
+    for path in modules(*PACKAGES):
+        names = declared_all(path)
+        if names is None:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            public = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            if public and not node.name.startswith("_") and node.name not in names:
+                unlisted.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert unlisted == []
 
 
 @pytest.mark.parametrize(
