@@ -34,7 +34,7 @@ KEYS = {"key-alpha-0001": "alpha", "key-beta-00002": "beta"}
 ALPHA, BETA = list(KEYS)
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS")
-"""Folder for the screenshots (the README's: docs/screenshots); unset: pytest's temporary folder."""
+"""Folder for the screenshots (the docs' pictures: docs/screenshots); unset: pytest's temporary folder."""
 FAKE = {"model": "fake:hash", "batch_size": 8}
 
 

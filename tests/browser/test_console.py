@@ -36,7 +36,7 @@ def wait_job(api: Any, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def papers(server: Server) -> str:
     """Tenant alpha's collection `papers` holding the tiny corpus: exact MaxSim, pooled ColBERT and
-    dense, on the fake encoder (fast), or on the model named by CONSOLE_TEST_MODEL (the README's
+    dense, on the fake encoder (fast), or on the model named by CONSOLE_TEST_MODEL (the docs'
     screenshots: `CONSOLE_TEST_MODEL=minilm CONSOLE_SCREENSHOTS=docs/screenshots`)."""
     encoder = {**FAKE, "model": MODEL}
     indexes = [
