@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     max_batch_docs: int = Field(10_000, ge=1, description="most documents in one add request")
     max_batch_queries: int = Field(256, ge=1, description="most queries in one batch search")
     max_request_bytes: int = Field(32 * 2**20, ge=1024, description="largest request body (413 above)")
+    max_compress_chars: int = Field(
+        100_000,
+        ge=1,
+        description="most characters of text one compression reads: a compress request's text or passages "
+        "(413 above), or the passages an answer retrieves (422 above)",
+    )
+    compress_timeout_s: float = Field(
+        30.0, gt=0, description="a compression still running after this many seconds stops and answers 503"
+    )
     overfetch: int = Field(4, ge=1, le=100, description="first over-fetch factor for filtered searches")
     fusion_depth: int = Field(100, ge=1, le=10_000, description="candidates per kind fused by hybrid search")
     rrf_k: int = Field(60, ge=1, description="default reciprocal rank fusion constant")

@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from indexers.errors import InvalidInput
+from indexers.errors import InvalidInput, RetrievalError
 
-__all__ = ["CompressResult", "Compressor", "check_request", "token_budget"]
+__all__ = [
+    "CompressResult",
+    "Compressor",
+    "DeadlineExceeded",
+    "check_deadline",
+    "check_request",
+    "token_budget",
+]
+
+
+class DeadlineExceeded(RetrievalError):
+    """Compression stopped because its deadline passed before it finished."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise if `deadline` (a `time.monotonic()` instant; None: no deadline) has passed.
+
+    Raises:
+        DeadlineExceeded: the deadline has passed.
+    """
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded("compression did not finish before its deadline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +65,7 @@ class Compressor(ABC):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
+        deadline: float | None = None,
     ) -> CompressResult:
         """Compress `passages` (one string is one passage).
 
@@ -53,10 +76,13 @@ class Compressor(ABC):
                 punctuation ignored).
             question: what the compressed text must answer; given, the parts most relevant to it
                 get the budget (question-aware compression), else every part is treated alike.
+            deadline: a `time.monotonic()` instant; the work stops between encoder batches once
+                it has passed (None: no deadline).
 
         Raises:
             InvalidInput: empty input, a rate outside (0, 1], both or a bad target, a forced
                 token that does not occur in the input, or a blank question.
+            DeadlineExceeded: `deadline` passed before the compression finished.
         """
 
     @abstractmethod

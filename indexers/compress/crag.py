@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.compress.base import Compressor, CompressResult, check_request, token_budget
+from indexers.compress.base import Compressor, CompressResult, check_deadline, check_request, token_budget
 from indexers.compress.lingua import LinguaCompressor, forced_mask
 from indexers.compress.question import relevance
 from indexers.compress.words import split_words
@@ -101,6 +101,7 @@ class CragCompressor(Compressor):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
+        deadline: float | None = None,
     ) -> CompressResult:
         started = time.perf_counter()
         items, rate, target_tokens = check_request(passages, rate, target_tokens, question)
@@ -121,6 +122,7 @@ class CragCompressor(Compressor):
         kept_words: list[list[bool] | None] = []
         after = 0
         for members in groups:
+            check_deadline(deadline)
             group = [items[i] for i in members]
             group_cost = sum(costs[i] for i in members)
             if question is None:  # each cluster's share of the budget
@@ -139,7 +141,7 @@ class CragCompressor(Compressor):
                 kept_words.append(None)
             else:
                 part = self.lingua.compress(
-                    group, target_tokens=budget, force_tokens=present, question=question
+                    group, target_tokens=budget, force_tokens=present, question=question, deadline=deadline
                 )
                 text, after = part.text, after + part.tokens_after
                 kept_words.append(part.kept)

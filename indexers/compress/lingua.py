@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.compress.base import Compressor, CompressResult, check_request, token_budget
+from indexers.compress.base import Compressor, CompressResult, check_deadline, check_request, token_budget
 from indexers.compress.question import coarse_stage, segment_words
 from indexers.compress.words import join_words, normalise, split_words
 from indexers.configs import EncoderConfig
@@ -155,12 +155,16 @@ class WordReader:
         )
         return ids
 
-    def read(self, words: Sequence[str]) -> WordPieces:
+    def read(self, words: Sequence[str], deadline: float | None = None) -> WordPieces:
         """Encoder states of every word piece of `words`."""
-        return self.read_many([words])[0]
+        return self.read_many([words], deadline)[0]
 
-    def read_many(self, texts: Sequence[Sequence[str]]) -> list[WordPieces]:
-        """`read` for several word lists, their chunks encoded in shared batches."""
+    def read_many(self, texts: Sequence[Sequence[str]], deadline: float | None = None) -> list[WordPieces]:
+        """`read` for several word lists, their chunks encoded in shared batches.
+
+        Raises:
+            DeadlineExceeded: `deadline` (a `time.monotonic()` instant) passed between two batches.
+        """
         chunks: list[tuple[int, list[int], list[int]]] = []  # (text, piece ids, word index per piece)
         costs = []
         for text, words in enumerate(texts):
@@ -181,6 +185,7 @@ class WordReader:
         word_of: list[list[np.ndarray]] = [[] for _ in texts]
         order = sorted(range(len(chunks)), key=lambda i: len(chunks[i][1]))  # less padding
         for start in range(0, len(order), self.batch_size):
+            check_deadline(deadline)
             batch = [chunks[i] for i in order[start : start + self.batch_size]]
             hidden, _ = self.encoder.hidden_states([self._prefix + ids + self._suffix for _, ids, _ in batch])
             for row, (text, ids, owners) in enumerate(batch):
@@ -215,9 +220,11 @@ class LinguaCompressor(Compressor):
     def count_tokens(self, text: str) -> int:
         return sum(len(p) for p in self.reader.pieces(split_words(text)[0]))
 
-    def word_probabilities(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def word_probabilities(
+        self, words: Sequence[str], deadline: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """P(keep) per word and each word's cost in pieces."""
-        read = self.reader.read(words)
+        read = self.reader.read(words, deadline)
         return word_probability(self.head, read), read.cost
 
     def compress(
@@ -228,6 +235,7 @@ class LinguaCompressor(Compressor):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
+        deadline: float | None = None,
     ) -> CompressResult:
         started = time.perf_counter()
         items, rate, target_tokens = check_request(passages, rate, target_tokens, question)
@@ -242,7 +250,7 @@ class LinguaCompressor(Compressor):
             breaks += passage_breaks
             passage_of += [number] * len(passage_words)
         forced = forced_mask(words, force_tokens)
-        probability, cost = self.word_probabilities(words)
+        probability, cost = self.word_probabilities(words, deadline)
         budget = token_budget(int(cost.sum()), rate, target_tokens)
         allowed = None
         if question is not None:
@@ -250,6 +258,7 @@ class LinguaCompressor(Compressor):
             coarse = coarse_stage(
                 self.reader.encoder, question, words, segments, cost, budget, self.config.spread
             )
+            check_deadline(deadline)
             allowed = coarse.kept[segments.of_word]
             forced = forced | (allowed & segments.title[segments.of_word])
             probability = probability + self.config.rank_weight * coarse.weight[segments.of_word]

@@ -53,13 +53,15 @@ def prepare_answer(
     force_tokens: Sequence[str] = (),
     question_aware: bool = True,
     max_tokens: int = 64,
+    deadline: float | None = None,
 ) -> AnswerPrompt:
     """Compress `passages` (when a compressor is given; for `question` unless not `question_aware`)
     and build the answer chat, cutting the context so that the prompt and `max_tokens` of reply fit
-    the LLM's window.
+    the LLM's window. `deadline` (a `time.monotonic()` instant) bounds the compression.
 
     Raises:
         InvalidInput: an empty question or no passage text; see also `Compressor.compress`.
+        DeadlineExceeded: the compression did not finish before `deadline`.
     """
     if not question.strip():
         raise InvalidInput("the question is empty")
@@ -76,6 +78,7 @@ def prepare_answer(
             target_tokens=target_tokens,
             force_tokens=force_tokens,
             question=question if question_aware else None,
+            deadline=deadline,
         )
         seconds, context = time.perf_counter() - started, compression.text
     empty = answer_messages(question=question, context="", system=PASSAGE_ANSWER_SYSTEM)

@@ -4,15 +4,18 @@ compress the passages, build the prompt within the LLM's window, ask the LLM."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from indexers.compress.base import Compressor
+from indexers.compress.base import Compressor, DeadlineExceeded
 from indexers.compress.crag import CragCompressor
 from indexers.compress.lingua import load_lingua
 from indexers.compress.prompt import AnswerPrompt, prepare_answer
+from indexers.errors import InvalidInput
 from indexers.models.llm import LLM
+from service.core.errors import PayloadTooLarge, ServiceUnavailable
 from service.core.services import Services
 from service.schemas.compress import (
     AnswerRequest,
@@ -22,6 +25,7 @@ from service.schemas.compress import (
     CompressResponse,
     SourcePublic,
 )
+from service.settings import Settings
 
 __all__ = ["PreparedAnswer", "answer", "compress", "compressor_for", "prepare"]
 
@@ -32,19 +36,46 @@ def compressor_for(method: Literal["lingua", "crag"]) -> Compressor:
     return lingua if method == "lingua" else CragCompressor(lingua)
 
 
-def compress(request: CompressRequest) -> CompressResponse:
+def _characters(passages: Sequence[str]) -> int:
+    return sum(len(passage) for passage in passages)
+
+
+@contextmanager
+def _time_bound(settings: Settings) -> Iterator[float]:
+    """The deadline of one compression; its passing becomes a 503 naming the limit."""
+    try:
+        yield time.monotonic() + settings.compress_timeout_s
+    except DeadlineExceeded as exc:
+        raise ServiceUnavailable(
+            f"compression ran past compress_timeout_s ({settings.compress_timeout_s:g} s) and was "
+            "stopped; send less text"
+        ) from exc
+
+
+def compress(request: CompressRequest, settings: Settings) -> CompressResponse:
     """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense).
 
     Raises:
+        PayloadTooLarge: the text is longer than `max_compress_chars`.
+        ServiceUnavailable: the compression ran past `compress_timeout_s`.
         InvalidInput: a forced token does not occur in the text; see `Compressor.compress`.
     """
-    result = compressor_for(request.method).compress(
-        request.text if request.text is not None else request.passages or [],
-        rate=request.rate,
-        target_tokens=request.target_tokens,
-        force_tokens=request.force_tokens,
-        question=request.question,
-    )
+    passages = [request.text] if request.text is not None else request.passages or []
+    size = _characters(passages)
+    if size > settings.max_compress_chars:
+        raise PayloadTooLarge(
+            f"the text to compress holds {size} characters, over max_compress_chars "
+            f"({settings.max_compress_chars})"
+        )
+    with _time_bound(settings) as deadline:
+        result = compressor_for(request.method).compress(
+            passages,
+            rate=request.rate,
+            target_tokens=request.target_tokens,
+            force_tokens=request.force_tokens,
+            question=request.question,
+            deadline=deadline,
+        )
     return CompressResponse(
         text=result.text,
         rate=result.rate,
@@ -86,7 +117,9 @@ def prepare(services: Services, tenant: str, request: AnswerRequest, llm: LLM) -
     Raises:
         IndexNotFound: no such collection.
         InvalidConfig: a kind is not one of the collection's.
-        InvalidInput: nothing was retrieved to answer from, or k is over the limit.
+        InvalidInput: nothing was retrieved to answer from, k is over the limit, or the passages
+            to compress are longer than `max_compress_chars`.
+        ServiceUnavailable: the compression ran past `compress_timeout_s`.
     """
     spec = services.catalog.get(tenant, request.collection)
     plan = services.searcher.plan(
@@ -100,17 +133,25 @@ def prepare(services: Services, tenant: str, request: AnswerRequest, llm: LLM) -
     )
     hits = services.searcher.search(spec, [request.query], plan)[0]
     passages = [f"{hit.title}\n{hit.text}" if hit.title else hit.text or "" for hit in hits]
-    prompt = prepare_answer(
-        llm,
-        request.query,
-        passages,
-        None if request.compression == "none" else compressor_for(request.compression),
-        rate=request.rate,
-        target_tokens=request.target_tokens,
-        force_tokens=request.force_tokens,
-        question_aware=request.question_aware,
-        max_tokens=request.max_tokens,
-    )
+    limit = services.settings.max_compress_chars
+    if request.compression != "none" and _characters(passages) > limit:
+        raise InvalidInput(
+            f"the {len(passages)} passages retrieved hold {_characters(passages)} characters, over "
+            f"max_compress_chars ({limit}); ask for a smaller k or compression 'none'"
+        )
+    with _time_bound(services.settings) as deadline:
+        prompt = prepare_answer(
+            llm,
+            request.query,
+            passages,
+            None if request.compression == "none" else compressor_for(request.compression),
+            rate=request.rate,
+            target_tokens=request.target_tokens,
+            force_tokens=request.force_tokens,
+            question_aware=request.question_aware,
+            max_tokens=request.max_tokens,
+            deadline=deadline,
+        )
     sources = [SourcePublic(id=hit.id, score=hit.score, title=hit.title) for hit in hits]
     return PreparedAnswer(sources, request.compression, prompt, request.max_tokens)
 

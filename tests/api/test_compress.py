@@ -9,6 +9,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from indexers.compress.lingua import load_lingua
 from indexers.models.llm import LLMConfig, OpenAILLM
 from service.api.deps import get_llm
 from tests.scripted_llm import ScriptedLLM
@@ -120,3 +121,53 @@ def test_answer_bad_input(loaded: TestClient) -> None:
     assert loaded.post("/v1/answer", json={"collection": "docs", "query": " "}).status_code == 422
     bad_rate = loaded.post("/v1/answer", json={"collection": "docs", "query": "q", "rate": 2})
     assert bad_rate.status_code == 422 and "rate" in bad_rate.json()["detail"]
+
+
+def test_compress_text_over_the_size_limit_is_413(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client.app.state.services.settings, "max_compress_chars", len(TEXT) - 1)  # type: ignore[attr-defined]
+    for body in ({"text": TEXT}, {"passages": [TEXT[:100], TEXT[100:]]}):
+        response = client.post("/v1/compress", json=body)
+        assert response.status_code == 413, response.text
+        assert (
+            f"{len(TEXT)} characters, over max_compress_chars ({len(TEXT) - 1})" in response.json()["detail"]
+        )
+    assert client.post("/v1/compress", json={"text": TEXT[:-1]}).status_code == 200
+
+
+def test_compress_stops_between_batches_once_its_time_is_up(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = load_lingua().reader.encoder
+    read = encoder.hidden_states
+    batches = []
+
+    def slow(ids: list[list[int]]) -> object:
+        batches.append(len(ids))
+        time.sleep(0.3)
+        return read(ids)
+
+    monkeypatch.setattr(encoder, "hidden_states", slow)
+    monkeypatch.setattr(client.app.state.services.settings, "compress_timeout_s", 0.2)  # type: ignore[attr-defined]
+    text = " ".join([TEXT] * 120)  # about 9,000 word pieces: 18 chunks, 3 batches of 8
+    started = time.perf_counter()
+    response = client.post("/v1/compress", json={"text": text})
+    assert response.status_code == 503, response.text
+    assert "compress_timeout_s (0.2 s)" in response.json()["detail"]
+    assert len(batches) <= 1 and time.perf_counter() - started < 5
+
+
+def test_answer_bounds_the_passages_it_compresses(
+    loaded: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded.app.dependency_overrides[get_llm] = lambda: ScriptedLLM(["Paris"])  # type: ignore[attr-defined]
+    monkeypatch.setattr(loaded.app.state.services.settings, "max_compress_chars", 20)  # type: ignore[attr-defined]
+    body = {"collection": "docs", "query": "neural ranking models", "k": 3}
+    response = loaded.post("/v1/answer", json=body)
+    assert response.status_code == 422 and "over max_compress_chars (20)" in response.json()["detail"]
+    assert loaded.post("/v1/answer", json={**body, "compression": "none"}).status_code == 200
+    monkeypatch.setattr(loaded.app.state.services.settings, "max_compress_chars", 100_000)  # type: ignore[attr-defined]
+    monkeypatch.setattr(loaded.app.state.services.settings, "compress_timeout_s", 1e-9)  # type: ignore[attr-defined]
+    late = loaded.post("/v1/answer", json=body)
+    assert late.status_code == 503 and "compress_timeout_s" in late.json()["detail"]

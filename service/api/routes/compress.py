@@ -18,18 +18,23 @@ __all__ = ["answer", "compress", "router"]
 LLM_ERRORS = {
     **ERRORS,
     502: {"model": ErrorPublic, "description": "the LLM answered unusably"},
-    503: {"model": ErrorPublic, "description": "the LLM endpoint is unreachable or timed out"},
+    503: {
+        "model": ErrorPublic,
+        "description": "the LLM endpoint is unreachable or timed out, or compression ran past its time bound",
+    },
 }
 
 router = APIRouter(prefix="/v1", tags=["compress"], responses=LLM_ERRORS)
 
 
 @router.post("/compress")
-def compress(body: CompressRequest, _tenant: TenantDep) -> CompressResponse:
+def compress(body: CompressRequest, _tenant: TenantDep, services: ServicesDep) -> CompressResponse:
     """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense).
 
-    Holds no tenant data, but costs model time, so it answers only to a valid key when keys are set."""
-    return answering.compress(body)
+    Holds no tenant data, but costs model time, so it answers only to a valid key when keys are set.
+    The text is bounded by TESSERA_MAX_COMPRESS_CHARS (413 above) and the work by
+    TESSERA_COMPRESS_TIMEOUT_S (503 once it passes)."""
+    return answering.compress(body, services.settings)
 
 
 @router.post(
