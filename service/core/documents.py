@@ -7,8 +7,9 @@ documents reach the worker through a JSONL staging file.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from indexers.base import Doc, validate_docs
 from indexers.errors import DocumentNotFound, InvalidInput
@@ -38,6 +39,28 @@ def stage(services: Services, job_id: str, docs: Sequence[Doc]) -> str:
     return name
 
 
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number in a JSON value, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((found for key, item in items if (found := _non_finite(item, f"{path}.{key}"))), None)
+
+
+def _check_metadata(docs: Sequence[Doc]) -> None:
+    """Reject metadata that JSON cannot carry: NaN and infinite numbers (they would be stored as null).
+
+    Raises:
+        InvalidInput: a document's metadata holds NaN or an infinity (the document and key are named).
+    """
+    for doc in docs:
+        found = _non_finite(doc.metadata, "metadata")
+        if found is not None:
+            raise InvalidInput(
+                f"document {doc.id!r}: {found} is not a finite number (NaN and Infinity are not JSON)"
+            )
+
+
 def ingest(
     services: Services, tenant: str, name: str, docs: list[Doc], mode: Literal["upsert", "add"]
 ) -> JobPublic:
@@ -45,7 +68,7 @@ def ingest(
 
     Raises:
         IndexNotFound: no such collection.
-        InvalidInput: the batch is empty or a document is invalid.
+        InvalidInput: the batch is empty or a document is invalid (metadata with NaN or Infinity too).
         PayloadTooLarge: the batch is over `max_batch_docs`.
         Conflict: `mode` is "add" and some ids already exist.
     """
@@ -58,6 +81,7 @@ def ingest(
             f"the limit is {services.settings.max_batch_docs} per request"
         )
     validate_docs(docs)
+    _check_metadata(docs)
     if mode == "add":
         existing = services.docs.get(tenant, spec.name, [doc.id for doc in docs])
         if existing:

@@ -51,6 +51,20 @@ def assert_nothing_lost(client: TestClient) -> None:
         ("POST", DOCS, {"documents": [{"id": "x", "text": 3}]}, 422, "text"),
         ("POST", DOCS, {"documents": [{"id": "x", "text": "t", "metadata": [1]}]}, 422, "metadata"),
         ("POST", DOCS, {"documents": [{"id": "x", "text": "  "}]}, 422, "no text"),
+        (
+            "POST",
+            DOCS,
+            b'{"documents": [{"id": "x", "text": "t"}, {"id": "n", "text": "t", "metadata": {"s": NaN}}]}',
+            422,
+            "document 'n': metadata.s is not a finite number",
+        ),
+        (
+            "POST",
+            DOCS,
+            b'{"documents": [{"id": "i", "text": "t", "metadata": {"a": {"b": [1, -Infinity]}}}]}',
+            422,
+            "document 'i': metadata.a.b.1 is not a finite number",
+        ),
         ("POST", DOCS, {"documents": [{"id": "d01", "text": "a"}, {"id": "d01", "text": "b"}]}, 422, "twice"),
         ("POST", DOCS, {"documents": [{"id": f"n{i}", "text": "t"} for i in range(6)]}, 413, "limit is 5"),
         ("POST", DOCS, {"documents": [{"id": "big", "text": "x" * 5000}]}, 413, "exceeds the limit"),
@@ -107,6 +121,16 @@ def test_bad_request(small: TestClient, method: str, path: str, body: Any, statu
     assert response.status_code == status, response.text
     assert message.lower() in response.json()["detail"].lower()
     assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert_nothing_lost(small)
+
+
+def test_jsonl_metadata_with_nan_or_infinity_is_422(small: TestClient) -> None:
+    lines = b'{"id": "ok", "text": "t"}\n{"id": "inf", "text": "t", "metadata": {"score": Infinity}}\n'
+    headers = {"Content-Type": "application/x-ndjson"}
+    response = small.post(f"{DOCS}/jsonl", content=lines, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "document 'inf': metadata.score is not a finite number" in response.json()["detail"]
+    assert small.get(f"{DOCS}/ok").status_code == 404
     assert_nothing_lost(small)
 
 
