@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from qdrant_client import models
 
 from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, SharesNames, validate_queries
-from indexers.errors import DocumentNotFound, InvalidInput, UnsupportedOperation
+from indexers.errors import DocumentNotFound, InvalidInput
 from indexers.scoring.fusion import rrf
 from service.core.catalog import Catalog
 from service.core.docstore import DocumentStore, StoredDoc
@@ -203,7 +203,7 @@ class Searcher:
 
         Raises:
             InvalidConfig: the kind is not one of the collection's.
-            UnsupportedOperation: the kind cannot explain token matches.
+            InvalidInput: the kind cannot explain token matches (the request asked the wrong kind).
             DocumentNotFound: the document is not stored or not indexed yet.
         """
         if kind is None:
@@ -214,7 +214,7 @@ class Searcher:
         if not isinstance(index, Explainable) or not isinstance(index, Highlightable):
             if index is None:
                 raise DocumentNotFound(f"kind {kind!r} of {spec.name!r} has no documents indexed yet")
-            raise UnsupportedOperation(
+            raise InvalidInput(
                 f"kind {kind!r} cannot explain scores token by token; late-interaction kinds can"
             )
         stored = self.docs.get(spec.tenant, spec.name, [doc_id]).get(doc_id)

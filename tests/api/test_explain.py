@@ -27,7 +27,7 @@ def test_explain_gives_matches_and_a_heat_map_that_add_up(loaded: TestClient) ->
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        ({"query": "insulin", "id": "d01", "kind": "dense"}, 501, "cannot explain"),
+        ({"query": "insulin", "id": "d01", "kind": "dense"}, 422, "cannot explain"),
         ({"query": "insulin", "id": "nope"}, 404, "does not exist"),
         ({"query": "insulin", "id": "d01", "kind": "bm25"}, 422, "has no index of kind 'bm25'"),
         ({"query": "  ", "id": "d01"}, 422, "query"),
