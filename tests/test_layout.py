@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -39,14 +40,18 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def exists(name: str) -> bool:
     base = ROOT.joinpath(*name.split("."))
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
-def imports(path: Path) -> set[str]:
+@functools.cache
+def imports(path: Path) -> frozenset[str]:
     """Absolute names of the modules the file at `path` imports (see `parse_imports`)."""
-    return parse_imports(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py")
+    return frozenset(
+        parse_imports(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py")
+    )
 
 
 def parse_imports(source: str, module: str, is_package: bool = False) -> set[str]:
