@@ -61,7 +61,7 @@ class CachedDocuments(TokenEncoder):
         super().__init__(model.config)
         self.model, self.store = model, store
         self.dim, self.window = model.dim, model.window
-        self.position = {}
+        self.position: dict[str, int] = {}
         for i, text in enumerate(texts):
             self.position.setdefault(text, i)
 
@@ -146,7 +146,7 @@ def _similarities(index: Index, dataset: BeirDataset) -> dict[str, float] | None
         ivf = faiss.try_extract_index_ivf(index.ann.index)  # type: ignore[attr-defined]
         if ivf is None:
             return None  # counted for IVF token indexes only
-        stats = faiss.cvar.indexIVF_stats
+        stats = faiss.cvar.indexIVF_stats  # type: ignore[attr-defined]
         counts = []
         for query in dataset.queries.values():
             stats.reset()
@@ -163,7 +163,7 @@ def _sweep(index: Index, dataset: BeirDataset, values: list[int]) -> list[dict[s
     import faiss
 
     ivf = faiss.try_extract_index_ivf(index.ann.index)  # type: ignore[attr-defined]
-    stats = faiss.cvar.indexIVF_stats
+    stats = faiss.cvar.indexIVF_stats  # type: ignore[attr-defined]
     points = []
     base = index.config
     for k_prime in values:

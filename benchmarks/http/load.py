@@ -92,7 +92,10 @@ def search_load(
 
     def one(i: int) -> tuple[float, int]:
         body: dict[str, Any] = {"query": queries[i % len(queries)], "k": k}
-        body |= {"hybrid": {}} if kind == "hybrid" else {"kind": kind}
+        if kind == "hybrid":
+            body["hybrid"] = {}
+        else:
+            body["kind"] = kind
         start = time.perf_counter()
         status = client.post(f"/v1/collections/{name}/search", json=body).status_code
         return time.perf_counter() - start, status

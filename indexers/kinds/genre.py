@@ -251,7 +251,7 @@ class GenreIndex(Index):
         self._check_model()
         tokenizer = self.lm.tokenizer
         prompts = [self.prompt.ids(tokenizer, query) for query in queries]
-        results = []
+        results: list[list[Hit]] = []
         for start in range(0, len(prompts), self.config.query_batch):
             generated = constrained_beam_search(
                 self.lm.model,
