@@ -4,28 +4,39 @@ Layout: `{root}/{name}/{version}/` holds one saved index; `{root}/{name}/CURRENT
 version. A commit writes a complete new version folder first and swaps `CURRENT` last (write a temp
 file, fsync, `os.replace`), so readers never see a half-written index and a crashed build leaves
 the previous version serving.
+
+A loaded version stays readable for as long as its index lives: loading takes a shared `flock` on
+the version folder (released when the index is garbage collected, or by the process ending), and
+pruning removes only versions it can lock exclusively without waiting; a skipped version is removed
+by a later commit once no reader holds it. Some files are opened lazily (a Lucene searcher opens its
+segments on the first query), so keeping already-open files alive across an unlink would not be enough.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import time
 import uuid
+import weakref
 from pathlib import Path
+from types import TracebackType
 
 from indexers.base import Index
 from indexers.errors import IndexNotFound, InvalidInput
 from indexers.registry import open_index
 
 __all__ = [
+    "VersionLease",
     "atomic_write",
     "commit",
     "current_path",
     "current_version",
     "list_versions",
     "open_current",
+    "open_version",
     "remove",
     "validate_name",
 ]
@@ -79,9 +90,88 @@ def current_path(root: Path, name: str) -> Path:
     return root / name / current_version(root, name)
 
 
+class VersionLease:
+    """A shared lock on one committed version folder: pruning leaves the folder alone while it is held.
+
+    The lock is an `flock` on the folder itself, so it holds across processes and goes away with a
+    process that dies.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        """Lock `folder` shared.
+
+        Raises:
+            IndexNotFound: the folder is gone or is being removed.
+        """
+        try:
+            self._fd: int | None = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise IndexNotFound(f"version folder {folder} does not exist") from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            if not _same_folder(self._fd, folder):  # removed between our open and our lock
+                raise IndexNotFound(f"version folder {folder} was removed")
+        except BlockingIOError as exc:
+            self.release()
+            raise IndexNotFound(f"version folder {folder} is being removed") from exc
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Unlock the folder (idempotent)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> VersionLease:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _same_folder(fd: int, folder: Path) -> bool:
+    """Whether `folder` still names the directory open as `fd`."""
+    try:
+        here = os.stat(folder)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def open_version(root: Path, name: str, version: str) -> Index:
+    """Load one committed version of `name`, kept readable (leased) for as long as the index lives.
+
+    Raises:
+        IndexNotFound: the version does not exist or is being removed.
+    """
+    folder = root / validate_name(name) / version
+    lease = VersionLease(folder)
+    try:
+        index = open_index(folder)
+    except BaseException:
+        lease.release()
+        raise
+    weakref.finalize(index, lease.release)
+    return index
+
+
 def open_current(root: Path, name: str) -> Index:
-    """Load the live version of `name`."""
-    return open_index(current_path(root, name))
+    """Load the live version of `name`, kept readable for as long as the index lives.
+
+    Raises:
+        IndexNotFound: nothing has been committed under `name`.
+    """
+    try:
+        return open_version(root, name, current_version(root, name))
+    except IndexNotFound:
+        # nothing committed, or newer commits pruned the version between reading CURRENT and
+        # locking it: read CURRENT again
+        return open_version(root, name, current_version(root, name))
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
@@ -131,7 +221,8 @@ def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
 
 
 def _prune(folder: Path, live: str, keep: int) -> None:
-    """Remove stale staging leftovers (crashed builds) and all but the newest `keep` versions."""
+    """Remove stale staging leftovers (crashed builds) and all but the newest `keep` versions, except
+    versions a reader holds (a later commit removes those)."""
     now = time.time()
     for leftover in folder.glob(".staging-*"):
         if now - leftover.stat().st_mtime > STALE_STAGING_S:
@@ -139,7 +230,24 @@ def _prune(folder: Path, live: str, keep: int) -> None:
     versions = sorted(p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name))
     for old in versions[: max(0, len(versions) - keep)]:
         if old != live:
-            shutil.rmtree(folder / old, ignore_errors=True)
+            _remove_unheld(folder / old)
+
+
+def _remove_unheld(version: Path) -> None:
+    """Delete a version folder unless a reader holds it (no waiting)."""
+    try:
+        fd = os.open(version, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return
+    try:
+        shutil.rmtree(version, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def remove(root: Path, name: str) -> None:

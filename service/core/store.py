@@ -6,9 +6,8 @@ import threading
 from collections.abc import Iterable
 
 from indexers.base import Index
-from indexers.errors import CorruptIndex, IndexNotFound
-from indexers.registry import open_index
-from indexers.storage.versions import current_version
+from indexers.errors import IndexNotFound
+from indexers.storage.versions import current_version, open_version
 from service.jobs import Layout
 
 __all__ = ["IndexStore"]
@@ -22,6 +21,10 @@ class IndexStore:
     Every lookup reads the kind's `CURRENT` pointer (one small file) and reloads when it names a
     newer version, so a search never sees a half-built index: a build writes a new version folder
     and swaps `CURRENT` only at the end. Loads happen once per version, under a per-key lock.
+
+    A loaded index holds its version folder readable (`open_version`): commits do not prune it while
+    the store, or a search that still runs on it, keeps it. The store drops an index as soon as it
+    loads a newer version or the collection goes; the lock goes with the last reference.
     """
 
     def __init__(self, layout: Layout) -> None:
@@ -52,9 +55,9 @@ class IndexStore:
                 if loaded is not None and loaded[0] == version:
                     return loaded[1]
                 try:
-                    index = open_index(root / kind / version)
-                except (IndexNotFound, CorruptIndex):
-                    # A newer commit pruned this version while we read it: read CURRENT again.
+                    index = open_version(root, kind, version)
+                except IndexNotFound:
+                    # Newer commits pruned this version before we locked it: read CURRENT again.
                     if attempt == 2:
                         raise
                     continue

@@ -13,6 +13,9 @@ from indexers.configs import BM25Config
 from indexers.errors import CorruptIndex, InvalidInput
 from indexers.kinds.bm25 import BM25Index
 from indexers.registry import open_index
+from indexers.storage.versions import commit, list_versions, open_current
+from service.core.store import IndexStore
+from service.jobs import Layout
 
 QUERIES = {
     "insulin diabetes": "d01",
@@ -172,3 +175,42 @@ def test_query_over_lucene_clause_limit_is_invalid_input(built: BM25Index) -> No
     huge = " ".join(f"term{i}" for i in range(1100))
     with pytest.raises(InvalidInput, match="position 1"):
         built.search(["insulin", huge])
+
+
+def test_a_loaded_version_answers_after_newer_commits_prune_around_it(
+    tiny_docs: list[Doc], tmp_path: Path
+) -> None:
+    """The searcher opens on the first query: its version must outlive two newer commits (keep=2)."""
+    commit(bm25_over(tiny_docs), tmp_path, "bm25", keep=2)
+    held = open_current(tmp_path, "bm25")
+    commit(bm25_over(tiny_docs[:3]), tmp_path, "bm25", keep=2)
+    commit(bm25_over(tiny_docs[:4]), tmp_path, "bm25", keep=2)
+    assert top_ids(held, "volcanic eruptions ash")[0] == "d14"  # d14 is only in the held version
+    del held
+    gc.collect()
+    commit(bm25_over(tiny_docs[:5]), tmp_path, "bm25", keep=2)
+    assert list_versions(tmp_path, "bm25") == ["v000003", "v000004"]
+
+
+def test_the_service_store_serves_a_held_version_and_drops_it_on_reload(
+    tiny_docs: list[Doc], tmp_path: Path
+) -> None:
+    store = IndexStore(Layout(tmp_path))
+    root = store.layout.index_root("t", "c")
+    commit(bm25_over(tiny_docs), root, "bm25", keep=2)
+    in_flight = store.get("t", "c", "bm25")  # a search took the index, then commits landed
+    commit(bm25_over(tiny_docs[:3]), root, "bm25", keep=2)
+    commit(bm25_over(tiny_docs[:4]), root, "bm25", keep=2)
+    assert in_flight is not None and top_ids(in_flight, "volcanic eruptions ash")[0] == "d14"
+    reloaded = store.get("t", "c", "bm25")
+    assert reloaded is not None and reloaded.num_docs == 4
+    del in_flight  # the store dropped v000001 on reload; the last search on it is done
+    gc.collect()
+    commit(bm25_over(tiny_docs[:5]), root, "bm25", keep=2)
+    assert list_versions(root, "bm25") == ["v000003", "v000004"]
+
+
+def bm25_over(docs: list[Doc]) -> BM25Index:
+    index = BM25Index(BM25Config())
+    index.build(docs)
+    return index
