@@ -7,7 +7,7 @@ Layout under `data_dir`:
     collections/{tenant}/{name}/collection.json   the collection spec (kinds and their configs)
     collections/{tenant}/{name}/indexes/{kind}/   index versions + CURRENT (indexers.storage.versions)
     collections/{tenant}/{name}/.lock             flock held by whoever writes the collection
-    jobs/{tenant}/{job_id}.json                   job record (type, collection, created_at)
+    jobs/{tenant}/{job_id}.json                   job record (type, collection, times, worker)
     jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
     jobs/{tenant}/{job_id}.heartbeat              touched by the worker while the job runs
     staging/{job_id}.jsonl                        documents handed from the API to a worker
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.configs import IndexConfig
+from indexers.storage.versions import atomic_write
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "JobRecord",
     "JobType",
     "Layout",
+    "WorkerInfo",
     "celery_config",
     "collection_lock",
 ]
@@ -112,14 +114,25 @@ class CollectionSpec(BaseModel):
         return next((config for config in self.configs if config.kind == kind), None)
 
 
+class WorkerInfo(BaseModel):
+    """The worker process that ran a job: its Celery node name (or host name) and process id."""
+
+    hostname: str
+    pid: int
+
+
 class JobRecord(BaseModel):
-    """What the API remembers about a job it enqueued (the state lives in the Celery backend)."""
+    """What the API remembers about a job it enqueued (the state lives in the Celery backend); the
+    worker adds when it started and finished the job and who ran it (the last attempt's)."""
 
     id: str
     type: JobType
     tenant: str
     collection: str
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: WorkerInfo | None = None
 
 
 class CollectionLocked(Exception):
@@ -171,6 +184,31 @@ class Layout:
             return CollectionSpec.model_validate_json(self.spec_file(tenant, name).read_text())
         except FileNotFoundError:
             return None
+
+    def read_record(self, tenant: str, job_id: str) -> JobRecord | None:
+        """The job's record, or None if the tenant has no such job."""
+        try:
+            return JobRecord.model_validate_json(self.job_file(tenant, job_id).read_text())
+        except FileNotFoundError:
+            return None
+
+    def write_record(self, record: JobRecord) -> None:
+        atomic_write(self.job_file(record.tenant, record.id), record.model_dump_json())
+
+    def job_started(self, tenant: str, job_id: str, worker: WorkerInfo) -> None:
+        """Note in the job's record (if it has one) that `worker` starts it now."""
+        record = self.read_record(tenant, job_id)
+        if record is not None:
+            now = datetime.now(UTC)
+            self.write_record(
+                record.model_copy(update={"started_at": now, "finished_at": None, "worker": worker})
+            )
+
+    def job_finished(self, tenant: str, job_id: str) -> None:
+        """Note in the job's record (if it has one) that its run ended now, whatever the outcome."""
+        record = self.read_record(tenant, job_id)
+        if record is not None:
+            self.write_record(record.model_copy(update={"finished_at": datetime.now(UTC)}))
 
     def cancel_requested(self, tenant: str, job_id: str) -> bool:
         return self.job_file(tenant, job_id, "cancel").exists()

@@ -11,6 +11,8 @@ worker is alive; a cancel flag written by the API is honoured between progress s
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,7 @@ from service.jobs import (
     JobPayload,
     Layout,
     MemoryJob,
+    WorkerInfo,
     collection_lock,
     memory_store,
 )
@@ -96,6 +99,8 @@ class JobRun:
 
     def __enter__(self) -> JobRun:
         self.check_cancelled()
+        worker = WorkerInfo(hostname=self.task.request.hostname or socket.gethostname(), pid=os.getpid())
+        self.layout.job_started(self.job.tenant, self.job.job_id, worker)
         self.layout.heartbeat(self.job.tenant, self.job.job_id)
         self._thread.start()
         return self
@@ -128,15 +133,19 @@ Apply = Callable[[CollectionSpec, JobRun], dict[str, Any]]
 
 
 def run_tracked(task: Task, job: JobPayload, apply: Callable[[JobRun], dict[str, Any]]) -> dict[str, Any]:
-    """Run `apply` with heartbeat, progress and cancellation (a cancelled job ends as CANCELLED)."""
+    """Run `apply` with heartbeat, progress and cancellation (a cancelled job ends as CANCELLED); the
+    job's record notes when it started and ended and which worker ran it."""
     settings = get_settings()
+    layout = Layout(settings.data_dir)
     try:
-        with JobRun(task, job, Layout(settings.data_dir), settings.heartbeat_s) as run:
+        with JobRun(task, job, layout, settings.heartbeat_s) as run:
             return apply(run)
     except JobCancelled:
         logger.info("job %s cancelled", job.job_id)
         task.update_state(task_id=job.job_id, state=CANCELLED, meta={"cancelled": True})
         raise Ignore() from None
+    finally:
+        layout.job_finished(job.tenant, job.job_id)
 
 
 def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:

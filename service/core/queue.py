@@ -11,10 +11,9 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
-from indexers.storage.versions import atomic_write
 from service.core.errors import NotFound, ServiceUnavailable
 from service.jobs import JobPayload, JobRecord, JobType, Layout, celery_config
-from service.schemas.jobs import JobPublic, JobState, ProgressPublic
+from service.schemas.jobs import TERMINAL_STATES, JobPublic, JobState, ProgressPublic, WorkerPublic
 from service.settings import Settings
 
 __all__ = ["JobQueue", "new_job_id"]
@@ -57,13 +56,18 @@ class JobQueue:
         self.celery.close()
 
     def submit(self, job_type: JobType, payload: JobPayload) -> JobPublic:
-        """Send the job to the broker, then record it for its tenant.
+        """Record the job for its tenant, then send it to the broker (so the record exists before a
+        worker can note that it started; it is removed again if the broker cannot be reached).
 
         Raises:
             ServiceUnavailable: the broker cannot be reached.
         """
         if self.on_submit is not None:
             self.on_submit(job_type)
+        record = JobRecord(
+            id=payload.job_id, type=job_type, tenant=payload.tenant, collection=payload.collection
+        )
+        self.layout.write_record(record)
         try:
             self.celery.send_task(
                 job_type,
@@ -74,12 +78,9 @@ class JobQueue:
             )
         except (OperationalError, OSError) as exc:
             logger.error("cannot enqueue %s: %s", job_type, exc)
+            self.layout.job_file(record.tenant, record.id).unlink(missing_ok=True)
             raise ServiceUnavailable(f"the job broker is unreachable; retry later ({exc})") from exc
-        record = JobRecord(
-            id=payload.job_id, type=job_type, tenant=payload.tenant, collection=payload.collection
-        )
-        atomic_write(self.layout.job_file(record.tenant, record.id), record.model_dump_json())
-        return self.public(record)
+        return self.public(self.layout.read_record(record.tenant, record.id) or record)
 
     def record(self, tenant: str, job_id: str) -> JobRecord:
         """The tenant's job record.
@@ -87,13 +88,13 @@ class JobQueue:
         Raises:
             NotFound: the tenant has no job with this id.
         """
-        try:
-            return JobRecord.model_validate_json(self.layout.job_file(tenant, job_id).read_text())
-        except FileNotFoundError as exc:
-            raise NotFound(f"job {job_id!r} does not exist") from exc
+        record = self.layout.read_record(tenant, job_id)
+        if record is None:
+            raise NotFound(f"job {job_id!r} does not exist")
+        return record
 
-    def list(self, tenant: str, limit: int, collection: str | None = None) -> list[JobRecord]:
-        """The tenant's newest jobs first."""
+    def list(self, tenant: str, limit: int | None = None, collection: str | None = None) -> list[JobRecord]:
+        """The tenant's newest jobs first (all of them without `limit`)."""
         folder = self.layout.jobs_dir(tenant)
         if not folder.is_dir():
             return []
@@ -102,6 +103,14 @@ class JobQueue:
             records = [record for record in records if record.collection == collection]
         records.sort(key=lambda record: record.created_at, reverse=True)
         return records[:limit]
+
+    def jobs(
+        self, tenant: str, limit: int, collection: str | None = None, state: JobState | None = None
+    ) -> list[JobPublic]:
+        """The tenant's newest jobs first, as the API shows them, only those in `state` if given."""
+        shown = (self.public(record) for record in self.list(tenant, collection=collection))
+        matching = [job for job in shown if state is None or job.state == state]
+        return matching[:limit]
 
     def cancel(self, record: JobRecord) -> JobPublic:
         """Ask for cancellation: a queued job is skipped, a running one stops at its next progress step."""
@@ -150,6 +159,9 @@ class JobQueue:
             error=error,
             cancel_requested=cancel_requested,
             created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at if state in TERMINAL_STATES else None,
+            worker=None if record.worker is None else WorkerPublic(**record.worker.model_dump()),
             links={"self": f"/v1/jobs/{record.id}"},
         )
 

@@ -9,7 +9,15 @@ from pydantic import BaseModel, Field
 
 from service.schemas.common import NAME_PATTERN, StrictModel
 
-__all__ = ["TERMINAL_STATES", "JobPublic", "JobState", "JobsParams", "JobsPublic", "ProgressPublic"]
+__all__ = [
+    "TERMINAL_STATES",
+    "JobPublic",
+    "JobState",
+    "JobsParams",
+    "JobsPublic",
+    "ProgressPublic",
+    "WorkerPublic",
+]
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATES: frozenset[JobState] = frozenset({"succeeded", "failed", "cancelled"})
@@ -21,11 +29,17 @@ class JobsParams(StrictModel):
 
     limit: int = Field(100, ge=1, le=1000, description="at most this many jobs, newest first")
     collection: str | None = Field(None, pattern=NAME_PATTERN, description="only jobs of this collection")
+    state: JobState | None = Field(None, description="only jobs in this state")
 
 
 class ProgressPublic(BaseModel):
     done: int
     total: int
+
+
+class WorkerPublic(BaseModel):
+    hostname: str = Field(description="the worker's Celery node name (or its host name)")
+    pid: int = Field(description="the worker process id")
 
 
 class JobPublic(BaseModel):
@@ -38,6 +52,9 @@ class JobPublic(BaseModel):
     error: str | None = None
     cancel_requested: bool = False
     created_at: datetime
+    started_at: datetime | None = Field(None, description="when a worker last started the job")
+    finished_at: datetime | None = Field(None, description="when the job ended (terminal states only)")
+    worker: WorkerPublic | None = Field(None, description="the worker that last ran the job")
     links: dict[str, str]
 
 

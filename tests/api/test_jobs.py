@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from typing import Any
@@ -82,3 +83,29 @@ def test_unknown_and_malformed_job_ids(client: Any) -> None:
     assert client.post(f"/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404
     assert client.get("/v1/jobs/..%2F..%2Fetc").status_code in {404, 422}
     assert client.get("/v1/jobs/not-a-uuid").status_code == 422
+
+
+def job_ids(client: Any, **params: str) -> list[str]:
+    return [job["id"] for job in client.get("/v1/jobs", params=params).json()["data"]]
+
+
+def test_jobs_show_their_times_and_worker_and_filter_by_state(
+    settings: Settings, tiny_records: list[dict[str, Any]]
+) -> None:
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        first = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[:10]}).json()
+        assert first["started_at"] is first["finished_at"] is first["worker"] is None
+        jobs.run_pending()
+        second = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[10:]}).json()
+        done = client.get(f"/v1/jobs/{first['id']}").json()
+        assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+        assert done["worker"] == {"hostname": socket.gethostname(), "pid": os.getpid()}
+
+        assert job_ids(client, state="succeeded") == [first["id"]]
+        assert job_ids(client, state="queued") == [second["id"]]
+        assert job_ids(client, state="running") == job_ids(client, state="queued", collection="other") == []
+        assert client.get("/v1/jobs", params={"state": "done"}).status_code == 422
+        jobs.backend.store_result(second["id"], {"done": 1, "total": 2}, "PROGRESS")
+        assert job_ids(client, state="running") == [second["id"]]
+        assert client.get("/v1/jobs", params={"state": "running"}).json()["data"][0]["finished_at"] is None

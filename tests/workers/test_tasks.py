@@ -4,6 +4,8 @@ cancellation, the collection lock and the retry policy."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from indexers.base import Doc
 from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
 from indexers.storage.versions import atomic_write, current_version, open_current
-from service.jobs import CollectionSpec, Layout, collection_lock
+from service.jobs import CollectionSpec, JobRecord, Layout, WorkerInfo, collection_lock
 from service.settings import get_settings
 
 FAKE = {"model": "fake:hash", "batch_size": 8}
@@ -145,3 +147,22 @@ def test_task_options() -> None:
     assert app.conf.task_serializer == "json" and app.conf.task_track_started
     assert build_collection.autoretry_for == (OSError,)
     assert FileNotFoundError in build_collection.dont_autoretry_for
+
+
+def test_tasks_note_start_end_and_worker_in_the_job_record(layout: Layout, tiny_docs: list[Doc]) -> None:
+    from workers.tasks import add_documents, build_collection
+
+    for job_id in ("j1", "j2"):
+        layout.write_record(JobRecord(id=job_id, type="index.add", tenant="t", collection="c"))
+    add_documents(**payload("j1", staging=stage(layout, "j1.jsonl", tiny_docs)))
+    record = layout.read_record("t", "j1")
+    assert record is not None and record.started_at is not None and record.finished_at is not None
+    assert record.created_at <= record.started_at <= record.finished_at
+    assert record.worker == WorkerInfo(hostname=socket.gethostname(), pid=os.getpid())
+    layout.job_file("t", "j2", "cancel").touch()  # a cancelled job ends too, without starting
+    with pytest.raises(Ignore):
+        build_collection(**payload("j2", staging=stage(layout, "j2.jsonl", tiny_docs)))
+    cancelled = layout.read_record("t", "j2")
+    assert cancelled is not None and cancelled.started_at is None and cancelled.finished_at is not None
+    add_documents(**payload("j3", staging=stage(layout, "j3.jsonl", tiny_docs)))  # no record: none made
+    assert layout.read_record("t", "j3") is None

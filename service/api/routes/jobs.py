@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERRORS)
 
 @router.get("")
 def list_all(query: Annotated[JobsParams, Query()], tenant: TenantDep, services: ServicesDep) -> JobsPublic:
-    """The tenant's jobs, newest first."""
-    data = [services.queue.public(r) for r in services.queue.list(tenant, query.limit, query.collection)]
+    """The tenant's jobs, newest first (of one collection or in one state if asked)."""
+    data = services.queue.jobs(tenant, query.limit, query.collection, query.state)
     return JobsPublic(data=data, count=len(data))
 
 
