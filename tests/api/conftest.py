@@ -16,7 +16,7 @@ from service.api.deps import get_llm
 from service.settings import Settings, get_settings
 from tests.api.support import DENSE, EXACT, KEYS, make_settings, open_client
 from tests.scripted_llm import ScriptedLLM
-from tests.unit.test_memory import facts_reply
+from tests.unit.memory.test_memory import facts_reply
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from indexers.configs import EncoderConfig
 from indexers.memory import MemoryConfig
 from indexers.models.llm import ChatMessage
 from tests.scripted_llm import ScriptedLLM
-from tests.unit.test_memory import facts_reply
+from tests.unit.memory.test_memory import facts_reply
 
 SAMPLE = {
     "sample_id": "conv-x",
