@@ -25,7 +25,7 @@ from indexers.configs import BM25Config
 from indexers.errors import InvalidInput
 from indexers.storage.doc_table import DocTable
 from indexers.storage.lucene_files import LuceneFiles
-from indexers.storage.lucene_jvm import start_jvm
+from indexers.storage.lucene_jvm import import_pyserini
 
 __all__ = ["BM25Index"]
 
@@ -34,9 +34,7 @@ BATCH = 1000
 
 
 def _bm25_searcher(config: BM25Config, folder: str) -> Any:
-    from pyserini.search.lucene import LuceneSearcher
-
-    searcher = LuceneSearcher(folder)
+    searcher = import_pyserini("pyserini.search.lucene").LuceneSearcher(folder)
     searcher.set_bm25(config.k1, config.b)
     return searcher
 
@@ -84,10 +82,8 @@ class BM25Index(Index):
     def _write(
         self, folder: Path, docs: Sequence[Doc], ids: np.ndarray, *, append: bool, progress: Progress | None
     ) -> None:
-        start_jvm()
-        from pyserini.index.lucene import LuceneIndexer
-
-        writer = LuceneIndexer(str(folder), append=append, threads=self.config.threads)
+        indexer = import_pyserini("pyserini.index.lucene").LuceneIndexer
+        writer = indexer(str(folder), append=append, threads=self.config.threads)
         try:
             for start in range(0, len(docs), BATCH):
                 batch = zip(docs[start : start + BATCH], ids[start : start + BATCH], strict=True)
@@ -122,20 +118,20 @@ class BM25Index(Index):
         """Raw Lucene hits per query: one batch over `threads` threads, or one by one to name a
         query that Lucene rejects."""
         searcher = self.lucene.searcher()
-        from jnius import JavaException  # only after start_jvm() has configured the JVM
+        java_exception = import_pyserini("jnius").JavaException
 
         if len(queries) > 1:
             qids = [str(i) for i in range(len(queries))]
             try:
                 found = searcher.batch_search(queries, qids, k=fetch, threads=self.config.threads)
                 return [list(found.get(qid, [])) for qid in qids]
-            except JavaException:
+            except java_exception:
                 pass  # an unusable query fails the whole batch; find and name it below
         results = []
         for position, query in enumerate(queries):
             try:
                 results.append(list(searcher.search(query, k=fetch)))
-            except JavaException as exc:
+            except java_exception as exc:
                 if "TooManyClauses" in str(exc):
                     raise InvalidInput(
                         f"query at position {position} has more than 1024 distinct terms (Lucene limit)"

@@ -49,7 +49,7 @@ from indexers.models.encoders import UsesVocabEncoder, VocabTokens
 from indexers.scoring.maxsim import segment_max
 from indexers.storage.doc_table import DocTable
 from indexers.storage.lucene_files import LuceneFiles
-from indexers.storage.lucene_jvm import start_jvm
+from indexers.storage.lucene_jvm import import_pyserini
 from indexers.storage.sparse_store import SparseStore, csr_from_top_k
 
 __all__ = ["SlimIndex", "quantise", "sparse_maxsim"]
@@ -93,9 +93,7 @@ def sparse_maxsim(query: sp.csr_matrix, docs: sp.csr_matrix, offsets: np.ndarray
 
 
 def _impact_searcher(folder: str) -> Any:
-    from pyserini.pyclass import autoclass
-
-    return autoclass("io.anserini.search.SimpleImpactSearcher")(folder)
+    return import_pyserini("pyserini.pyclass").autoclass("io.anserini.search.SimpleImpactSearcher")(folder)
 
 
 class SlimIndex(UsesVocabEncoder, Index):
@@ -214,11 +212,10 @@ class SlimIndex(UsesVocabEncoder, Index):
 
     def _first_stage(self, impacts: dict[str, int], fetch: int) -> tuple[np.ndarray, np.ndarray]:
         """Lucene impact search: internal ids and integer scores, best first."""
-        from pyserini.pyclass import JHashMap, JInt
-
-        query = JHashMap()
+        java = import_pyserini("pyserini.pyclass")
+        query = java.JHashMap()
         for term, weight in impacts.items():
-            query.put(term, JInt(weight))
+            query.put(term, java.JInt(weight))
         found = self.lucene.searcher().search(query, fetch)
         internal = np.fromiter((int(h.docid) for h in found), dtype=np.int64, count=len(found))
         scores = np.fromiter((h.score for h in found), dtype=np.float64, count=len(found))
@@ -305,11 +302,9 @@ def _pseudo_document(impacts: dict[str, int]) -> str:
 
 def _impact_writer(folder: Path, append: bool, threads: int) -> Any:
     """A pyserini indexer writing pre-tokenised impact documents into `folder`."""
-    start_jvm()
-    from pyserini.index.lucene import LuceneIndexer
-
+    indexer = import_pyserini("pyserini.index.lucene").LuceneIndexer
     args = ["-index", str(folder), "-impact", "-pretokenized"]
-    return LuceneIndexer(str(folder), args=args, append=append, threads=threads)
+    return indexer(str(folder), args=args, append=append, threads=threads)
 
 
 def _write_empty(threads: int, folder: Path) -> None:

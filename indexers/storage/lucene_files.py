@@ -33,7 +33,8 @@ class LuceneFiles:
         """
         Args:
             prefix: name prefix of the temporary folders.
-            open_searcher: opens a pyserini searcher on a folder (the JVM is already started).
+            open_searcher: opens a pyserini searcher on a folder (importing pyserini through
+                `indexers.storage.lucene_jvm.import_pyserini`).
         """
         self.prefix = prefix
         self.path: Path | None = None  # folder holding the live Lucene files
@@ -67,11 +68,8 @@ class LuceneFiles:
 
     def searcher(self) -> Any:
         """The searcher over the live folder, opened on first use."""
-        from indexers.storage.lucene_jvm import start_jvm
-
         with self._lock:
             if self._searcher is None:
-                start_jvm()
                 searcher = self._open_searcher(str(self.path))
                 self._searcher = searcher
                 self._close_once = weakref.finalize(self, searcher.close)

