@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # What the Lucene kinds import, each from its own thread, all released at once in a fresh process.
 FIRST_IMPORTS = """
