@@ -123,7 +123,9 @@ def worker_command(settings: Settings, pool: str = "solo", concurrency: int = 1)
     ]
     if settings.mode == "embedded":
         command += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
-        if settings.memory_consolidate_every_s > 0:  # the only worker also runs the schedule
+        from service.jobs import beat_needed  # loads the library: only when a worker is started
+
+        if beat_needed(settings):  # the only worker also runs the schedule
             command.append("--beat")
     return command
 

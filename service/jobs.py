@@ -10,7 +10,8 @@ Layout under `data_dir`:
     jobs/{tenant}/{job_id}.json                   job record (type, collection, times, worker)
     jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
     jobs/{tenant}/{job_id}.heartbeat              touched by the worker while the job runs
-    staging/{job_id}.jsonl                        documents handed from the API to a worker
+    staging/{job_id}.jsonl                        documents handed from the API to a worker (removed
+                                                  when the job ends, or swept once old and orphaned)
     memory/{tenant}/{agent}/                      one agent's memory (indexers.memory.MemoryStore)
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "TASK_MEMORY_ADD",
     "TASK_MEMORY_CONSOLIDATE",
     "TASK_MEMORY_SCHEDULE",
+    "TASK_SWEEP_STAGING",
     "MemoryJob",
     "memory_store",
     "TASK_ADD",
@@ -51,6 +53,7 @@ __all__ = [
     "JobType",
     "Layout",
     "WorkerInfo",
+    "beat_needed",
     "celery_config",
     "collection_lock",
 ]
@@ -61,6 +64,7 @@ TASK_DELETE: Final = "index.delete"
 TASK_MEMORY_ADD: Final = "memory.add_turns"
 TASK_MEMORY_CONSOLIDATE: Final = "memory.consolidate"
 TASK_MEMORY_SCHEDULE: Final = "memory.consolidate_due"
+TASK_SWEEP_STAGING: Final = "jobs.sweep_staging"
 JobType = Literal["index.build", "index.add", "index.delete", "memory.add_turns", "memory.consolidate"]
 
 
@@ -167,8 +171,16 @@ class Layout:
     def job_file(self, tenant: str, job_id: str, suffix: str = "json") -> Path:
         return self.jobs_dir(tenant) / f"{job_id}.{suffix}"
 
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
+
     def staging_file(self, name: str) -> Path:
-        return self.data_dir / "staging" / name
+        return self.staging_dir() / name
+
+    def find_record(self, job_id: str) -> JobRecord | None:
+        """The record of a job whose tenant is not known (None if no tenant has it)."""
+        found = next((self.data_dir / "jobs").glob(f"*/{job_id}.json"), None)
+        return None if found is None else JobRecord.model_validate_json(found.read_text())
 
     def memory_dir(self, tenant: str, agent: str) -> Path:
         return self.data_dir / "memory" / tenant / agent
@@ -260,15 +272,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
     }
-    every = settings.memory_consolidate_every_s
-    if every > 0:
-        config["beat_schedule"] = {
-            TASK_MEMORY_SCHEDULE: {
-                "task": TASK_MEMORY_SCHEDULE,
-                "schedule": every,
-                "options": {"queue": settings.task_queue, "expires": every},
-            }
-        }
+    schedule = {
+        task: {"task": task, "schedule": every, "options": {"queue": settings.task_queue, "expires": every}}
+        for task, every in (
+            (TASK_MEMORY_SCHEDULE, settings.memory_consolidate_every_s),
+            (TASK_SWEEP_STAGING, settings.staging_sweep_every_s),
+        )
+        if every > 0
+    }
+    if schedule:
+        config["beat_schedule"] = schedule
         config["beat_schedule_filename"] = str(settings.data_dir / "celerybeat-schedule")
     if settings.mode == "embedded":
         # The SQLAlchemy transport has no fanout exchange: no remote control, mingle or gossip.
@@ -282,6 +295,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "unacked_restore_throttle": 1,
         }
     return config
+
+
+def beat_needed(settings: Settings) -> bool:
+    """Whether some periodic task is on (then one Celery beat must run)."""
+    return "beat_schedule" in celery_config(settings)
 
 
 def memory_store(settings: Settings, tenant: str, agent: str) -> MemoryStore:

@@ -78,6 +78,18 @@ class Settings(BaseSettings):
         description="Redis: a job not acknowledged this many seconds after delivery (its worker died) is "
         "redelivered; must exceed the longest job",
     )
+    staging_max_age_s: float = Field(
+        3600.0,
+        gt=0,
+        description="the staging sweep removes a staging file older than this whose job has ended or is "
+        "unknown (a job's own file goes when the job ends)",
+    )
+    staging_sweep_every_s: float = Field(
+        600.0,
+        ge=0,
+        description="every this many seconds, Celery beat sweeps the staging folder (0 = off); embedded mode "
+        "runs beat in the worker, distributed mode needs one beat process",
+    )
     result_expires_s: int = Field(7 * 86400, ge=60, description="how long job results are kept")
     task_max_retries: int = Field(3, ge=0, description="retries for transient I/O errors in jobs")
     preload_models: list[str] = Field(

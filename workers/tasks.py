@@ -1,5 +1,6 @@
 """Index jobs by explicit name: `index.build`, `index.add`, `index.delete`; memory jobs
-`memory.add_turns` and `memory.consolidate`, and the beat task `memory.consolidate_due`.
+`memory.add_turns` and `memory.consolidate`, and the beat tasks `memory.consolidate_due` and
+`jobs.sweep_staging`.
 
 Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
 library and commits a new version per kind (`indexers.storage.versions.commit`: build a new folder, swap
@@ -38,6 +39,7 @@ from service.jobs import (
     TASK_MEMORY_ADD,
     TASK_MEMORY_CONSOLIDATE,
     TASK_MEMORY_SCHEDULE,
+    TASK_SWEEP_STAGING,
     AddJob,
     BuildJob,
     CollectionSpec,
@@ -65,6 +67,7 @@ __all__ = [
     "queue_due_consolidations",
     "run_job",
     "run_tracked",
+    "sweep_staging",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,6 +173,25 @@ def _staged(job: BuildJob | AddJob) -> list[Doc]:
     return list(read_corpus(Layout(get_settings().data_dir).staging_file(job.staging)))
 
 
+def _retried(task: Task, exc: BaseException) -> bool:
+    """Whether Celery will run the task again after `exc` (the RETRY options' rule)."""
+    transient = isinstance(exc, OSError) and not isinstance(exc, PERMANENT_OS_ERRORS)
+    return transient and task.request.retries < task.max_retries
+
+
+def _run_staged(task: Task, job: BuildJob | AddJob, rebuild: bool) -> dict[str, Any]:
+    """Build from (or add) the job's staged documents; the staging file goes once the job has ended
+    (succeeded, failed for good, or cancelled) and stays for a retry or a redelivery."""
+    try:
+        result = run_job(task, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=rebuild))
+    except Exception as exc:
+        if not _retried(task, exc):
+            _discard_staging(job)
+        raise
+    _discard_staging(job)
+    return result
+
+
 def _discard_staging(job: BuildJob | AddJob) -> None:
     Layout(get_settings().data_dir).staging_file(job.staging).unlink(missing_ok=True)
 
@@ -212,19 +234,13 @@ def _write_all(spec: CollectionSpec, run: JobRun, docs: list[Doc], rebuild: bool
 @app.task(name=TASK_BUILD, **RETRY)  # type: ignore[untyped-decorator]
 def build_collection(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     """Rebuild every kind of a collection from a staged snapshot of its documents."""
-    job = BuildJob.model_validate(payload)
-    result = run_job(self, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=True))
-    _discard_staging(job)
-    return result
+    return _run_staged(self, BuildJob.model_validate(payload), rebuild=True)
 
 
 @app.task(name=TASK_ADD, **RETRY)  # type: ignore[untyped-decorator]
 def add_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     """Add (or replace) staged documents in every kind of a collection."""
-    job = AddJob.model_validate(payload)
-    result = run_job(self, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=False))
-    _discard_staging(job)
-    return result
+    return _run_staged(self, AddJob.model_validate(payload), rebuild=False)
 
 
 def _delete(job: DeleteJob, spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
@@ -318,3 +334,16 @@ def consolidate_due_memories() -> dict[str, Any]:
         queue.close()
     logger.info("scheduled consolidation: %d jobs queued", len(jobs))
     return {"jobs": jobs}
+
+
+@app.task(name=TASK_SWEEP_STAGING)  # type: ignore[untyped-decorator]
+def sweep_staging() -> dict[str, Any]:
+    """Beat task (every `staging_sweep_every_s`): remove old staging files of ended or unknown jobs."""
+    settings = get_settings()
+    queue = JobQueue(settings, Layout(settings.data_dir))
+    try:
+        removed = queue.sweep_staging(settings.staging_max_age_s)
+    finally:
+        queue.close()
+    logger.info("staging sweep: %d files removed", len(removed))
+    return {"removed": removed}

@@ -1,7 +1,9 @@
-"""Enqueue index jobs by task name and report their state (the API never imports `workers`)."""
+"""Enqueue index jobs by task name, report their state (the API never imports `workers`), and sweep
+the staging files of jobs that ended."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 import uuid
@@ -106,7 +108,7 @@ class JobQueue:
 
     def jobs(
         self, tenant: str, limit: int, collection: str | None = None, state: JobState | None = None
-    ) -> list[JobPublic]:
+    ) -> builtins.list[JobPublic]:
         """The tenant's newest jobs first, as the API shows them, only those in `state` if given."""
         shown = (self.public(record) for record in self.list(tenant, collection=collection))
         matching = [job for job in shown if state is None or job.state == state]
@@ -164,6 +166,30 @@ class JobQueue:
             worker=None if record.worker is None else WorkerPublic(**record.worker.model_dump()),
             links={"self": f"/v1/jobs/{record.id}"},
         )
+
+    def ended(self, record: JobRecord) -> bool:
+        """Whether the broker's result backend holds a final state for the job (a job reported failed
+        only because its worker went silent has not ended: the broker may redeliver it)."""
+        state = AsyncResult(record.id, app=self.celery).state
+        return CELERY_STATES.get(state, "running") in TERMINAL_STATES
+
+    def sweep_staging(self, max_age_s: float) -> builtins.list[str]:
+        """Remove staging files (and temporary files of interrupted writes) older than `max_age_s`
+        whose job has ended or has no record; returns the names removed."""
+        folder = self.layout.staging_dir()
+        removed = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            try:
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                continue  # its job ended meanwhile and removed it
+            if age <= max_age_s:
+                continue
+            record = self.layout.find_record(path.name.lstrip(".").split(".")[0])
+            if record is None or self.ended(record):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        return removed
 
     def ping(self) -> None:
         """Raise if the broker cannot be reached."""

@@ -19,7 +19,7 @@ from indexers.base import Doc
 from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
 from indexers.storage.versions import atomic_write, current_version, open_current
-from service.jobs import CollectionSpec, JobRecord, Layout, WorkerInfo, collection_lock
+from service.jobs import CollectionSpec, JobRecord, Layout, WorkerInfo, celery_config, collection_lock
 from service.settings import get_settings
 
 FAKE = {"model": "fake:hash", "batch_size": 8}
@@ -166,3 +166,56 @@ def test_tasks_note_start_end_and_worker_in_the_job_record(layout: Layout, tiny_
     assert cancelled is not None and cancelled.started_at is None and cancelled.finished_at is not None
     add_documents(**payload("j3", staging=stage(layout, "j3.jsonl", tiny_docs)))  # no record: none made
     assert layout.read_record("t", "j3") is None
+
+
+def test_the_staging_file_goes_when_the_job_ends_and_stays_for_a_retry(
+    layout: Layout, tiny_docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.tasks import add_documents, build_collection
+
+    add_documents(**payload("ok", staging=stage(layout, "ok.jsonl", tiny_docs)))
+    atomic_write(layout.staging_file("bad.jsonl"), "not json\n")
+    with pytest.raises(InvalidInput):
+        add_documents(**payload("bad", staging="bad.jsonl"))
+    layout.job_file("t", "stop", "cancel").parent.mkdir(parents=True, exist_ok=True)
+    layout.job_file("t", "stop", "cancel").touch()
+    with pytest.raises(Ignore):
+        build_collection(**payload("stop", staging=stage(layout, "stop.jsonl", tiny_docs)))
+    assert not list(layout.staging_dir().iterdir())
+
+    def unreachable(*_: Any, **__: Any) -> dict[str, Any]:
+        raise ConnectionError("storage unreachable")  # transient: Celery retries the job
+
+    monkeypatch.setattr("workers.tasks._write_all", unreachable)
+    with pytest.raises(ConnectionError):
+        add_documents(**payload("again", staging=stage(layout, "again.jsonl", tiny_docs)))
+    assert layout.staging_file("again.jsonl").exists()
+
+
+def test_the_sweep_removes_old_staging_files_of_ended_or_unknown_jobs(
+    layout: Layout, tiny_docs: list[Doc]
+) -> None:
+    from service.core.queue import JobQueue
+    from workers.tasks import sweep_staging
+
+    settings = get_settings()
+    assert "jobs.sweep_staging" in celery_config(settings)["beat_schedule"]
+    queue = JobQueue(settings, layout)
+    for job_id in ("done", "queued", "silent", "unknown", "young"):
+        stage(layout, f"{job_id}.jsonl", tiny_docs[:1])
+    for job_id in ("done", "queued", "silent"):
+        layout.write_record(JobRecord(id=job_id, type="index.add", tenant="t", collection="c"))
+    queue.celery.backend.mark_as_done("done", {})
+    queue.celery.backend.store_result("silent", {"done": 1, "total": 2}, "PROGRESS")  # no heartbeat
+    queue.close()
+    (layout.staging_dir() / ".unknown.jsonl.1f2e").write_text("an interrupted write")
+    old = time.time() - settings.staging_max_age_s - 60
+    for path in layout.staging_dir().iterdir():
+        if path.name != "young.jsonl":
+            os.utime(path, (old, old))
+    assert sorted(sweep_staging()["removed"]) == [".unknown.jsonl.1f2e", "done.jsonl", "unknown.jsonl"]
+    assert sorted(p.name for p in layout.staging_dir().iterdir()) == [
+        "queued.jsonl",
+        "silent.jsonl",
+        "young.jsonl",
+    ]
