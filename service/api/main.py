@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -17,9 +18,10 @@ from service.api.routes import collections, documents, health, jobs, memory, rep
 from service.api.routes import compress as compress_routes
 from service.console.routes import install_console
 from service.core.services import build_services
+from service.schemas.common import MAXIMUM_FROM
 from service.settings import Settings, get_settings
 
-__all__ = ["app", "create_app", "operation_id"]
+__all__ = ["app", "bound_by_settings", "create_app", "operation_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,21 @@ logger = logging.getLogger(__name__)
 def operation_id(route: APIRoute) -> str:
     """OpenAPI operation ids as `{tag}-{name}`, e.g. `collections-create`."""
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def bound_by_settings(node: Any, settings: Settings) -> Any:
+    """`node` (an OpenAPI document, changed in place) with the `maximum` of every schema marked
+    `x-maximum-from` set to the value of the setting it names, so the schema says what the server
+    accepts."""
+    if isinstance(node, dict):
+        if MAXIMUM_FROM in node:
+            node["maximum"] = getattr(settings, node[MAXIMUM_FROM])
+        for value in node.values():
+            bound_by_settings(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            bound_by_settings(value, settings)
+    return node
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,6 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.metrics = metrics
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = bound_by_settings(FastAPI.openapi(app), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.dependency_overrides[get_settings] = lambda: settings
     register_exception_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

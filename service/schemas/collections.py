@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 
 from indexers.configs import IndexConfig
 from service.schemas.common import NAME_PATTERN, StrictModel
 
 __all__ = ["CollectionCreate", "CollectionPublic", "CollectionsPublic", "KindPublic"]
+
+
+_CONFIGS: TypeAdapter[list[IndexConfig]] = TypeAdapter(list[IndexConfig])
 
 
 class CollectionCreate(StrictModel):
@@ -20,6 +24,14 @@ class CollectionCreate(StrictModel):
     indexes: list[IndexConfig] = Field(
         min_length=1, max_length=8, description="one config per kind, e.g. [{'kind': 'exact'}]"
     )
+
+    @field_validator("indexes", mode="before")
+    @classmethod
+    def _strict_configs(cls, value: object) -> object:
+        """Configs from a request are read as strict JSON: `false` is not a number, `0` not a boolean."""
+        if not isinstance(value, list):
+            return value
+        return _CONFIGS.validate_json(json.dumps(value), strict=True)
 
 
 class KindPublic(BaseModel):

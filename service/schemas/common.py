@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "ERRORS",
+    "MAXIMUM_FROM",
     "KIND_PATTERN",
     "NAME_PATTERN",
     "ErrorPublic",
+    "JSON_NUMBER",
     "QueryText",
     "StrictModel",
     "ValidationIssuePublic",
@@ -20,6 +22,22 @@ __all__ = [
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 KIND_PATTERN = r"^[a-z0-9_]{1,32}$"
 QueryText = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"\S")]
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+JSON_NUMBER = BeforeValidator(_json_number)
+"""Rejects `true` and `"3"` where a JSON number is expected (lax validation would take them). Put it
+after the bounds, `Annotated[int, Field(ge=1), JSON_NUMBER]`, so the schema keeps them; `3.0` stays
+an integer, as in JSON Schema."""
+
+MAXIMUM_FROM = "x-maximum-from"
+"""Schema key naming the setting whose value is a field's `maximum` in the served OpenAPI document
+(the static bound in the model is the setting's own ceiling)."""
 
 
 class StrictModel(BaseModel):

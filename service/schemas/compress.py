@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictFloat,
+    model_validator,
+)
 
-from service.schemas.common import NAME_PATTERN, QueryText, StrictModel
+from service.schemas.common import JSON_NUMBER, NAME_PATTERN, QueryText, StrictModel
 from service.schemas.search import SearchOptions
 
 __all__ = [
@@ -20,8 +28,12 @@ __all__ = [
 ]
 
 Compression = Literal["none", "lingua", "crag"]
-Rate = Annotated[float, Field(gt=0, le=1, description="fraction of tokens to keep, in (0, 1]; 0.33 is ~3x")]
-TargetTokens = Annotated[int, Field(ge=1, le=1_000_000, description="tokens to keep (instead of rate)")]
+Rate = Annotated[
+    StrictFloat, Field(gt=0, le=1, description="fraction of tokens to keep, in (0, 1]; 0.33 is ~3x")
+]
+TargetTokens = Annotated[
+    int, Field(ge=1, le=1_000_000, description="tokens to keep (instead of rate)"), JSON_NUMBER
+]
 ForceTokens = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]],
     Field(max_length=100, description="words or phrases always kept; each must occur in the text"),
@@ -96,9 +108,13 @@ class AnswerRequest(SearchOptions, BudgetOptions):
     collection: str = Field(pattern=NAME_PATTERN)
     query: QueryText
     compression: Compression = "lingua"
-    question_aware: bool = Field(True, description="compress for the query (false: question-agnostic)")
-    max_tokens: int = Field(64, ge=1, le=2048, description="most tokens in the answer")
-    stream: bool = Field(False, description="answer as server-sent events: sources, then deltas, then done")
+    question_aware: StrictBool = Field(True, description="compress for the query (false: question-agnostic)")
+    max_tokens: Annotated[int, Field(ge=1, le=2048), JSON_NUMBER] = Field(
+        64, description="most tokens in the answer"
+    )
+    stream: StrictBool = Field(
+        False, description="answer as server-sent events: sources, then deltas, then done"
+    )
 
 
 class SourcePublic(BaseModel):

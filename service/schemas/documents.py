@@ -25,7 +25,7 @@ class UploadParams(StrictModel):
 
 class DocumentCreate(StrictModel):
     id: str = Field(min_length=1, max_length=512, pattern=r"\S")
-    text: str = Field(max_length=1_000_000)
+    text: str = Field(min_length=1, max_length=1_000_000, pattern=r"\S", description="not blank")
     title: str | None = Field(None, max_length=10_000)
     metadata: dict[str, JsonValue] = Field(default_factory=dict, description="JSON payload, filterable")
 

@@ -5,10 +5,12 @@ The units themselves are the library's `MemoryUnit` (and `UnitPatch` for changes
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, StrictBool, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictBool
 
 from indexers.memory.units import MemoryUnit, Turn
-from service.schemas.common import QueryText, StrictModel
+from service.schemas.common import JSON_NUMBER, QueryText, StrictModel
 
 __all__ = [
     "AGENT_PATTERN",
@@ -34,16 +36,13 @@ class MemoryQueryRequest(StrictModel):
     """A question to an agent's memory and the context budget for the answer."""
 
     query: QueryText
-    token_budget: int = Field(512, ge=16, le=32_768, description="most LLM tokens the context may use")
-    k: int | None = Field(None, ge=1, le=100, description="units to retrieve (default: by complexity)")
+    token_budget: Annotated[int, Field(ge=16, le=32_768), JSON_NUMBER] = Field(
+        512, description="most LLM tokens the context may use"
+    )
+    k: Annotated[int, Field(ge=1, le=100), JSON_NUMBER] | None = Field(
+        None, description="units to retrieve (default: by complexity)"
+    )
     with_sources: StrictBool = Field(True, description="include the source turns of the returned units")
-
-    @field_validator("token_budget", "k", mode="before")
-    @classmethod
-    def _json_number(cls, value: object) -> object:
-        if isinstance(value, str | bool):
-            raise ValueError("must be a JSON number")
-        return value
 
 
 class MemoryQueryResponse(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, model_validator
 
-from service.schemas.common import KIND_PATTERN, QueryText, StrictModel
+from service.schemas.common import JSON_NUMBER, KIND_PATTERN, MAXIMUM_FROM, QueryText, StrictModel
 from service.schemas.filters import Filter
 
 __all__ = [
@@ -33,10 +33,12 @@ class Hybrid(StrictModel):
     kinds: list[str] | None = Field(
         None, min_length=1, max_length=8, description="kinds to fuse; default: every kind of the collection"
     )
-    weights: dict[str, Annotated[float, Field(ge=0, le=1000)]] | None = Field(
+    weights: dict[str, Annotated[StrictFloat, Field(ge=0, le=1000)]] | None = Field(
         None, description="per-kind weight in [0, 1000] (default 1.0)"
     )
-    rrf_k: int | None = Field(None, ge=1, le=10_000, description="RRF constant (default from settings)")
+    rrf_k: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = Field(
+        None, description="RRF constant (default from settings)"
+    )
 
 
 class SearchOptions(BaseModel):
@@ -44,16 +46,18 @@ class SearchOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {"required": ["kind", "hybrid"]}})
 
-    k: int = Field(
-        None, ge=1, le=10_000, description="hits per query (default from settings, at most TESSERA_MAX_K)"
-    )  # type: ignore[assignment]
+    k: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] = Field(  # type: ignore[assignment]
+        None,
+        description="hits per query (default from settings, at most TESSERA_MAX_K)",
+        json_schema_extra={MAXIMUM_FROM: "max_k"},
+    )
     kind: str = Field(None, pattern=KIND_PATTERN, description="kind to search; default: the first")  # type: ignore[assignment]
     hybrid: Hybrid = Field(None, description="fuse several kinds instead of searching one")  # type: ignore[assignment]
     filter: Filter = None  # type: ignore[assignment]
-    explain: bool = Field(
+    explain: StrictBool = Field(
         False, description="add token matches and contributing vocabulary terms for kinds that explain scores"
     )
-    with_text: bool = Field(False, description="include document text and title in hits")
+    with_text: StrictBool = Field(False, description="include document text and title in hits")
 
     @model_validator(mode="after")
     def _kind_or_hybrid(self) -> SearchOptions:

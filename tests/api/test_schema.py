@@ -17,6 +17,7 @@ import httpx
 import pytest
 import schemathesis
 import uvicorn
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance, unsupported_method
 
@@ -24,7 +25,7 @@ from indexers.base import Doc
 from indexers.compress.lingua import load_lingua
 from service.api.deps import get_llm
 from service.api.main import create_app
-from service.settings import get_settings
+from service.settings import Settings, get_settings
 from tests.api.support import EXACT, KEYS, make_settings
 from tests.scripted_llm import ScriptedLLM
 
@@ -56,8 +57,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
         patch.setenv("TESSERA_MEMORY", MEMORY)
         get_settings.cache_clear()
         patch.setattr("workers.tasks.load_llm", lambda _config: LLM)
-        # max_k at its ceiling, the schema's bound on k: below it a schema-valid k can exceed the setting.
-        settings = make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20, max_k=10_000)
+        settings = make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20)
         app = create_app(settings)
         app.dependency_overrides[get_llm] = lambda: LLM
         server = uvicorn.Server(uvicorn.Config(app, port=_free_port(), log_level="warning"))
@@ -113,3 +113,44 @@ def test_api_conforms_to_its_schema(case: Any, base_url: str) -> None:
         # list of expected statuses does not name.
         excluded.append(negative_data_rejection)
     case.validate_response(response, excluded_checks=excluded)
+
+
+def test_the_schema_bounds_k_by_the_setting(settings: Settings) -> None:
+    schemas = create_app(settings.model_copy(update={"max_k": 50})).openapi()["components"]["schemas"]
+    for name in ("SearchRequest", "BatchSearchRequest", "AnswerRequest"):
+        assert schemas[name]["properties"]["k"]["maximum"] == 50
+    assert (
+        schemas["DocumentCreate"]["properties"]["text"] | {"minLength": 1, "pattern": r"\S"}
+        == (schemas["DocumentCreate"]["properties"]["text"])
+    )
+
+
+SEARCH = "/v1/collections/docs/search"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (SEARCH, {"query": "x", "with_text": 0}, "with_text"),
+        (SEARCH, {"query": "x", "explain": "true"}, "explain"),
+        (SEARCH, {"query": "x", "k": True}, "k"),
+        (SEARCH, {"query": "x", "hybrid": {"rrf_k": True}}, "rrf_k"),
+        (SEARCH, {"query": "x", "hybrid": {"weights": {"exact": False}}}, "weights"),
+        ("/v1/compress", {"text": "some text", "rate": True}, "rate"),
+        ("/v1/answer", {"collection": "docs", "query": "q", "stream": 1}, "stream"),
+        ("/v1/answer", {"collection": "docs", "query": "q", "max_tokens": False}, "max_tokens"),
+        ("/v1/collections", {"name": "c", "indexes": [{"kind": "lens", "seed": False}]}, "seed"),
+        (
+            "/v1/collections",
+            {"name": "c", "indexes": [{"kind": "exact", "encoder": {"batch_size": True}}]},
+            "batch_size",
+        ),
+        ("/v1/collections/docs/documents", {"documents": [{"id": "x", "text": " "}]}, "text"),
+    ],
+)
+def test_the_server_rejects_what_the_schema_rejects(
+    client: TestClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"]
