@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from indexers.errors import InvalidConfig
+from indexers.import_lock import IMPORT_LOCK
 
 __all__ = [
     "PACKAGED_LMS",
@@ -86,11 +87,13 @@ class CausalLM:
 def _convert(gguf_dir: Path, gguf_file: str, target: Path) -> None:
     """De-quantise a GGUF model into a transformers folder at `target`, written atomically."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting %s to a transformers folder at %s (once)", gguf_dir / gguf_file, target)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-    model: Any = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    with IMPORT_LOCK:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+        model: Any = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
     # The weights are plain float tensors after de-quantisation; drop the GGUF marker so they save.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -150,12 +153,13 @@ def load_causal_lm(model: str, cache_dir: Path, device: str = "cpu") -> CausalLM
     Raises:
         InvalidConfig: the model cannot be found or loaded.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     folder = resolve_lm_folder(model, cache_dir)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        net: Any = AutoModelForCausalLM.from_pretrained(folder)
+        with IMPORT_LOCK:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            net: Any = AutoModelForCausalLM.from_pretrained(folder)
         net = net.to(device).eval()
     except (OSError, ValueError) as exc:
         raise InvalidConfig(f"cannot load causal LM {model!r}: {exc}") from exc

@@ -25,6 +25,7 @@ import numpy as np
 from indexers.base import Progress
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
+from indexers.import_lock import IMPORT_LOCK
 
 if TYPE_CHECKING:
     import torch
@@ -330,13 +331,15 @@ def device_for(choice: str) -> str:
 def _load_hf(model: str, device: str, quantize: str, masked_lm: bool) -> tuple[Any, Any]:
     """Load (tokenizer, model) once per process."""
     import torch
-    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     path = resolve_model_path(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        loader = AutoModelForMaskedLM if masked_lm else AutoModel
-        net = loader.from_pretrained(path).eval().to(device)
+        with IMPORT_LOCK:
+            from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            loader = AutoModelForMaskedLM if masked_lm else AutoModel
+            net = loader.from_pretrained(path).eval().to(device)
     except (OSError, ValueError) as exc:
         raise InvalidConfig(f"cannot load model {model!r} from {path}: {exc}") from exc
     if quantize == "int8":

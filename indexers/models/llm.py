@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from indexers.errors import InvalidInput, LLMBadOutput, LLMError, LLMUnavailable
+from indexers.import_lock import IMPORT_LOCK
 from indexers.models.causal_lm import default_cache_dir
 
 __all__ = [
@@ -335,13 +336,13 @@ class OpenAILLM(LLM):
     def _tokenizer(self) -> Any:
         if self.config.tokenizer is None:
             return None
-        from transformers import AutoTokenizer
-
         from indexers.models.causal_lm import resolve_lm_folder
 
-        return AutoTokenizer.from_pretrained(
-            resolve_lm_folder(self.config.tokenizer, self.config.resolved_cache_dir())
-        )
+        folder = resolve_lm_folder(self.config.tokenizer, self.config.resolved_cache_dir())
+        with IMPORT_LOCK:
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(folder)
 
     def count_tokens(self, text: str) -> int:
         """Exact with `tokenizer` set; otherwise an estimate of one token per four characters."""

