@@ -10,7 +10,7 @@ from service.console.heatmap import heat_segments
 from service.console.plots import Point, scatter_svg
 from service.console.reports import format_value, report_view
 
-RESULTS = Path(__file__).parents[2] / "docs" / "results"
+RESULTS = Path(__file__).parents[3] / "docs" / "results"
 
 
 def test_beir_results_become_a_table_with_two_plots() -> None:

@@ -25,7 +25,7 @@ from service.cli import ExitCode, main
 from service.settings import get_settings
 from tests.api.support import EXACT, InlineJobs, make_settings
 
-CORPUS = Path(__file__).parents[1] / "data" / "corpus.jsonl"
+CORPUS = Path(__file__).parents[2] / "data" / "corpus.jsonl"
 
 
 @dataclass

@@ -23,7 +23,7 @@ from indexers.storage.versions import (
     validate_name,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def small_index(n: int):  # type: ignore[no-untyped-def]
