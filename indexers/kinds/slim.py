@@ -46,13 +46,13 @@ from indexers.base import (
 from indexers.configs import SlimConfig
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.models.encoders import UsesVocabEncoder, VocabTokens
-from indexers.scoring.maxsim import segment_max
+from indexers.scoring.maxsim import sparse_maxsim
 from indexers.storage.doc_table import DocTable
 from indexers.storage.lucene_files import LuceneFiles
 from indexers.storage.lucene_jvm import import_pyserini
 from indexers.storage.sparse_store import SparseStore, csr_from_top_k
 
-__all__ = ["SlimIndex", "quantise", "sparse_maxsim"]
+__all__ = ["SlimIndex", "quantise"]
 
 LUCENE_DIR = "lucene"
 META_FILE = "slim.json"
@@ -69,27 +69,6 @@ def quantise(vector: sp.csr_matrix, scale: float) -> dict[str, int]:
     """
     impacts = np.rint(vector.data * scale).astype(np.int64)
     return {str(int(t)): int(w) for t, w in zip(vector.indices, impacts, strict=True) if w > 0}
-
-
-def sparse_maxsim(query: sp.csr_matrix, docs: sp.csr_matrix, offsets: np.ndarray) -> np.ndarray:
-    """Sparse late-interaction score of every document: `sum_i max_j <q_i, d_j>`.
-
-    Args:
-        query: `(q, V)` query token vectors.
-        docs: `(n_rows, V)` document token vectors, documents back to back.
-        offsets: `(n_docs + 1,)` row offsets of each document in `docs`.
-
-    Returns:
-        `(n_docs,)` float32 scores; a document without rows scores 0.
-
-    >>> q = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
-    >>> d = sp.csr_matrix(np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 5.0], [1.0, 0.0, 0.0]]))
-    >>> sparse_maxsim(q, d, np.array([0, 2, 3, 3])).tolist()
-    [5.0, 1.0, 0.0]
-    """
-    sims = (docs @ query.T).toarray().astype(np.float32)
-    best = segment_max(sims, offsets)
-    return np.where(np.isfinite(best), best, 0.0).sum(axis=1).astype(np.float32)
 
 
 def _impact_searcher(folder: str) -> Any:

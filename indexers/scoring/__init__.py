@@ -2,7 +2,7 @@
 
 - `fusion`: weighted reciprocal rank fusion of ranked id lists.
 - `imputation`: scores from retrieved tokens only, with XTR's missing-similarity imputation.
-- `maxsim`: late-interaction (MaxSim) scores on numpy arrays.
+- `maxsim`: late-interaction (MaxSim) scores, dense and sparse (SLIM).
 - `pooling`: hierarchical token pooling (merge similar token vectors of a document).
 """
 

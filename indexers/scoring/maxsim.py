@@ -1,4 +1,4 @@
-"""Late-interaction (MaxSim) scoring math on numpy arrays.
+"""Late-interaction (MaxSim) scoring math on numpy arrays, dense and sparse (SLIM's vocabulary space).
 
 A document's score for a query is `sum_i max_j <q_i, d_j>` over query token vectors `q_i` and the
 document's token vectors `d_j` (ColBERT). Documents are stored back to back in one `(n_vectors, dim)`
@@ -8,8 +8,9 @@ matrix and delimited by `offsets` (`(n_docs + 1,)`: document `i` owns rows `offs
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["maxsim_matches", "segment_max", "maxsim_scores"]
+__all__ = ["maxsim_matches", "maxsim_scores", "segment_max", "sparse_maxsim"]
 
 
 def segment_max(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -70,3 +71,24 @@ def maxsim_matches(query: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.n
     sims = query.astype(np.float32) @ doc.astype(np.float32).T
     best = sims.argmax(axis=1)
     return best, sims[np.arange(len(query)), best].astype(np.float32)
+
+
+def sparse_maxsim(query: sp.csr_matrix, docs: sp.csr_matrix, offsets: np.ndarray) -> np.ndarray:
+    """Sparse late-interaction score of every document: `sum_i max_j <q_i, d_j>`.
+
+    Args:
+        query: `(q, V)` query token vectors.
+        docs: `(n_rows, V)` document token vectors, documents back to back.
+        offsets: `(n_docs + 1,)` row offsets of each document in `docs`.
+
+    Returns:
+        `(n_docs,)` float32 scores; a document without rows scores 0.
+
+    >>> q = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    >>> d = sp.csr_matrix(np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 5.0], [1.0, 0.0, 0.0]]))
+    >>> sparse_maxsim(q, d, np.array([0, 2, 3, 3])).tolist()
+    [5.0, 1.0, 0.0]
+    """
+    sims = (docs @ query.T).toarray().astype(np.float32)
+    best = segment_max(sims, offsets)
+    return np.where(np.isfinite(best), best, 0.0).sum(axis=1).astype(np.float32)

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 from indexers.base import Doc, Explainable, ExplainsTerms
 from indexers.configs import EncoderConfig, SlimConfig
 from indexers.errors import DocumentNotFound, InvalidConfig
-from indexers.kinds.slim import SlimIndex, quantise, sparse_maxsim
+from indexers.kinds.slim import SlimIndex, quantise
 from indexers.registry import open_index
+from indexers.scoring.maxsim import sparse_maxsim
 from indexers.storage.sparse_store import SparseStore, concat_ranges, csr_from_top_k, top_k_rows
 
 FAKE = EncoderConfig(model="fake:hash", batch_size=8)
