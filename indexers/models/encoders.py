@@ -146,7 +146,7 @@ class TokenEncoder(_Encoder):
         and a mask (b, L) bool of the tokens kept as token vectors (no specials, no padding)."""
 
     @abstractmethod
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+    def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         """Token strings for token ids (for explanations)."""
 
     def _embed(self, batch: list[list[int]]) -> tuple[list[TokenEmbeddings], np.ndarray]:
@@ -214,7 +214,7 @@ class VocabEncoder(_Encoder):
         """Vocabulary logits (b, L, V) float32 tensor and kept-token mask (b, L) bool for one batch."""
 
     @abstractmethod
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+    def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         """Vocabulary strings for vocabulary ids (for explanations)."""
 
     @abstractmethod
@@ -384,7 +384,7 @@ class _HFMixin:
         spans = [(max(start - prefix, 0), max(end - prefix, 0)) for start, end in encoded["offset_mapping"]]
         return list(encoded["input_ids"]), spans
 
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+    def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in token_ids]))
 
     def _inputs(self, batch: list[list[int]]) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
@@ -488,7 +488,7 @@ class _FakeMixin:
         inner = [(max(start, 0), max(end, 0)) for start, end in words[: len(ids) - 2]]
         return ids, [(0, 0), *inner, (0, 0)]
 
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+    def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         return [self.words.get(int(i), f"[{int(i)}]") for i in token_ids]
 
     @staticmethod

@@ -113,7 +113,8 @@ class PieceTfidf:
     def _bags(self, texts: Sequence[str]) -> sparse.csr_matrix:
         pieces = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         rows = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
-        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces]) if pieces else []
+        empty = np.zeros(0, np.int64)
+        cols = np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces]) if pieces else empty
         counts = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(pieces), self.vocab))
         counts.sum_duplicates()
         return counts
