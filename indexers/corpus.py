@@ -29,17 +29,27 @@ __all__ = [
 ]
 
 
+def _record_id(record: Any, where: str, noun: str) -> str:
+    """The `_id` (or `id`) of one JSON object record, as a string.
+
+    Raises:
+        InvalidInput: the record is not an object, or its id is missing or blank.
+    """
+    if not isinstance(record, dict):
+        raise InvalidInput(f"{where}: expected a JSON object, got {type(record).__name__}")
+    value = record.get("_id", record.get("id"))
+    if value is None or not str(value).strip():
+        raise InvalidInput(f"{where}: missing {noun} id ('_id' or 'id')")
+    return str(value)
+
+
 def doc_from_record(record: dict[str, Any], where: str = "record") -> Doc:
     """Build a Doc from one JSON object.
 
     Raises:
         InvalidInput: the record has no id, no string text, or a non-object metadata.
     """
-    if not isinstance(record, dict):
-        raise InvalidInput(f"{where}: expected a JSON object, got {type(record).__name__}")
-    doc_id = record.get("_id", record.get("id"))
-    if doc_id is None or (isinstance(doc_id, str) and not doc_id.strip()):
-        raise InvalidInput(f"{where}: missing document id ('_id' or 'id')")
+    doc_id = _record_id(record, where, "document")
     text = record.get("text", "")
     title = record.get("title") or None
     metadata = record.get("metadata") or {}
@@ -47,7 +57,7 @@ def doc_from_record(record: dict[str, Any], where: str = "record") -> Doc:
         raise InvalidInput(f"{where}: 'text' and 'title' must be strings")
     if not isinstance(metadata, dict):
         raise InvalidInput(f"{where}: 'metadata' must be an object")
-    return Doc(id=str(doc_id), text=text, title=title, metadata=metadata)
+    return Doc(id=doc_id, text=text, title=title, metadata=metadata)
 
 
 def iter_json_lines(lines: Iterable[str], where: str = "line ") -> Iterator[tuple[str, Any]]:
@@ -116,17 +126,13 @@ def read_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     with open(path, encoding="utf-8") as handle:
         for location, record in iter_json_lines(handle, f"{path}:"):
-            if not isinstance(record, dict):
-                raise InvalidInput(f"{location}: expected a JSON object, got {type(record).__name__}")
-            query_id = record.get("_id", record.get("id"))
-            if query_id is None or not str(query_id).strip():
-                raise InvalidInput(f"{location}: missing query id ('_id' or 'id')")
+            query_id = _record_id(record, location, "query")
             text = record.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise InvalidInput(f"{location}: query {query_id!r} has empty text")
-            if str(query_id) in queries:
+            if query_id in queries:
                 raise InvalidInput(f"{location}: query id {query_id!r} appears twice")
-            queries[str(query_id)] = text
+            queries[query_id] = text
     return queries
 
 

@@ -73,10 +73,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CANCELLED = "CANCELLED"
+TRANSIENT_ERRORS = (OSError,)
 PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 RETRY = {
     "bind": True,
-    "autoretry_for": (OSError,),
+    "autoretry_for": TRANSIENT_ERRORS,
     "dont_autoretry_for": PERMANENT_OS_ERRORS,
     "retry_backoff": True,
     "retry_backoff_max": 60,
@@ -175,7 +176,7 @@ def _staged(job: BuildJob | AddJob) -> list[Doc]:
 
 def _retried(task: Task, exc: BaseException) -> bool:
     """Whether Celery will run the task again after `exc` (the RETRY options' rule)."""
-    transient = isinstance(exc, OSError) and not isinstance(exc, PERMANENT_OS_ERRORS)
+    transient = isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, PERMANENT_OS_ERRORS)
     return transient and task.request.retries < task.max_retries
 
 

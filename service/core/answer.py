@@ -133,10 +133,10 @@ def prepare(services: Services, tenant: str, request: AnswerRequest, llm: LLM) -
     )
     hits = services.searcher.search(spec, [request.query], plan)[0]
     passages = [f"{hit.title}\n{hit.text}" if hit.title else hit.text or "" for hit in hits]
-    limit = services.settings.max_compress_chars
-    if request.compression != "none" and _characters(passages) > limit:
+    limit, size = services.settings.max_compress_chars, _characters(passages)
+    if request.compression != "none" and size > limit:
         raise InvalidInput(
-            f"the {len(passages)} passages retrieved hold {_characters(passages)} characters, over "
+            f"the {len(passages)} passages retrieved hold {size} characters, over "
             f"max_compress_chars ({limit}); ask for a smaller k or compression 'none'"
         )
     with _time_bound(services.settings) as deadline:
