@@ -151,11 +151,10 @@ def test_compress_stops_between_batches_once_its_time_is_up(
     monkeypatch.setattr(encoder, "hidden_states", slow)
     monkeypatch.setattr(client.app.state.services.settings, "compress_timeout_s", 0.2)  # type: ignore[attr-defined]
     text = " ".join([TEXT] * 120)  # about 9,000 word pieces: 18 chunks, 3 batches of 8
-    started = time.perf_counter()
     response = client.post("/v1/compress", json={"text": text})
     assert response.status_code == 503, response.text
     assert "compress_timeout_s (0.2 s)" in response.json()["detail"]
-    assert len(batches) <= 1 and time.perf_counter() - started < 5
+    assert batches == [8]  # the first of three batches ran; the other two never started
 
 
 def test_answer_bounds_the_passages_it_compresses(
