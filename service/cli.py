@@ -3,7 +3,7 @@
 `serve` runs the API in this process; in embedded mode it also starts a real Celery worker
 (solo pool, SQLite broker) as a child process that dies with it. The API process is the only one
 that opens the document store (Qdrant local mode locks its folder to one process); the worker
-reads documents from staging files.
+reads documents from the collections' write logs.
 
 The client commands (create, ingest, search, job) talk to a running server over HTTP and print a
 human summary on stdout. `--json` prints one JSON object per result on stdout instead; `--quiet`

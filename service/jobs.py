@@ -5,13 +5,15 @@ The API enqueues jobs by task name and never imports `workers`; workers import t
 
 Layout under `data_dir`:
     collections/{tenant}/{name}/collection.json   the collection spec (kinds and their configs)
-    collections/{tenant}/{name}/indexes/{kind}/   index versions + CURRENT (indexers.storage.versions)
-    collections/{tenant}/{name}/.lock             flock held by whoever writes the collection
-    jobs/{tenant}/{job_id}.json                   job record (type, collection, times, worker)
+    collections/{tenant}/{name}/log/              accepted writes not yet applied everywhere
+                                                  (service.writelog)
+    collections/{tenant}/{name}/indexes/{kind}/   index versions (indexers.storage.versions)
+    collections/{tenant}/{name}/indexes/MANIFEST.json  the live version of every kind, and the
+                                                  last write they hold
+    collections/{tenant}/{name}/.lock             flock held by whoever writes the indexes
+    jobs/{tenant}/{job_id}.json                   job record (type, collection, write, times, worker)
     jobs/{tenant}/{job_id}.cancel                 present once cancellation was asked for
     jobs/{tenant}/{job_id}.heartbeat              touched by the worker while the job runs
-    staging/{job_id}.jsonl                        documents handed from the API to a worker (removed
-                                                  when the job ends, or swept once old and orphaned)
     memory/{tenant}/{agent}/                      one agent's memory (indexers.memory.MemoryStore)
 """
 
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexers.configs import IndexConfig
 from indexers.storage.versions import atomic_write
 from service.settings import Settings
+from service.writelog import WriteLog
 
 if TYPE_CHECKING:
     from indexers.memory import MemoryStore
@@ -37,17 +40,16 @@ __all__ = [
     "TASK_MEMORY_ADD",
     "TASK_MEMORY_CONSOLIDATE",
     "TASK_MEMORY_SCHEDULE",
-    "TASK_SWEEP_STAGING",
     "MemoryJob",
     "memory_store",
     "TASK_ADD",
     "TASK_BUILD",
     "TASK_DELETE",
-    "AddJob",
-    "BuildJob",
+    "TASK_SYNC",
+    "INDEX_TASKS",
     "CollectionLocked",
     "CollectionSpec",
-    "DeleteJob",
+    "IndexJob",
     "JobPayload",
     "JobRecord",
     "JobType",
@@ -61,11 +63,14 @@ __all__ = [
 TASK_BUILD: Final = "index.build"
 TASK_ADD: Final = "index.add"
 TASK_DELETE: Final = "index.delete"
+TASK_SYNC: Final = "index.sync"
+INDEX_TASKS: Final = (TASK_BUILD, TASK_ADD, TASK_DELETE, TASK_SYNC)
 TASK_MEMORY_ADD: Final = "memory.add_turns"
 TASK_MEMORY_CONSOLIDATE: Final = "memory.consolidate"
 TASK_MEMORY_SCHEDULE: Final = "memory.consolidate_due"
-TASK_SWEEP_STAGING: Final = "jobs.sweep_staging"
-JobType = Literal["index.build", "index.add", "index.delete", "memory.add_turns", "memory.consolidate"]
+JobType = Literal[
+    "index.build", "index.add", "index.delete", "index.sync", "memory.add_turns", "memory.consolidate"
+]
 
 
 class JobPayload(BaseModel):
@@ -78,22 +83,11 @@ class JobPayload(BaseModel):
     collection: str
 
 
-class BuildJob(JobPayload):
-    """Rebuild every kind of a collection from scratch from a staged JSONL snapshot of its documents."""
+class IndexJob(JobPayload):
+    """Bring every kind of a collection up to (at least) write `seq` of its write log: the write that
+    the job was enqueued for (build, add, delete), or the last accepted one (sync)."""
 
-    staging: str = Field(description="file name under data_dir/staging")
-
-
-class AddJob(JobPayload):
-    """Add or replace the staged documents in every kind of a collection."""
-
-    staging: str = Field(description="file name under data_dir/staging")
-
-
-class DeleteJob(JobPayload):
-    """Delete documents by id from every kind of a collection."""
-
-    ids: list[str]
+    seq: int = Field(ge=0)
 
 
 class MemoryJob(JobPayload):
@@ -133,6 +127,7 @@ class JobRecord(BaseModel):
     type: JobType
     tenant: str
     collection: str
+    seq: int | None = Field(None, description="the collection write an index job applies")
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -165,22 +160,19 @@ class Layout:
     def lock_file(self, tenant: str, name: str) -> Path:
         return self.collection_dir(tenant, name) / ".lock"
 
+    def write_log(self, tenant: str, name: str) -> WriteLog:
+        return WriteLog(self.collection_dir(tenant, name) / "log")
+
+    def collections(self) -> list[tuple[str, str]]:
+        """(tenant, name) of every collection."""
+        found = self.data_dir.glob("collections/*/*/collection.json")
+        return sorted((path.parent.parent.name, path.parent.name) for path in found)
+
     def jobs_dir(self, tenant: str) -> Path:
         return self.data_dir / "jobs" / tenant
 
     def job_file(self, tenant: str, job_id: str, suffix: str = "json") -> Path:
         return self.jobs_dir(tenant) / f"{job_id}.{suffix}"
-
-    def staging_dir(self) -> Path:
-        return self.data_dir / "staging"
-
-    def staging_file(self, name: str) -> Path:
-        return self.staging_dir() / name
-
-    def find_record(self, job_id: str) -> JobRecord | None:
-        """The record of a job whose tenant is not known (None if no tenant has it)."""
-        found = next((self.data_dir / "jobs").glob(f"*/{job_id}.json"), None)
-        return None if found is None else JobRecord.model_validate_json(found.read_text())
 
     def memory_dir(self, tenant: str, agent: str) -> Path:
         return self.data_dir / "memory" / tenant / agent
@@ -274,10 +266,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     schedule = {
         task: {"task": task, "schedule": every, "options": {"queue": settings.task_queue, "expires": every}}
-        for task, every in (
-            (TASK_MEMORY_SCHEDULE, settings.memory_consolidate_every_s),
-            (TASK_SWEEP_STAGING, settings.staging_sweep_every_s),
-        )
+        for task, every in ((TASK_MEMORY_SCHEDULE, settings.memory_consolidate_every_s),)
         if every > 0
     }
     if schedule:

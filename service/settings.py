@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         description="embedded: SQLite broker and results under data_dir, worker started by `tessera serve`; "
         "distributed: broker_url (Redis) and separately started workers",
     )
-    data_dir: Path = Field(Path("data"), description="index versions, jobs, staging files, embedded broker")
+    data_dir: Path = Field(Path("data"), description="write logs, index versions, jobs, embedded broker")
     broker_url: str = Field("redis://localhost:6379/0", description="Celery broker in distributed mode")
     result_backend: str | None = Field(
         None, description="Celery result backend in distributed mode (default: broker_url)"
@@ -69,7 +69,10 @@ class Settings(BaseSettings):
     fusion_depth: int = Field(100, ge=1, le=10_000, description="candidates per kind fused by hybrid search")
     rrf_k: int = Field(60, ge=1, description="default reciprocal rank fusion constant")
     job_stale_s: float = Field(
-        120.0, gt=0, description="a running job with no worker heartbeat for this long is reported failed"
+        120.0,
+        gt=0,
+        description="a running job with no worker heartbeat for this long is reported stalled (its write "
+        "is applied by a sync job or a redelivery)",
     )
     heartbeat_s: float = Field(5.0, gt=0, description="worker heartbeat interval while a job runs")
     visibility_timeout_s: int = Field(
@@ -78,17 +81,12 @@ class Settings(BaseSettings):
         description="Redis: a job not acknowledged this many seconds after delivery (its worker died) is "
         "redelivered; must exceed the longest job",
     )
-    staging_max_age_s: float = Field(
-        3600.0,
-        gt=0,
-        description="the staging sweep removes a staging file older than this whose job has ended or is "
-        "unknown (a job's own file goes when the job ends)",
-    )
-    staging_sweep_every_s: float = Field(
-        600.0,
+    recovery_every_s: float = Field(
+        5.0,
         ge=0,
-        description="every this many seconds, Celery beat sweeps the staging folder (0 = off); embedded mode "
-        "runs beat in the worker, distributed mode needs one beat process",
+        description="every this many seconds the API applies accepted writes that the document store or "
+        "the indexes lack (after a crash) and enqueues a sync job for a collection whose jobs were lost "
+        "(0 = only at start)",
     )
     result_expires_s: int = Field(7 * 86400, ge=60, description="how long job results are kept")
     task_max_retries: int = Field(3, ge=0, description="retries for transient I/O errors in jobs")

@@ -1,12 +1,12 @@
-"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`; memory jobs
-`memory.add_turns` and `memory.consolidate`, and the beat tasks `memory.consolidate_due` and
-`jobs.sweep_staging`.
+"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`, `index.sync`; memory jobs
+`memory.add_turns` and `memory.consolidate`, and the beat task `memory.consolidate_due`.
 
-Each task validates its payload (`service.jobs`), takes the collection's write lock, calls the
-library and commits a new version per kind (`indexers.storage.versions.commit`: build a new folder, swap
-CURRENT last), so a redelivered or crashed job never leaves a half-built index serving. Progress
-goes to the Celery task state as `{"done": n, "total": m}`; a heartbeat file tells the API the
-worker is alive; a cancel flag written by the API is honoured between progress steps.
+Every index job does the same thing under the collection's write lock: apply the collection's write
+log to every kind and commit them together (`workers.sync`), so writes take effect in the order the
+API accepted them whichever worker runs which job, and a redelivered, late or repeated job finds
+its write applied and does nothing. Progress goes to the Celery task state as
+`{"done": n, "total": m}`; a heartbeat file tells the API the worker is alive; a cancel flag written
+by the API is honoured between progress steps.
 """
 
 from __future__ import annotations
@@ -24,13 +24,9 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Ignore
 
-from indexers.base import Doc, Index
-from indexers.corpus import read_corpus
 from indexers.errors import IndexNotFound
 from indexers.memory import AgentMemory
 from indexers.models.llm import load_llm
-from indexers.registry import create_index
-from indexers.storage.versions import commit, open_current
 from service.core.queue import JobQueue, new_job_id
 from service.jobs import (
     TASK_ADD,
@@ -39,11 +35,9 @@ from service.jobs import (
     TASK_MEMORY_ADD,
     TASK_MEMORY_CONSOLIDATE,
     TASK_MEMORY_SCHEDULE,
-    TASK_SWEEP_STAGING,
-    AddJob,
-    BuildJob,
+    TASK_SYNC,
     CollectionSpec,
-    DeleteJob,
+    IndexJob,
     JobPayload,
     Layout,
     MemoryJob,
@@ -53,6 +47,7 @@ from service.jobs import (
 )
 from service.settings import get_settings
 from workers.celery_app import app
+from workers.sync import sync_collection
 
 __all__ = [
     "CANCELLED",
@@ -67,7 +62,7 @@ __all__ = [
     "queue_due_consolidations",
     "run_job",
     "run_tracked",
-    "sweep_staging",
+    "sync_index",
 ]
 
 logger = logging.getLogger(__name__)
@@ -170,104 +165,46 @@ def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
     return {"collection": job.collection, **run_tracked(task, job, locked)}
 
 
-def _staged(job: BuildJob | AddJob) -> list[Doc]:
-    return list(read_corpus(Layout(get_settings().data_dir).staging_file(job.staging)))
+def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
+    settings = get_settings()
+    layout = Layout(settings.data_dir)
+    return sync_collection(
+        spec,
+        layout.index_root(spec.tenant, spec.name),
+        layout.write_log(spec.tenant, spec.name),
+        keep=settings.keep_versions,
+        cancelled=lambda job_id: layout.cancel_requested(spec.tenant, job_id),
+        progress=run.progress,
+        check=run.check_cancelled,
+    )
 
 
-def _retried(task: Task, exc: BaseException) -> bool:
-    """Whether Celery will run the task again after `exc` (the RETRY options' rule)."""
-    transient = isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, PERMANENT_OS_ERRORS)
-    return transient and task.request.retries < task.max_retries
-
-
-def _run_staged(task: Task, job: BuildJob | AddJob, rebuild: bool) -> dict[str, Any]:
-    """Build from (or add) the job's staged documents; the staging file goes once the job has ended
-    (succeeded, failed for good, or cancelled) and stays for a retry or a redelivery."""
-    try:
-        result = run_job(task, job, lambda spec, run: _write_all(spec, run, _staged(job), rebuild=rebuild))
-    except Exception as exc:
-        if not _retried(task, exc):
-            _discard_staging(job)
-        raise
-    _discard_staging(job)
-    return result
-
-
-def _discard_staging(job: BuildJob | AddJob) -> None:
-    Layout(get_settings().data_dir).staging_file(job.staging).unlink(missing_ok=True)
-
-
-def _commit(index: Index, layout: Layout, spec: CollectionSpec) -> str:
-    root = layout.index_root(spec.tenant, spec.name)
-    return commit(index, root, index.kind, keep=get_settings().keep_versions)
-
-
-def _write_all(spec: CollectionSpec, run: JobRun, docs: list[Doc], rebuild: bool) -> dict[str, Any]:
-    """Build (or add `docs` to) every kind of `spec`, committing one new version per kind."""
-    layout = Layout(get_settings().data_dir)
-    total = len(docs) * len(spec.configs)
-    versions: dict[str, str] = {}
-    num_docs: dict[str, int] = {}
-    for position, config in enumerate(spec.configs):
-        offset = position * len(docs)
-
-        def report(done: int, _total: int, offset: int = offset) -> None:
-            run.progress(offset + min(done, len(docs)), total)
-
-        index: Index | None = None
-        if not rebuild:
-            try:
-                index = open_current(layout.index_root(spec.tenant, spec.name), config.kind)
-            except IndexNotFound:
-                index = None
-        if index is None:
-            index = create_index(config)
-            index.build(docs, progress=report)
-        else:
-            index.add(docs, progress=report)
-        run.check_cancelled()
-        versions[config.kind] = _commit(index, layout, spec)
-        num_docs[config.kind] = index.num_docs
-        run.progress(offset + len(docs), total, force=True)
-    return {"documents": len(docs), "versions": versions, "num_docs": num_docs}
+def _index_job(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    return run_job(task, IndexJob.model_validate(payload), _sync)
 
 
 @app.task(name=TASK_BUILD, **RETRY)  # type: ignore[untyped-decorator]
 def build_collection(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
-    """Rebuild every kind of a collection from a staged snapshot of its documents."""
-    return _run_staged(self, BuildJob.model_validate(payload), rebuild=True)
+    """Apply the collection's write log up to a rebuild of every kind from a snapshot of its documents."""
+    return _index_job(self, payload)
 
 
 @app.task(name=TASK_ADD, **RETRY)  # type: ignore[untyped-decorator]
 def add_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
-    """Add (or replace) staged documents in every kind of a collection."""
-    return _run_staged(self, AddJob.model_validate(payload), rebuild=False)
-
-
-def _delete(job: DeleteJob, spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
-    layout = Layout(get_settings().data_dir)
-    versions: dict[str, str] = {}
-    num_docs: dict[str, int] = {}
-    for position, config in enumerate(spec.configs):
-        run.progress(position, len(spec.configs))
-        try:
-            index = open_current(layout.index_root(spec.tenant, spec.name), config.kind)
-        except IndexNotFound:
-            continue
-        present = [doc_id for doc_id in job.ids if doc_id in index.docs.by_ext]
-        if present:
-            index.delete(present)
-            versions[config.kind] = _commit(index, layout, spec)
-        num_docs[config.kind] = index.num_docs
-    run.progress(len(spec.configs), len(spec.configs), force=True)
-    return {"requested": len(job.ids), "versions": versions, "num_docs": num_docs}
+    """Apply the collection's write log up to an accepted batch of documents."""
+    return _index_job(self, payload)
 
 
 @app.task(name=TASK_DELETE, **RETRY)  # type: ignore[untyped-decorator]
 def delete_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
-    """Delete documents by id from every kind of a collection."""
-    job = DeleteJob.model_validate(payload)
-    return run_job(self, job, lambda spec, run: _delete(job, spec, run))
+    """Apply the collection's write log up to an accepted deletion."""
+    return _index_job(self, payload)
+
+
+@app.task(name=TASK_SYNC, **RETRY)  # type: ignore[untyped-decorator]
+def sync_index(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Apply whatever the collection's write log holds (enqueued by recovery when jobs were lost)."""
+    return _index_job(self, payload)
 
 
 def _agent_memory(job: MemoryJob) -> AgentMemory:
@@ -335,16 +272,3 @@ def consolidate_due_memories() -> dict[str, Any]:
         queue.close()
     logger.info("scheduled consolidation: %d jobs queued", len(jobs))
     return {"jobs": jobs}
-
-
-@app.task(name=TASK_SWEEP_STAGING)  # type: ignore[untyped-decorator]
-def sweep_staging() -> dict[str, Any]:
-    """Beat task (every `staging_sweep_every_s`): remove old staging files of ended or unknown jobs."""
-    settings = get_settings()
-    queue = JobQueue(settings, Layout(settings.data_dir))
-    try:
-        removed = queue.sweep_staging(settings.staging_max_age_s)
-    finally:
-        queue.close()
-    logger.info("staging sweep: %d files removed", len(removed))
-    return {"removed": removed}

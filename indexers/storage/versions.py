@@ -1,9 +1,14 @@
-"""Versioned index folders with an atomic `CURRENT` pointer.
+"""Versioned index folders with an atomic pointer to the live version.
 
 Layout: `{root}/{name}/{version}/` holds one saved index; `{root}/{name}/CURRENT` names the live
 version. A commit writes a complete new version folder first and swaps `CURRENT` last (write a temp
 file, fsync, `os.replace`), so readers never see a half-written index and a crashed build leaves
 the previous version serving.
+
+Indexes that must change together (the kinds of one collection) are committed as a group instead:
+each saves a version folder, then one `{root}/MANIFEST.json` names the live version of every member
+and a sequence number, swapped last. Where a manifest exists it is the pointer (`CURRENT` files are
+not read), so a reader sees every member at the same commit.
 
 A loaded version stays readable for as long as its index lives: loading takes a shared `flock` on
 the version folder (released when the index is garbage collected, or by the process ending), and
@@ -15,35 +20,43 @@ segments on the first query), so keeping already-open files alive across an unli
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
 import time
 import uuid
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from indexers.base import Index
-from indexers.errors import IndexNotFound, InvalidInput
+from indexers.errors import CorruptIndex, IndexNotFound, InvalidInput
 from indexers.registry import open_index
 
 __all__ = [
+    "Manifest",
     "VersionLease",
     "atomic_write",
     "commit",
+    "commit_group",
     "current_path",
     "current_version",
     "list_versions",
     "open_current",
     "open_version",
+    "read_manifest",
     "remove",
+    "save_version",
     "validate_name",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _VERSION = re.compile(r"^v(\d{6})$")
 POINTER = "CURRENT"
+MANIFEST = "MANIFEST.json"
 STALE_STAGING_S = 3600.0
 
 
@@ -69,17 +82,58 @@ def list_versions(root: Path, name: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and _VERSION.match(p.name))
 
 
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The live version of every member of a group committed together, and the group's sequence
+    number (what the committer has applied; 0 before the first commit)."""
+
+    versions: dict[str, str] = field(default_factory=dict)
+    seq: int = 0
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    """The group manifest under `root`, or None if the indexes there are committed one by one.
+
+    Raises:
+        CorruptIndex: the manifest is not valid JSON of the expected shape.
+    """
+    try:
+        data = json.loads((root / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise CorruptIndex(f"{root / MANIFEST} is not valid JSON: {exc}") from exc
+    try:
+        return Manifest(versions={str(k): str(v) for k, v in data["versions"].items()}, seq=int(data["seq"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CorruptIndex(f"{root / MANIFEST} lacks its versions or seq: {exc}") from exc
+
+
 def current_version(root: Path, name: str) -> str:
-    """The version `CURRENT` points to.
+    """The live version of `name`: the one the group manifest names, else the one `CURRENT` names.
 
     Raises:
         IndexNotFound: nothing has been committed under `name`.
     """
+    manifest = read_manifest(root)
+    if manifest is not None:
+        return _existing(root, validate_name(name), manifest.versions.get(name))
     pointer = root / validate_name(name) / POINTER
     try:
         version = pointer.read_text().strip()
     except FileNotFoundError as exc:
         raise IndexNotFound(f"index {name!r} has no committed version under {root}") from exc
+    return _existing(root, name, version)
+
+
+def _existing(root: Path, name: str, version: str | None) -> str:
+    """`version` if it names a version folder of `name`.
+
+    Raises:
+        IndexNotFound: `version` is None or its folder is missing.
+    """
+    if version is None:
+        raise IndexNotFound(f"index {name!r} has no committed version under {root}")
     if not _VERSION.match(version) or not (root / name / version).is_dir():
         raise IndexNotFound(f"index {name!r}: CURRENT names missing version {version!r}")
     return version
@@ -194,15 +248,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
-    """Save `index` as a new version of `name` and make it current. Returns the version.
-
-    Args:
-        index: the index to persist.
-        root: the data folder holding every index.
-        name: the index name.
-        keep: how many committed versions to keep (older ones are removed after the swap).
-    """
+def save_version(index: Index, root: Path, name: str) -> str:
+    """Save `index` as a new, durable version folder of `name` without making it live. Returns the version."""
     folder = root / validate_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".staging-{uuid.uuid4().hex}"
@@ -214,10 +261,44 @@ def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
     existing = [int(_VERSION.match(v).group(1)) for v in list_versions(root, name)]  # type: ignore[union-attr]
     version = f"v{(max(existing) + 1 if existing else 1):06d}"
     os.replace(staging, folder / version)
+    _fsync_dir(folder)
+    return version
+
+
+def commit(index: Index, root: Path, name: str, keep: int = 2) -> str:
+    """Save `index` as a new version of `name` and make it current. Returns the version.
+
+    Args:
+        index: the index to persist.
+        root: the data folder holding every index.
+        name: the index name.
+        keep: how many committed versions to keep (older ones are removed after the swap).
+    """
+    version = save_version(index, root, name)
+    folder = root / name
     atomic_write(folder / POINTER, version)
     _fsync_dir(folder)
     _prune(folder, version, keep)
     return version
+
+
+def commit_group(root: Path, versions: Mapping[str, str], seq: int, keep: int = 2) -> Manifest:
+    """Make `versions` (saved with `save_version`) the live versions of their indexes, all at once,
+    with the group's sequence number `seq`; members not named keep no live version. Returns the manifest.
+
+    Args:
+        root: the folder holding the group's indexes.
+        versions: index name -> version folder.
+        seq: what the group has applied, for whoever reads the manifest.
+        keep: how many versions of each member to keep (older ones are removed after the swap).
+    """
+    manifest = Manifest(versions=dict(versions), seq=seq)
+    atomic_write(root / MANIFEST, json.dumps({"versions": manifest.versions, "seq": seq}))
+    _fsync_dir(root)
+    for name, version in manifest.versions.items():
+        (root / name / POINTER).unlink(missing_ok=True)  # the manifest is the pointer now
+        _prune(root / name, version, keep)
+    return manifest
 
 
 def _prune(folder: Path, live: str, keep: int) -> None:

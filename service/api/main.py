@@ -17,6 +17,7 @@ from service.api.middleware import BodyLimit, RequestContext
 from service.api.routes import collections, documents, health, jobs, memory, reports, search
 from service.api.routes import compress as compress_routes
 from service.console.routes import install_console
+from service.core.recovery import RecoveryLoop, recover
 from service.core.services import build_services
 from service.schemas.common import MAXIMUM_FROM
 from service.settings import Settings, get_settings
@@ -48,7 +49,8 @@ def bound_by_settings(node: Any, settings: Settings) -> Any:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A Tessera API for `settings` (default: from the environment). Nothing heavy happens until
-    the lifespan starts: then the document store and job queue open; indexes load on first use."""
+        the lifespan starts: then the document store and job queue open, and writes a crash left
+    unapplied are applied (`service.core.recovery`); indexes load on first use."""
     settings = settings or get_settings()
     metrics = Metrics()
 
@@ -56,10 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings, on_submit=metrics.job_submitted)
         app.state.services = services
+        recover(services)
+        recovery = RecoveryLoop(services, settings.recovery_every_s)
+        if settings.recovery_every_s > 0:
+            recovery.start()
         logger.info("tessera API ready (%s mode, data in %s)", settings.mode, settings.data_dir)
         try:
             yield
         finally:
+            recovery.stop()
             services.close()
 
     app = FastAPI(

@@ -4,7 +4,7 @@ One Qdrant collection per (tenant, collection), named `{tenant}.{collection}` (t
 no dots, so the split is unambiguous). Points carry no vectors, only the payload
 `{doc_id, text, title, metadata}`; point ids are UUID5s of the document id. Only the API process
 opens the store: Qdrant local mode locks its folder to one process, so workers get documents
-from staging files instead.
+from the collections' write logs instead (`service.writelog`).
 """
 
 from __future__ import annotations

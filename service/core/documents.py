@@ -1,7 +1,10 @@
 """Document writes and reads of a collection: add a batch, read one, delete by ids or filter, rebuild.
 
-Writes change the document store at once and enqueue the job that brings every index kind in line;
-documents reach the worker through a JSONL staging file.
+A write is accepted once it is in the collection's write log (`service.writelog`): appended whole
+under the log's lock, then applied to the document store at once, then handed to a worker by a job
+that brings every index kind in line. A write the store or the indexes missed because a process
+died is applied later from the log (`service.core.recovery`), so an acknowledged write is never lost
+and writes take effect in the order they were accepted.
 """
 
 from __future__ import annotations
@@ -13,30 +16,37 @@ from typing import Any, Literal
 
 from indexers.base import Doc, validate_docs
 from indexers.errors import DocumentNotFound, InvalidInput
-from indexers.storage.versions import atomic_write
 from service.core.docstore import StoredDoc
 from service.core.errors import Conflict, PayloadTooLarge
 from service.core.filters import to_qdrant
 from service.core.queue import new_job_id
 from service.core.services import Services
-from service.jobs import TASK_ADD, TASK_BUILD, TASK_DELETE, AddJob, BuildJob, DeleteJob
+from service.jobs import TASK_ADD, TASK_BUILD, TASK_DELETE, IndexJob, JobType
 from service.schemas.filters import Filter
 from service.schemas.jobs import JobPublic
+from service.writelog import Entry, WriteLog, doc_line
 
-__all__ = ["delete", "get", "ingest", "rebuild", "stage"]
+__all__ = ["apply_to_store", "delete", "get", "ingest", "rebuild"]
 
 
-def stage(services: Services, job_id: str, docs: Sequence[Doc]) -> str:
-    """Write `docs` as a JSONL staging file for a worker; returns its name under data_dir/staging."""
-    name = f"{job_id}.jsonl"
-    lines = (
-        json.dumps(
-            {"_id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata}, ensure_ascii=False
-        )
-        for d in docs
-    )
-    atomic_write(services.layout.staging_file(name), "\n".join(lines) + "\n")
-    return name
+def apply_to_store(services: Services, tenant: str, name: str, log: WriteLog) -> int:
+    """Apply the log's entries that the document store lacks, in order (hold `log.appending()`).
+    Returns how many were applied."""
+    pending = log.entries(after=log.stored())
+    for entry in pending:
+        if entry.op == "add":
+            services.docs.upsert(tenant, name, list(log.documents(entry)))
+        elif entry.op == "delete":
+            services.docs.delete(tenant, name, log.ids(entry))
+        log.mark_stored(entry.seq)  # a build's snapshot came from the store: nothing to apply
+    return len(pending)
+
+
+def _submit(services: Services, job_type: JobType, tenant: str, name: str, entry: Entry) -> JobPublic:
+    """Enqueue the job that indexes an accepted write (accepted even if the broker is down: the
+    write is in the log, and recovery enqueues a sync job once the broker is back)."""
+    job = IndexJob(job_id=entry.job_id, tenant=tenant, collection=name, seq=entry.seq)
+    return services.queue.submit(job_type, job, accepted=True)
 
 
 def _non_finite(value: Any, path: str) -> str | None:
@@ -70,7 +80,7 @@ def ingest(
         IndexNotFound: no such collection.
         InvalidInput: the batch is empty or a document is invalid (metadata with NaN or Infinity too).
         PayloadTooLarge: the batch is over `max_batch_docs`.
-        Conflict: `mode` is "add" and some ids already exist.
+        Conflict: `mode` is "add" and some ids exist with other content.
     """
     spec = services.catalog.get(tenant, name)
     if not docs:
@@ -82,19 +92,34 @@ def ingest(
         )
     validate_docs(docs)
     _check_metadata(docs)
-    if mode == "add":
-        existing = services.docs.get(tenant, spec.name, [doc.id for doc in docs])
-        if existing:
-            raise Conflict(
-                f"{len(existing)} documents already exist (e.g. {next(iter(existing))!r}); "
-                "use mode=upsert to replace them"
-            )
-    job_id = new_job_id()
-    staging = stage(services, job_id, docs)
-    services.docs.upsert(tenant, spec.name, docs)
-    return services.queue.submit(
-        TASK_ADD, AddJob(job_id=job_id, tenant=tenant, collection=spec.name, staging=staging)
-    )
+    log = services.layout.write_log(tenant, spec.name)
+    with log.appending():
+        apply_to_store(services, tenant, spec.name, log)
+        if mode == "add":
+            _check_new(services, tenant, spec.name, docs)
+        entry = log.append("add", new_job_id(), map(doc_line, docs))
+        apply_to_store(services, tenant, spec.name, log)
+    return _submit(services, TASK_ADD, tenant, spec.name, entry)
+
+
+def _same(stored: StoredDoc, doc: Doc) -> bool:
+    return (stored.text, stored.title, stored.metadata) == (doc.text, doc.title, doc.metadata)
+
+
+def _check_new(services: Services, tenant: str, name: str, docs: Sequence[Doc]) -> None:
+    """Refuse to add documents whose ids exist with other content (an identical copy is a retry of
+    the same request, accepted again so that retrying is safe).
+
+    Raises:
+        Conflict: some ids exist with other content.
+    """
+    existing = services.docs.get(tenant, name, [doc.id for doc in docs])
+    differing = [doc.id for doc in docs if doc.id in existing and not _same(existing[doc.id], doc)]
+    if differing:
+        raise Conflict(
+            f"{len(differing)} documents already exist with other content (e.g. {differing[0]!r}); "
+            "use mode=upsert to replace them"
+        )
 
 
 def get(services: Services, tenant: str, name: str, doc_id: str) -> StoredDoc:
@@ -119,30 +144,33 @@ def delete(services: Services, tenant: str, name: str, selector: Sequence[str] |
         IndexNotFound: no such collection.
     """
     spec = services.catalog.get(tenant, name)
-    if isinstance(selector, Filter):
-        flt = to_qdrant(selector)
-        doomed = [doc.id for doc in services.docs.scan(tenant, spec.name, flt, with_payload=False)]
-    else:
-        doomed = list(dict.fromkeys(selector))
-    services.docs.delete(tenant, spec.name, doomed)
-    return services.queue.submit(
-        TASK_DELETE, DeleteJob(job_id=new_job_id(), tenant=tenant, collection=spec.name, ids=doomed)
-    )
+    log = services.layout.write_log(tenant, spec.name)
+    with log.appending():
+        apply_to_store(services, tenant, spec.name, log)
+        if isinstance(selector, Filter):
+            flt = to_qdrant(selector)
+            doomed = [doc.id for doc in services.docs.scan(tenant, spec.name, flt, with_payload=False)]
+        else:
+            doomed = list(dict.fromkeys(selector))
+        entry = log.append("delete", new_job_id(), (json.dumps(doc_id) for doc_id in doomed))
+        apply_to_store(services, tenant, spec.name, log)
+    return _submit(services, TASK_DELETE, tenant, spec.name, entry)
 
 
 def rebuild(services: Services, tenant: str, name: str) -> JobPublic:
-    """Enqueue a rebuild of every kind from the documents in the store (a new version per kind).
+    """Enqueue a rebuild of every kind from the documents in the store (a snapshot taken in write order).
 
     Raises:
         IndexNotFound: no such collection.
         InvalidInput: the collection has no documents.
     """
     spec = services.catalog.get(tenant, name)
-    docs = [doc.to_doc() for doc in services.docs.scan(tenant, spec.name)]
-    if not docs:
-        raise InvalidInput(f"collection {name!r} has no documents to build from")
-    job_id = new_job_id()
-    payload = BuildJob(
-        job_id=job_id, tenant=tenant, collection=spec.name, staging=stage(services, job_id, docs)
-    )
-    return services.queue.submit(TASK_BUILD, payload)
+    log = services.layout.write_log(tenant, spec.name)
+    with log.appending():
+        apply_to_store(services, tenant, spec.name, log)
+        docs = [doc.to_doc() for doc in services.docs.scan(tenant, spec.name)]
+        if not docs:
+            raise InvalidInput(f"collection {name!r} has no documents to build from")
+        entry = log.append("build", new_job_id(), map(doc_line, docs))
+        log.mark_stored(entry.seq)
+    return _submit(services, TASK_BUILD, tenant, spec.name, entry)

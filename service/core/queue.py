@@ -1,5 +1,8 @@
-"""Enqueue index jobs by task name, report their state (the API never imports `workers`), and sweep
-the staging files of jobs that ended."""
+"""Enqueue jobs by task name and report their state (the API never imports `workers`).
+
+An index job's state follows from its collection's write log where Celery's does not know better: the
+job has succeeded once the indexes hold its write, whoever applied it (a redelivery, a later job, a
+sync job after a crash)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
-from service.core.errors import NotFound, ServiceUnavailable
-from service.jobs import JobPayload, JobRecord, JobType, Layout, celery_config
+from indexers.storage.versions import read_manifest
+from service.core.errors import Conflict, NotFound, ServiceUnavailable
+from service.jobs import TASK_BUILD, IndexJob, JobPayload, JobRecord, JobType, Layout, celery_config
 from service.schemas.jobs import TERMINAL_STATES, JobPublic, JobState, ProgressPublic, WorkerPublic
 from service.settings import Settings
 
@@ -57,17 +61,28 @@ class JobQueue:
     def close(self) -> None:
         self.celery.close()
 
-    def submit(self, job_type: JobType, payload: JobPayload) -> JobPublic:
+    def submit(self, job_type: JobType, payload: JobPayload, *, accepted: bool = False) -> JobPublic:
         """Record the job for its tenant, then send it to the broker (so the record exists before a
-        worker can note that it started; it is removed again if the broker cannot be reached).
+        worker can note that it started).
+
+        Args:
+            job_type: the task name.
+            payload: the task's arguments.
+            accepted: the job's work is already durable (an index job's write is in the write log):
+                if the broker cannot be reached the job stays recorded as queued, and recovery
+                enqueues a sync job later; otherwise its record is removed and the call fails.
 
         Raises:
-            ServiceUnavailable: the broker cannot be reached.
+            ServiceUnavailable: the broker cannot be reached and the work was not `accepted`.
         """
         if self.on_submit is not None:
             self.on_submit(job_type)
         record = JobRecord(
-            id=payload.job_id, type=job_type, tenant=payload.tenant, collection=payload.collection
+            id=payload.job_id,
+            type=job_type,
+            tenant=payload.tenant,
+            collection=payload.collection,
+            seq=payload.seq if isinstance(payload, IndexJob) else None,
         )
         self.layout.write_record(record)
         try:
@@ -80,8 +95,9 @@ class JobQueue:
             )
         except (OperationalError, OSError) as exc:
             logger.error("cannot enqueue %s: %s", job_type, exc)
-            self.layout.job_file(record.tenant, record.id).unlink(missing_ok=True)
-            raise ServiceUnavailable(f"the job broker is unreachable; retry later ({exc})") from exc
+            if not accepted:
+                self.layout.job_file(record.tenant, record.id).unlink(missing_ok=True)
+                raise ServiceUnavailable(f"the job broker is unreachable; retry later ({exc})") from exc
         return self.public(self.layout.read_record(record.tenant, record.id) or record)
 
     def record(self, tenant: str, job_id: str) -> JobRecord:
@@ -115,11 +131,28 @@ class JobQueue:
         return matching[:limit]
 
     def cancel(self, record: JobRecord) -> JobPublic:
-        """Ask for cancellation: a queued job is skipped, a running one stops at its next progress step."""
+        """Ask for cancellation: a queued job is skipped, a running one stops at its next progress step.
+
+        Raises:
+            Conflict: the job applies an accepted add or delete (writes are applied in order, none
+                skipped; delete the documents, or add them back, instead).
+        """
+        if record.seq is not None and record.type != TASK_BUILD:
+            raise Conflict(
+                f"job {record.id!r} applies an accepted {record.type} and cannot be cancelled; "
+                "accepted writes are applied in order (write again to undo it)"
+            )
         self.layout.job_file(record.tenant, record.id, "cancel").touch()
         return self.public(record)
 
-    def _stale(self, record: JobRecord) -> bool:
+    def applied(self, tenant: str, collection: str) -> int:
+        """The last write of the collection that every index kind holds (0: none)."""
+        manifest = read_manifest(self.layout.index_root(tenant, collection))
+        return 0 if manifest is None else manifest.seq
+
+    def stale(self, record: JobRecord) -> bool:
+        """Whether the job's worker has sent no heartbeat (or none since the job was made) for
+        `job_stale_s`."""
         beat = self.layout.job_file(record.tenant, record.id, "heartbeat")
         try:
             last = beat.stat().st_mtime
@@ -145,16 +178,24 @@ class JobQueue:
             error = f"{type(info).__name__}: {info}" if isinstance(info, BaseException) else str(info)
         elif state == "queued" and cancel_requested:
             state = "cancelled"
-        elif state == "running" and self._stale(record):
-            state = "failed"
+        if (
+            record.seq is not None
+            and state in ("queued", "running")
+            and record.seq <= self.applied(record.tenant, record.collection)
+        ):
+            state, error = "succeeded", None  # another run of the write log applied this job's write
+            payload = {"collection": record.collection, "seq": record.seq, "applied_by_another_job": True}
+        elif state == "running" and self.stale(record):
+            state = "stalled"
             error = (
-                f"worker lost: no heartbeat for over {self.settings.job_stale_s:.0f}s; the broker "
-                "redelivers the job to the next worker (state returns to running if one picks it up)"
+                f"worker lost: no heartbeat for over {self.settings.job_stale_s:.0f}s; the job's "
+                "work is redelivered (or, for an index job, applied by a sync job)"
             )
         return JobPublic(
             id=record.id,
             type=record.type,
             collection=record.collection,
+            seq=record.seq,
             state=state,
             progress=progress,
             result=payload,
@@ -166,30 +207,6 @@ class JobQueue:
             worker=None if record.worker is None else WorkerPublic(**record.worker.model_dump()),
             links={"self": f"/v1/jobs/{record.id}"},
         )
-
-    def ended(self, record: JobRecord) -> bool:
-        """Whether the broker's result backend holds a final state for the job (a job reported failed
-        only because its worker went silent has not ended: the broker may redeliver it)."""
-        state = AsyncResult(record.id, app=self.celery).state
-        return CELERY_STATES.get(state, "running") in TERMINAL_STATES
-
-    def sweep_staging(self, max_age_s: float) -> builtins.list[str]:
-        """Remove staging files (and temporary files of interrupted writes) older than `max_age_s`
-        whose job has ended or has no record; returns the names removed."""
-        folder = self.layout.staging_dir()
-        removed = []
-        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            try:
-                age = time.time() - path.stat().st_mtime
-            except FileNotFoundError:
-                continue  # its job ended meanwhile and removed it
-            if age <= max_age_s:
-                continue
-            record = self.layout.find_record(path.name.lstrip(".").split(".")[0])
-            if record is None or self.ended(record):
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
-        return removed
 
     def ping(self) -> None:
         """Raise if the broker cannot be reached."""

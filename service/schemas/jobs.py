@@ -19,7 +19,9 @@ __all__ = [
     "WorkerPublic",
 ]
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobState = Literal["queued", "running", "stalled", "succeeded", "failed", "cancelled"]
+"""`stalled`: the job's worker went silent; its work is redelivered or, for an index job, applied by
+a sync job, and the state moves on."""
 TERMINAL_STATES: frozenset[JobState] = frozenset({"succeeded", "failed", "cancelled"})
 """Job states that never change again."""
 
@@ -46,6 +48,9 @@ class JobPublic(BaseModel):
     id: str
     type: str
     collection: str
+    seq: int | None = Field(
+        None, description="index jobs: the collection write the job applies (writes apply in this order)"
+    )
     state: JobState
     progress: ProgressPublic | None = None
     result: dict[str, Any] | None = None

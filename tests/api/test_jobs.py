@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from service.core.recovery import recover
 from service.settings import Settings
 from tests.api.support import EXACT, open_client
 
@@ -21,31 +22,41 @@ def test_queued_then_succeeded_and_listed(settings: Settings, tiny_records: list
         assert first["links"]["self"] == f"/v1/jobs/{first['id']}"
         assert [name for name, _ in jobs.sent] == ["index.add", "index.add"]
 
-        jobs.run_pending()
-        done = client.get(f"/v1/jobs/{second['id']}").json()
-        assert done["state"] == "succeeded"
-        assert done["result"] == {
+        assert (first["seq"], second["seq"]) == (1, 2)
+
+        jobs.run_pending()  # the first job applies both writes; the second finds nothing left
+        done = [client.get(f"/v1/jobs/{job['id']}").json() for job in (first, second)]
+        assert done[0]["state"] == done[1]["state"] == "succeeded"
+        assert done[0]["result"] == {
             "collection": "docs",
-            "documents": 10,
-            "versions": {"exact": "v000002"},
+            "seq": 2,
+            "entries": 2,
+            "versions": {"exact": "v000001"},
             "num_docs": {"exact": 20},
         }
+        assert done[1]["result"] == {"collection": "docs", "seq": 2, "entries": 0}
         listed = client.get("/v1/jobs").json()
         assert listed["count"] == 2 and [job["id"] for job in listed["data"]] == [second["id"], first["id"]]
         assert client.get("/v1/jobs", params={"collection": "other"}).json()["count"] == 0
         assert client.get("/v1/jobs", params={"limit": 1}).json()["count"] == 1
 
 
-def test_cancel_a_queued_job(settings: Settings, tiny_records: list[dict[str, Any]]) -> None:
+def test_cancel_a_queued_build_but_not_an_accepted_write(
+    settings: Settings, tiny_records: list[dict[str, Any]]
+) -> None:
     for client, jobs in open_client(settings, run_jobs=False):
         client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
-        job = client.post("/v1/collections/docs/documents", json={"documents": tiny_records}).json()
-        cancelled = client.post(f"/v1/jobs/{job['id']}/cancel")
+        add = client.post("/v1/collections/docs/documents", json={"documents": tiny_records}).json()
+        refused = client.post(f"/v1/jobs/{add['id']}/cancel")
+        assert refused.status_code == 409 and "cannot be cancelled" in refused.json()["detail"]
+        build = client.post("/v1/collections/docs/build").json()
+        cancelled = client.post(f"/v1/jobs/{build['id']}/cancel")
         assert cancelled.status_code == 202
         assert cancelled.json()["state"] == "cancelled" and cancelled.json()["cancel_requested"]
-        jobs.run_pending()  # the worker sees the flag and commits nothing
-        assert client.get("/v1/collections/docs").json()["kinds"][0]["version"] is None
-        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "cancelled"
+        jobs.run_pending()  # the add applies; the cancelled build counts for nothing
+        assert client.get("/v1/collections/docs").json()["kinds"][0]["version"] == "v000001"
+        assert client.get(f"/v1/jobs/{build['id']}").json()["state"] == "cancelled"
+        assert client.get(f"/v1/jobs/{add['id']}").json()["state"] == "succeeded"
 
 
 def test_failed_job_reports_its_error(settings: Settings, tiny_records: list[dict[str, Any]]) -> None:
@@ -59,7 +70,9 @@ def test_failed_job_reports_its_error(settings: Settings, tiny_records: list[dic
         assert failed["error"].startswith("IndexNotFound") and "no longer exists" in failed["error"]
 
 
-def test_running_job_shows_progress_and_a_lost_worker_fails(settings: Settings) -> None:
+def test_running_job_shows_progress_and_a_lost_worker_stalls_until_a_sync_applies_it(
+    settings: Settings,
+) -> None:
     settings = settings.model_copy(update={"job_stale_s": 5.0})
     for client, jobs in open_client(settings, run_jobs=False):
         client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
@@ -75,7 +88,12 @@ def test_running_job_shows_progress_and_a_lost_worker_fails(settings: Settings) 
         old = time.time() - 60
         os.utime(beat, (old, old))
         lost = client.get(f"/v1/jobs/{job['id']}").json()
-        assert lost["state"] == "failed" and "worker lost" in lost["error"]
+        assert lost["state"] == "stalled" and "worker lost" in lost["error"] and lost["finished_at"] is None
+        done = recover(client.app.state.services)  # type: ignore[attr-defined]
+        assert list(done.synced) == ["default/docs"] and jobs.sent[-1][0] == "index.sync"
+        jobs.run_pending()
+        assert client.get(f"/v1/jobs/{job['id']}").json()["state"] == "succeeded"
+        assert recover(client.app.state.services).synced == {}  # type: ignore[attr-defined]
 
 
 def test_unknown_and_malformed_job_ids(client: Any) -> None:

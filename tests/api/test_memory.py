@@ -118,17 +118,14 @@ def test_scheduled_consolidation_queues_each_agent_with_new_units_once(memory_cl
 
 def test_beat_schedule_follows_the_setting(tmp_path: Path) -> None:
     from service.cli import worker_command
-    from service.jobs import TASK_MEMORY_SCHEDULE, TASK_SWEEP_STAGING, celery_config
+    from service.jobs import TASK_MEMORY_SCHEDULE, celery_config
     from workers.tasks import app as worker_app
 
     on = make_settings(tmp_path, memory_consolidate_every_s=60)
     entry = celery_config(on)["beat_schedule"][TASK_MEMORY_SCHEDULE]
     assert entry["schedule"] == 60 and entry["task"] in worker_app.tasks
     assert "--beat" in worker_command(on)  # embedded: the one worker runs the schedule
-    sweep_only = make_settings(tmp_path, memory_consolidate_every_s=0)
-    assert list(celery_config(sweep_only)["beat_schedule"]) == [TASK_SWEEP_STAGING]
-    assert "--beat" in worker_command(sweep_only)
-    off = make_settings(tmp_path, memory_consolidate_every_s=0, staging_sweep_every_s=0)
+    off = make_settings(tmp_path, memory_consolidate_every_s=0)
     assert "beat_schedule" not in celery_config(off) and "--beat" not in worker_command(off)
 
 

@@ -1,5 +1,6 @@
 """Kill the worker in the middle of a build: the collection keeps serving the previous version, the
-job is reported failed while no worker holds it, and the broker re-runs it on the next worker."""
+job is reported stalled while no worker holds it, and its write is applied on the next worker (by the
+API's recovery sync job or by the broker's redelivery, whichever comes first)."""
 
 from __future__ import annotations
 
@@ -58,12 +59,11 @@ def test_worker_killed_mid_build(
         hits = client.post("/v1/collections/f/search", json={"query": "insulin", "k": 50}).json()["hits"]
         assert len(hits) == 20 and all(not h["id"].startswith("x") for h in hits)
 
-        lost = wait_job(client, big["id"], states={"failed"}, timeout=15)
+        lost = wait_job(client, big["id"], states={"stalled"}, timeout=15)
         assert "worker lost" in lost["error"]
 
-        start_worker(**worker_env)  # the broker redelivers the unacknowledged job to it
-        done = wait_job(client, big["id"], states={"succeeded"}, timeout=90)
-        assert done["result"]["num_docs"] == {"exact": 1520}
+        start_worker(**worker_env)  # a sync job from recovery (or the broker's redelivery) applies the write
+        wait_job(client, big["id"], states={"succeeded"}, timeout=90)
         assert client.get("/v1/collections/f").json()["kinds"][0]["version"] == "v000002"
         hits = client.post("/v1/collections/f/search", json={"query": "w1 w2 w3", "k": 5}).json()["hits"]
         assert hits and all(h["id"].startswith("x") for h in hits)
