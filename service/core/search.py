@@ -101,7 +101,7 @@ class Searcher:
     def search(self, spec: CollectionSpec, queries: Sequence[str], plan: Plan) -> list[list[HitPublic]]:
         """Up to `plan.k` hits per query, best first."""
         validate_queries(queries, plan.k)
-        indexes = {kind: self.indexes.get(spec.tenant, spec.name, kind) for kind in plan.kinds}
+        indexes = self.indexes.get_all(spec.tenant, spec.name, plan.kinds)
         live = {kind: index for kind, index in indexes.items() if index is not None and index.num_docs}
         if not live:
             return [[] for _ in queries]
@@ -207,7 +207,7 @@ class Searcher:
             DocumentNotFound: the document is not stored or not indexed yet.
         """
         if kind is None:
-            loaded = {k: self.indexes.get(spec.tenant, spec.name, k) for k in spec.kinds}
+            loaded = self.indexes.get_all(spec.tenant, spec.name, spec.kinds)
             kind = next((k for k, i in loaded.items() if isinstance(i, Highlightable)), spec.kinds[0])
         self.catalog.require_kinds(spec, [kind])
         index = self.indexes.get(spec.tenant, spec.name, kind)

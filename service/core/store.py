@@ -1,4 +1,4 @@
-"""Loaded indexes, served from each kind's current version and reloaded when a job swaps it."""
+"""Loaded indexes, served from each kind's live version and reloaded when a job commits a new one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from indexers.base import Index
 from indexers.errors import IndexNotFound
-from indexers.storage.versions import current_version, open_version
+from indexers.storage.versions import current_version, open_version, read_manifest
 from service.jobs import Layout
 
 __all__ = ["IndexStore"]
@@ -18,9 +18,10 @@ Key = tuple[str, str, str]
 class IndexStore:
     """(tenant, collection, kind) -> the loaded index of its current version.
 
-    Every lookup reads the kind's `CURRENT` pointer (one small file) and reloads when it names a
-    newer version, so a search never sees a half-built index: a build writes a new version folder
-    and swaps `CURRENT` only at the end. Loads happen once per version, under a per-key lock.
+    Every lookup reads the collection's manifest (one small file) and reloads a kind when it names a
+    newer version, so a search never sees a half-built index: a job writes new version folders and
+    replaces the manifest only at the end. `get_all` reads the manifest once for several kinds, so
+    they come from the same commit. Loads happen once per version, under a per-key lock.
 
     A loaded index holds its version folder readable (`open_version`): commits do not prune it while
     the store, or a search that still runs on it, keeps it. The store drops an index as soon as it
@@ -37,13 +38,27 @@ class IndexStore:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def get(self, tenant: str, collection: str, kind: str) -> Index | None:
-        """The live index, or None when the kind has no committed version yet (nothing indexed)."""
+    def get_all(self, tenant: str, collection: str, kinds: Iterable[str]) -> dict[str, Index | None]:
+        """The live index of each kind, all from one commit (None: the kind has no version yet)."""
+        root = self.layout.index_root(tenant, collection)
+        manifest = read_manifest(root)
+        return {
+            kind: self.get(
+                tenant, collection, kind, None if manifest is None else manifest.versions.get(kind, "")
+            )
+            for kind in kinds
+        }
+
+    def get(self, tenant: str, collection: str, kind: str, version: str | None = None) -> Index | None:
+        """The live index (or `version` of it; "" for none), or None when the kind has no committed
+        version yet (nothing indexed)."""
         key = (tenant, collection, kind)
         root = self.layout.index_root(tenant, collection)
         for attempt in range(3):
             try:
-                version = current_version(root, kind)
+                version = current_version(root, kind) if version is None or attempt else version
+                if not version:
+                    raise IndexNotFound(kind)
             except IndexNotFound:
                 self._loaded.pop(key, None)
                 return None
@@ -57,7 +72,7 @@ class IndexStore:
                 try:
                     index = open_version(root, kind, version)
                 except IndexNotFound:
-                    # Newer commits pruned this version before we locked it: read CURRENT again.
+                    # Newer commits pruned this version before we locked it: read the pointer again.
                     if attempt == 2:
                         raise
                     continue

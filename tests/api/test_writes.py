@@ -29,7 +29,7 @@ def test_a_write_the_api_accepted_but_never_stored_is_applied_at_restart(
     log = Layout(settings.data_dir).write_log("default", "docs")
     with log.appending():
         log.append("add", "lost-job", map(doc_line, tiny_docs[:5]))
-    for client, jobs in open_client(settings):  # restart: recovery runs before the API serves
+    for client, _ in open_client(settings):  # restart: recovery runs before the API serves
         for doc in tiny_docs[:5]:
             assert client.get(f"/v1/collections/docs/documents/{doc.id}").status_code == 200
         # The startup pass enqueued a sync job before this test's inline jobs were attached; once that
