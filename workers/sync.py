@@ -126,7 +126,8 @@ def sync_collection(
     check: Callable[[], None],
 ) -> dict[str, Any]:
     """Apply the pending log entries to every kind and commit them together (call with the
-    collection's write lock held). Returns the applied sequence number and what changed.
+    collection's write lock held). Returns the applied sequence number, the entries applied, the
+    documents indexed per kind, and each kind's live version and document count.
 
     Args:
         spec: the collection.
@@ -140,7 +141,7 @@ def sync_collection(
     manifest = live_manifest(root, spec.kinds)
     pending = fold(log, manifest.seq, cancelled)
     if pending is None:
-        return {"seq": manifest.seq, "entries": 0}
+        return {"seq": manifest.seq, "entries": 0, "documents": 0}
     total = pending.size * len(spec.configs)
     versions: dict[str, str] = {}
     num_docs: dict[str, int] = {}
@@ -161,4 +162,10 @@ def sync_collection(
     check()
     commit_group(root, versions, pending.seq, keep=keep)
     log.truncate(min(pending.seq, log.stored()))
-    return {"seq": pending.seq, "entries": pending.entries, "versions": versions, "num_docs": num_docs}
+    return {
+        "seq": pending.seq,
+        "entries": pending.entries,
+        "documents": pending.size,
+        "versions": versions,
+        "num_docs": num_docs,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexers.compress.base import Compressor, CompressResult, DeadlineExceeded
+from indexers.compress.base import Compressor, CompressResult, Deadline, DeadlineExceeded
 from indexers.compress.crag import CragCompressor, CragConfig
 from indexers.compress.lingua import KeepHead, LinguaCompressor, LinguaConfig, load_lingua
 
@@ -11,6 +11,7 @@ __all__ = [
     "Compressor",
     "CragCompressor",
     "CragConfig",
+    "Deadline",
     "DeadlineExceeded",
     "KeepHead",
     "LinguaCompressor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from indexers.errors import InvalidInput, RetrievalError
 __all__ = [
     "CompressResult",
     "Compressor",
+    "Deadline",
     "DeadlineExceeded",
     "check_deadline",
     "check_request",
@@ -21,17 +23,38 @@ __all__ = [
 
 
 class DeadlineExceeded(RetrievalError):
-    """Compression stopped because its deadline passed before it finished."""
+    """Compression stopped because its deadline passed (or its caller gave up) before it finished."""
 
 
-def check_deadline(deadline: float | None) -> None:
-    """Raise if `deadline` (a `time.monotonic()` instant; None: no deadline) has passed.
+class Deadline:
+    """When a piece of work must stop: `seconds` from now, or as soon as `cancel()` is called (its
+    caller went away). Safe to cancel from another thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def passed(self) -> bool:
+        return self.cancelled or time.monotonic() > self.at
+
+
+def check_deadline(deadline: Deadline | None) -> None:
+    """Raise if `deadline` (None: no deadline) has passed or was cancelled.
 
     Raises:
         DeadlineExceeded: the deadline has passed.
     """
-    if deadline is not None and time.monotonic() > deadline:
-        raise DeadlineExceeded("compression did not finish before its deadline")
+    if deadline is not None and deadline.passed():
+        why = "its caller went away" if deadline.cancelled else f"its {deadline.seconds:g} s passed"
+        raise DeadlineExceeded(f"compression stopped before it finished: {why}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +88,7 @@ class Compressor(ABC):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
     ) -> CompressResult:
         """Compress `passages` (one string is one passage).
 
@@ -76,8 +99,8 @@ class Compressor(ABC):
                 punctuation ignored).
             question: what the compressed text must answer; given, the parts most relevant to it
                 get the budget (question-aware compression), else every part is treated alike.
-            deadline: a `time.monotonic()` instant; the work stops between encoder batches once
-                it has passed (None: no deadline).
+            deadline: the work stops between encoder batches once it has passed or is cancelled
+                (None: no deadline).
 
         Raises:
             InvalidInput: empty input, a rate outside (0, 1], both or a bad target, a forced

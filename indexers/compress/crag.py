@@ -23,7 +23,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.compress.base import Compressor, CompressResult, check_deadline, check_request, token_budget
+from indexers.compress.base import (
+    Compressor,
+    CompressResult,
+    Deadline,
+    check_deadline,
+    check_request,
+    token_budget,
+)
 from indexers.compress.lingua import LinguaCompressor, forced_mask
 from indexers.compress.question import relevance
 from indexers.compress.words import split_words
@@ -101,7 +108,7 @@ class CragCompressor(Compressor):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
     ) -> CompressResult:
         started = time.perf_counter()
         items, rate, target_tokens = check_request(passages, rate, target_tokens, question)

@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexers.compress.base import Compressor, CompressResult, check_deadline, check_request, token_budget
+from indexers.compress.base import (
+    Compressor,
+    CompressResult,
+    Deadline,
+    check_deadline,
+    check_request,
+    token_budget,
+)
 from indexers.compress.question import coarse_stage, segment_words
 from indexers.compress.words import join_words, normalise, split_words
 from indexers.configs import EncoderConfig
@@ -155,15 +162,15 @@ class WordReader:
         )
         return ids
 
-    def read(self, words: Sequence[str], deadline: float | None = None) -> WordPieces:
+    def read(self, words: Sequence[str], deadline: Deadline | None = None) -> WordPieces:
         """Encoder states of every word piece of `words`."""
         return self.read_many([words], deadline)[0]
 
-    def read_many(self, texts: Sequence[Sequence[str]], deadline: float | None = None) -> list[WordPieces]:
+    def read_many(self, texts: Sequence[Sequence[str]], deadline: Deadline | None = None) -> list[WordPieces]:
         """`read` for several word lists, their chunks encoded in shared batches.
 
         Raises:
-            DeadlineExceeded: `deadline` (a `time.monotonic()` instant) passed between two batches.
+            DeadlineExceeded: `deadline` passed between two batches.
         """
         chunks: list[tuple[int, list[int], list[int]]] = []  # (text, piece ids, word index per piece)
         costs = []
@@ -221,7 +228,7 @@ class LinguaCompressor(Compressor):
         return sum(len(p) for p in self.reader.pieces(split_words(text)[0]))
 
     def word_probabilities(
-        self, words: Sequence[str], deadline: float | None = None
+        self, words: Sequence[str], deadline: Deadline | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """P(keep) per word and each word's cost in pieces."""
         read = self.reader.read(words, deadline)
@@ -235,7 +242,7 @@ class LinguaCompressor(Compressor):
         target_tokens: int | None = None,
         force_tokens: Sequence[str] = (),
         question: str | None = None,
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
     ) -> CompressResult:
         started = time.perf_counter()
         items, rate, target_tokens = check_request(passages, rate, target_tokens, question)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from indexers.compress.base import Compressor, CompressResult
+from indexers.compress.base import Compressor, CompressResult, Deadline
 from indexers.compress.words import split_words
 from indexers.errors import InvalidInput
 from indexers.models.llm import LLM, ChatMessage
@@ -53,11 +53,11 @@ def prepare_answer(
     force_tokens: Sequence[str] = (),
     question_aware: bool = True,
     max_tokens: int = 64,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> AnswerPrompt:
     """Compress `passages` (when a compressor is given; for `question` unless not `question_aware`)
     and build the answer chat, cutting the context so that the prompt and `max_tokens` of reply fit
-    the LLM's window. `deadline` (a `time.monotonic()` instant) bounds the compression.
+    the LLM's window. `deadline` bounds the compression.
 
     Raises:
         InvalidInput: an empty question or no passage text; see also `Compressor.compress`.

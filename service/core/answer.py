@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from indexers.compress.base import Compressor, DeadlineExceeded
+from indexers.compress.base import Compressor, Deadline, DeadlineExceeded
 from indexers.compress.crag import CragCompressor
 from indexers.compress.lingua import load_lingua
 from indexers.compress.prompt import AnswerPrompt, prepare_answer
@@ -41,19 +41,24 @@ def _characters(passages: Sequence[str]) -> int:
 
 
 @contextmanager
-def _time_bound(settings: Settings) -> Iterator[float]:
-    """The deadline of one compression; its passing becomes a 503 naming the limit."""
+def _time_bound(deadline: Deadline) -> Iterator[Deadline]:
+    """Run a compression under `deadline`; its passing becomes a 503 naming the limit."""
     try:
-        yield time.monotonic() + settings.compress_timeout_s
+        yield deadline
     except DeadlineExceeded as exc:
+        if deadline.cancelled:
+            raise ServiceUnavailable("compression stopped: the client went away") from exc
         raise ServiceUnavailable(
-            f"compression ran past compress_timeout_s ({settings.compress_timeout_s:g} s) and was "
+            f"compression ran past compress_timeout_s ({deadline.seconds:g} s) and was "
             "stopped; send less text"
         ) from exc
 
 
-def compress(request: CompressRequest, settings: Settings) -> CompressResponse:
-    """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense).
+def compress(
+    request: CompressRequest, settings: Settings, deadline: Deadline | None = None
+) -> CompressResponse:
+    """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense), under
+    `deadline` (default: `compress_timeout_s` from now; the caller may cancel it).
 
     Raises:
         PayloadTooLarge: the text is longer than `max_compress_chars`.
@@ -67,14 +72,14 @@ def compress(request: CompressRequest, settings: Settings) -> CompressResponse:
             f"the text to compress holds {size} characters, over max_compress_chars "
             f"({settings.max_compress_chars})"
         )
-    with _time_bound(settings) as deadline:
+    with _time_bound(deadline or Deadline(settings.compress_timeout_s)) as bound:
         result = compressor_for(request.method).compress(
             passages,
             rate=request.rate,
             target_tokens=request.target_tokens,
             force_tokens=request.force_tokens,
             question=request.question,
-            deadline=deadline,
+            deadline=bound,
         )
     return CompressResponse(
         text=result.text,
@@ -139,7 +144,7 @@ def prepare(services: Services, tenant: str, request: AnswerRequest, llm: LLM) -
             f"the {len(passages)} passages retrieved hold {size} characters, over "
             f"max_compress_chars ({limit}); ask for a smaller k or compression 'none'"
         )
-    with _time_bound(services.settings) as deadline:
+    with _time_bound(Deadline(services.settings.compress_timeout_s)) as deadline:
         prompt = prepare_answer(
             llm,
             request.query,

@@ -1,11 +1,17 @@
-"""Helpers shared by the API tests: configs with the fake encoder, settings, inline jobs."""
+"""Helpers shared by the API tests: configs with the fake encoder, settings, inline jobs, and the app
+served by uvicorn on a loopback port."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from celery.exceptions import Ignore
 from fastapi.testclient import TestClient
 
@@ -66,3 +72,23 @@ class InlineJobs:
 def open_client(settings: Settings, run_jobs: bool = True) -> Iterator[tuple[TestClient, InlineJobs]]:
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client, InlineJobs(client.app, run=run_jobs)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free loopback port; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -6,12 +6,16 @@ import json
 import socket
 import time
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from indexers.compress.lingua import load_lingua
 from indexers.models.llm import LLMConfig, OpenAILLM
 from service.api.deps import get_llm
+from service.api.main import create_app
+from service.settings import Settings
+from tests.api.support import serve
 from tests.scripted_llm import ScriptedLLM
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -155,6 +159,27 @@ def test_compress_stops_between_batches_once_its_time_is_up(
     assert response.status_code == 503, response.text
     assert "compress_timeout_s (0.2 s)" in response.json()["detail"]
     assert len(batches) <= 1  # of three batches: none started after the time was up
+
+
+def test_compress_stops_when_the_client_goes_away(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = load_lingua().reader.encoder
+    read = encoder.hidden_states
+    batches = []
+
+    def slow(ids: list[list[int]]) -> object:
+        batches.append(len(ids))
+        time.sleep(0.5)
+        return read(ids)
+
+    monkeypatch.setattr(encoder, "hidden_states", slow)
+    text = " ".join([TEXT] * 120)  # three batches: 1.5 s of encoding
+    with serve(create_app(settings)) as url:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/compress", json={"text": text}, timeout=0.3)  # the client gives up
+        time.sleep(1.6)
+    assert len(batches) <= 1  # of three batches: none started after the client left
 
 
 def test_answer_bounds_the_passages_it_compresses(

@@ -31,10 +31,11 @@ def test_queued_then_succeeded_and_listed(settings: Settings, tiny_records: list
             "collection": "docs",
             "seq": 2,
             "entries": 2,
+            "documents": 20,
             "versions": {"exact": "v000001"},
             "num_docs": {"exact": 20},
         }
-        assert done[1]["result"] == {"collection": "docs", "seq": 2, "entries": 0}
+        assert done[1]["result"] == {"collection": "docs", "seq": 2, "entries": 0, "documents": 0}
         listed = client.get("/v1/jobs").json()
         assert listed["count"] == 2 and [job["id"] for job in listed["data"]] == [second["id"], first["id"]]
         assert client.get("/v1/jobs", params={"collection": "other"}).json()["count"] == 0

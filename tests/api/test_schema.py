@@ -7,16 +7,12 @@ task functions.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance, unsupported_method
@@ -26,7 +22,7 @@ from indexers.compress.lingua import load_lingua
 from service.api.deps import get_llm
 from service.api.main import create_app
 from service.settings import Settings, get_settings
-from tests.api.support import EXACT, KEYS, make_settings
+from tests.api.support import EXACT, KEYS, InlineJobs, make_settings, serve
 from tests.scripted_llm import ScriptedLLM
 
 MEMORY = '{"encoder": {"model": "fake:hash"}, "window": 4}'  # agent memory: fake encoder, scripted LLM
@@ -43,12 +39,6 @@ AUTH = {"Authorization": f"Bearer {next(iter(KEYS))}"}
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("schema")
@@ -60,36 +50,31 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
         settings = make_settings(data_dir, api_keys=KEYS, max_request_bytes=4 * 2**20)
         app = create_app(settings)
         app.dependency_overrides[get_llm] = lambda: LLM
-        server = uvicorn.Server(uvicorn.Config(app, port=_free_port(), log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{server.config.port}"
-        from tests.api.support import InlineJobs
+        with serve(app) as url:
+            jobs = InlineJobs.attach(app)
+            run_now = jobs.send_task
 
-        jobs = InlineJobs.attach(app)
-        run_now = jobs.send_task
+            def send_task(name: str, kwargs: dict[str, Any], task_id: str, **options: Any) -> None:
+                # Memory jobs stay queued: extracting hundreds of generated turns inline would outlast the
+                # request timeout, and tests/api/test_memory.py runs them.
+                if not name.startswith("memory."):
+                    run_now(name, kwargs, task_id, **options)
 
-        def send_task(name: str, kwargs: dict[str, Any], task_id: str, **options: Any) -> None:
-            # Memory jobs stay queued: extracting hundreds of generated turns inline would outlast the
-            # request timeout, and tests/api/test_memory.py runs them.
-            if not name.startswith("memory."):
-                run_now(name, kwargs, task_id, **options)
-
-        app.state.services.queue.celery.send_task = send_task
-        load_lingua().compress("load the compressor before the first timed request", rate=0.5)
-        records = [{"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in tiny_docs]
-        with httpx.Client(base_url=url, headers=AUTH) as client:
-            assert (
-                client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]}).status_code == 201
-            )
-            assert (
-                client.post("/v1/collections/docs/documents", json={"documents": records}).status_code == 202
-            )
-        yield url
-        server.should_exit = True
-        thread.join(timeout=10)
+            app.state.services.queue.celery.send_task = send_task
+            load_lingua().compress("load the compressor before the first timed request", rate=0.5)
+            records = [
+                {"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in tiny_docs
+            ]
+            with httpx.Client(base_url=url, headers=AUTH) as client:
+                assert (
+                    client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]}).status_code
+                    == 201
+                )
+                assert (
+                    client.post("/v1/collections/docs/documents", json={"documents": records}).status_code
+                    == 202
+                )
+            yield url
     get_settings.cache_clear()
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from indexers.compress.base import Deadline
 from service.api.deps import LLMDep, ServicesDep, TenantDep
 from service.core import answer as answering
 from service.schemas.common import ERRORS, ErrorPublic
@@ -24,17 +27,33 @@ LLM_ERRORS = {
     },
 }
 
+DISCONNECT_POLL_S = 0.1
+
 router = APIRouter(prefix="/v1", tags=["compress"], responses=LLM_ERRORS)
 
 
+async def _cancel_on_disconnect(request: Request, deadline: Deadline) -> None:
+    """Cancel `deadline` as soon as the client goes away."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(DISCONNECT_POLL_S)
+    deadline.cancel()
+
+
 @router.post("/compress")
-def compress(body: CompressRequest, _tenant: TenantDep, services: ServicesDep) -> CompressResponse:
+async def compress(
+    body: CompressRequest, request: Request, _tenant: TenantDep, services: ServicesDep
+) -> CompressResponse:
     """Compress one text (LLMLingua-2 style) or passages (also CRAG: cluster, then condense).
 
     Holds no tenant data, but costs model time, so it answers only to a valid key when keys are set.
     The text is bounded by TESSERA_MAX_COMPRESS_CHARS (413 above) and the work by
-    TESSERA_COMPRESS_TIMEOUT_S (503 once it passes)."""
-    return answering.compress(body, services.settings)
+    TESSERA_COMPRESS_TIMEOUT_S (503 once it passes); the work also stops when the client goes away."""
+    deadline = Deadline(services.settings.compress_timeout_s)
+    watcher = asyncio.ensure_future(_cancel_on_disconnect(request, deadline))
+    try:
+        return await run_in_threadpool(answering.compress, body, services.settings, deadline)
+    finally:
+        watcher.cancel()
 
 
 @router.post(

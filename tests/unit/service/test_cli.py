@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from service.api.main import create_app
 from service.cli import ExitCode, main
 from service.settings import get_settings
-from tests.api.support import EXACT, InlineJobs, make_settings
+from tests.api.support import EXACT, InlineJobs, make_settings, serve
 
 CORPUS = Path(__file__).parents[2] / "data" / "corpus.jsonl"
 
@@ -64,21 +62,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         patch.setenv("TESSERA_MODE", "embedded")
         get_settings.cache_clear()
         app = create_app(make_settings(data))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not uvicorn_server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-            time.sleep(0.05)
-        with httpx.Client(base_url=url, timeout=60) as http:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield Served(url, InlineJobs.attach(app), http)
-        uvicorn_server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
     get_settings.cache_clear()
 
 
