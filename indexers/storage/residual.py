@@ -1,0 +1,146 @@
+"""PLAID-style residual compression of token vectors.
+
+A vector is stored as the id of its nearest k-means centroid plus its residual (vector minus
+centroid) quantised to `nbits` (2 or 4) per dimension. Each dimension has its own bucket cutoffs
+(quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
+`8 // nbits` per byte, most significant first; decoding looks up every packed byte in a table of
+bucket weights `(bytes per vector, 256, 8 // nbits)`, so it is one gather per byte.
+Rows assigned to each centroid form posting lists (CSR) for candidate generation.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.storage.faiss_lib import load_faiss
+
+__all__ = ["ResidualCodec", "auto_num_centroids", "posting_lists"]
+
+KMEANS_ITERATIONS = 20
+MAX_FIT_SAMPLE = 200_000
+FILE = "residual_codec.npz"
+
+
+def auto_num_centroids(num_vectors: int) -> int:
+    """A power of two near `16 * sqrt(num_vectors)` (PLAID's rule), at least 16, at most `num_vectors`."""
+    target = 16 * math.sqrt(max(num_vectors, 1))
+    return int(min(max(16, 2 ** round(math.log2(target))), max(num_vectors, 1)))
+
+
+def posting_lists(codes: np.ndarray, num_centroids: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows per centroid as CSR `(starts, rows)`: centroid `c` owns `rows[starts[c]:starts[c + 1]]`."""
+    rows = np.argsort(codes, kind="stable").astype(np.int64)
+    starts = np.zeros(num_centroids + 1, dtype=np.int64)
+    np.cumsum(np.bincount(codes, minlength=num_centroids), out=starts[1:])
+    return starts, rows
+
+
+class ResidualCodec:
+    """Centroids plus per-dimension residual buckets, fitted once and then fixed."""
+
+    def __init__(self, centroids: np.ndarray, cutoffs: np.ndarray, weights: np.ndarray, nbits: int) -> None:
+        if nbits not in (2, 4):
+            raise InvalidConfig(f"residual_bits must be 2 or 4, got {nbits}")
+        dim = centroids.shape[1]
+        if dim * nbits % 8:
+            raise InvalidConfig(f"dimension {dim} times residual_bits {nbits} must be a multiple of 8")
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float32)  # (dim, 2**nbits - 1)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (dim, 2**nbits)
+        self.nbits = nbits
+        self._per_byte = 8 // nbits
+        self._shifts = (8 - nbits * (1 + np.arange(self._per_byte))).astype(np.uint8)
+        self._lut = self._byte_table()
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    @property
+    def num_centroids(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def packed_width(self) -> int:
+        """Bytes of residual codes per vector."""
+        return self.dim * self.nbits // 8
+
+    @classmethod
+    def fit(cls, sample: np.ndarray, num_centroids: int, nbits: int, seed: int = 0) -> ResidualCodec:
+        """Fit centroids (FAISS spherical k-means) and residual buckets on `(n, dim)` vectors."""
+        faiss = load_faiss()
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+        if len(sample) < num_centroids:
+            raise InvalidConfig(f"{num_centroids} centroids need at least as many vectors; got {len(sample)}")
+        if len(sample) > MAX_FIT_SAMPLE:
+            sample = sample[np.random.default_rng(seed).choice(len(sample), MAX_FIT_SAMPLE, replace=False)]
+        dim = sample.shape[1]
+        kmeans = faiss.Kmeans(dim, num_centroids, niter=KMEANS_ITERATIONS, seed=seed, spherical=True)
+        kmeans.train(sample)
+        centroids = kmeans.centroids.astype(np.float32)
+        residuals = sample - centroids[_nearest(centroids, sample)]
+        levels = 2**nbits
+        cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
+        weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
+        return cls(centroids, cutoffs, weights, nbits)
+
+    def encode(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(n, dim)` vectors -> centroid ids `(n,)` int32 and packed residuals `(n, packed_width)` uint8."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        codes = _nearest(self.centroids, vectors)
+        residuals = vectors - self.centroids[codes]
+        buckets = np.zeros(residuals.shape, dtype=np.uint8)
+        for j in range(self.cutoffs.shape[1]):
+            buckets += residuals > self.cutoffs[:, j]
+        return codes, self.pack(buckets)
+
+    def pack(self, buckets: np.ndarray) -> np.ndarray:
+        """Bucket ids `(n, dim)` in `[0, 2**nbits)` -> packed bytes `(n, packed_width)`."""
+        grouped = buckets.reshape(len(buckets), -1, self._per_byte).astype(np.uint8)
+        packed: np.ndarray = np.bitwise_or.reduce(grouped << self._shifts, axis=2).astype(np.uint8)
+        return packed
+
+    def unpack(self, packed: np.ndarray) -> np.ndarray:
+        """Packed bytes `(n, packed_width)` -> bucket ids `(n, dim)`."""
+        mask = np.uint8(2**self.nbits - 1)
+        buckets: np.ndarray = ((packed[:, :, None] >> self._shifts) & mask).reshape(len(packed), -1)
+        return buckets
+
+    def decode(self, codes: np.ndarray, packed: np.ndarray) -> np.ndarray:
+        """Float32 vectors `(n, dim)`: centroid plus looked-up residual weights."""
+        packed = np.asarray(packed)
+        residual = self._lut[np.arange(self.packed_width), packed].reshape(len(packed), self.dim)
+        vectors: np.ndarray = self.centroids[np.asarray(codes)] + residual
+        return vectors
+
+    def _byte_table(self) -> np.ndarray:
+        """`(packed_width, 256, per_byte)` residual weights for every byte value at every byte position."""
+        values = np.arange(256, dtype=np.uint8)
+        buckets = (values[:, None] >> self._shifts) & np.uint8(2**self.nbits - 1)  # (256, per_byte)
+        dims = np.arange(self.dim).reshape(self.packed_width, self._per_byte)  # dims of each byte position
+        return self.weights[dims[:, None, :], buckets[None, :, :]].astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        np.savez(
+            path / FILE, centroids=self.centroids, cutoffs=self.cutoffs, weights=self.weights, nbits=self.nbits
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ResidualCodec:
+        try:
+            with np.load(path / FILE) as saved:
+                return cls(saved["centroids"], saved["cutoffs"], saved["weights"], int(saved["nbits"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc
+
+
+def _nearest(centroids: np.ndarray, vectors: np.ndarray, batch: int = 65536) -> np.ndarray:
+    """Index of the highest-inner-product centroid for each vector, in batches."""
+    out = np.empty(len(vectors), dtype=np.int32)
+    for start in range(0, len(vectors), batch):
+        out[start : start + batch] = np.argmax(vectors[start : start + batch] @ centroids.T, axis=1)
+    return out

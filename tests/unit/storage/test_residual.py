@@ -1,0 +1,78 @@
+"""ResidualCodec: exact bit packing, bounded round-trip error, posting lists, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
+
+
+def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("nbits", [2, 4])
+def test_packing_is_exact(nbits: int) -> None:
+    codec = ResidualCodec.fit(unit_vectors(256, 16), 8, nbits)
+    buckets = np.random.default_rng(1).integers(0, 2**nbits, size=(50, 16)).astype(np.uint8)
+    packed = codec.pack(buckets)
+    assert packed.shape == (50, 16 * nbits // 8) and packed.dtype == np.uint8
+    assert np.array_equal(codec.unpack(packed), buckets)
+
+
+@pytest.mark.parametrize("nbits", [2, 4])
+def test_round_trip_error_is_bounded_and_shrinks_with_bits(nbits: int) -> None:
+    data = unit_vectors(4000, 32)
+    codec = ResidualCodec.fit(data, 64, nbits)
+    codes, packed = codec.encode(data)
+    decoded = codec.decode(codes, packed)
+    centroid_only = codec.centroids[codes]
+    err = np.linalg.norm(decoded - data, axis=1).mean()
+    assert err < 0.7 * np.linalg.norm(centroid_only - data, axis=1).mean()
+    cosine = np.sum(decoded * data, axis=1) / np.linalg.norm(decoded, axis=1)
+    assert cosine.mean() > (0.97 if nbits == 4 else 0.85)
+
+
+def test_decode_matches_bucket_weights() -> None:
+    data = unit_vectors(500, 16)
+    codec = ResidualCodec.fit(data, 8, 4)
+    codes, packed = codec.encode(data[:10])
+    expected = codec.centroids[codes] + codec.weights[np.arange(16), codec.unpack(packed)]
+    assert np.allclose(codec.decode(codes, packed), expected)
+
+
+def test_posting_lists_cover_every_row_once() -> None:
+    codes = np.array([3, 0, 3, 1, 0, 3], dtype=np.int32)
+    starts, rows = posting_lists(codes, 5)
+    assert starts.tolist() == [0, 2, 3, 3, 6, 6]
+    assert sorted(rows.tolist()) == list(range(6))
+    assert all((codes[rows[starts[c] : starts[c + 1]]] == c).all() for c in range(5))
+
+
+def test_save_load_and_corruption(tmp_path: Path) -> None:
+    data = unit_vectors(300, 16)
+    codec = ResidualCodec.fit(data, 8, 2)
+    codec.save(tmp_path)
+    loaded = ResidualCodec.load(tmp_path)
+    assert np.array_equal(loaded.decode(*loaded.encode(data)), codec.decode(*codec.encode(data)))
+    (tmp_path / "residual_codec.npz").write_bytes(b"junk")
+    with pytest.raises(CorruptIndex):
+        ResidualCodec.load(tmp_path)
+
+
+def test_rejects_bad_settings() -> None:
+    with pytest.raises(InvalidConfig):
+        ResidualCodec.fit(unit_vectors(300, 16), 8, 3)
+    with pytest.raises(InvalidConfig):
+        ResidualCodec.fit(unit_vectors(4, 16), 8, 2)
+
+
+def test_auto_num_centroids_scales_with_sqrt() -> None:
+    assert auto_num_centroids(10) == 10
+    assert auto_num_centroids(100_000) == 4096
+    assert auto_num_centroids(400_000) == 8192
