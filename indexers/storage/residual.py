@@ -5,6 +5,8 @@ centroid) quantised to `nbits` (2 or 4) per dimension. Each dimension has its ow
 (quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
 `8 // nbits` per byte, most significant first; decoding looks up every packed byte in a table of
 bucket weights `(bytes per vector, 256, 8 // nbits)`, so it is one gather per byte.
+Optionally a PCA projection fitted on the same sample reduces the dimension first; queries must be
+projected too (`project`), since decoded vectors live in the reduced space.
 Rows assigned to each centroid form posting lists (CSR) for candidate generation.
 """
 
@@ -42,7 +44,14 @@ def posting_lists(codes: np.ndarray, num_centroids: int) -> tuple[np.ndarray, np
 class ResidualCodec:
     """Centroids plus per-dimension residual buckets, fitted once and then fixed."""
 
-    def __init__(self, centroids: np.ndarray, cutoffs: np.ndarray, weights: np.ndarray, nbits: int) -> None:
+    def __init__(
+        self,
+        centroids: np.ndarray,
+        cutoffs: np.ndarray,
+        weights: np.ndarray,
+        nbits: int,
+        projection: np.ndarray | None = None,
+    ) -> None:
         if nbits not in (2, 4):
             raise InvalidConfig(f"residual_bits must be 2 or 4, got {nbits}")
         dim = centroids.shape[1]
@@ -52,6 +61,7 @@ class ResidualCodec:
         self.cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float32)  # (dim, 2**nbits - 1)
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (dim, 2**nbits)
         self.nbits = nbits
+        self.projection = None if projection is None else np.ascontiguousarray(projection, dtype=np.float32)
         self._per_byte = 8 // nbits
         self._shifts = (8 - nbits * (1 + np.arange(self._per_byte))).astype(np.uint8)
         self._lut = self._byte_table()
@@ -70,10 +80,19 @@ class ResidualCodec:
         return self.dim * self.nbits // 8
 
     @classmethod
-    def fit(cls, sample: np.ndarray, num_centroids: int, nbits: int, seed: int = 0) -> ResidualCodec:
-        """Fit centroids (FAISS spherical k-means) and residual buckets on `(n, dim)` vectors."""
+    def fit(
+        cls, sample: np.ndarray, num_centroids: int, nbits: int, reduce_dim: int | None = None, seed: int = 0
+    ) -> ResidualCodec:
+        """Fit an optional PCA to `reduce_dim`, centroids (FAISS spherical k-means) and residual
+        buckets on `(n, dim)` vectors."""
         faiss = load_faiss()
         sample = np.ascontiguousarray(sample, dtype=np.float32)
+        projection = None
+        if reduce_dim is not None and reduce_dim < sample.shape[1]:
+            # uncentred PCA: inner products are preserved in the span of the leading directions
+            _, _, vt = np.linalg.svd(sample[: MAX_FIT_SAMPLE // 4], full_matrices=False)
+            projection = np.ascontiguousarray(vt[:reduce_dim].T)
+            sample = sample @ projection
         if len(sample) < num_centroids:
             raise InvalidConfig(f"{num_centroids} centroids need at least as many vectors; got {len(sample)}")
         if len(sample) > MAX_FIT_SAMPLE:
@@ -86,11 +105,16 @@ class ResidualCodec:
         levels = 2**nbits
         cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
         weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
-        return cls(centroids, cutoffs, weights, nbits)
+        return cls(centroids, cutoffs, weights, nbits, projection)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors (documents or queries) in the codec's space: the PCA projection, if any."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return vectors if self.projection is None else vectors @ self.projection
 
     def encode(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`(n, dim)` vectors -> centroid ids `(n,)` int32 and packed residuals `(n, packed_width)` uint8."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.ascontiguousarray(self.project(vectors))
         codes = _nearest(self.centroids, vectors)
         residuals = vectors - self.centroids[codes]
         buckets = np.zeros(residuals.shape, dtype=np.uint8)
@@ -122,18 +146,31 @@ class ResidualCodec:
         values = np.arange(256, dtype=np.uint8)
         buckets = (values[:, None] >> self._shifts) & np.uint8(2**self.nbits - 1)  # (256, per_byte)
         dims = np.arange(self.dim).reshape(self.packed_width, self._per_byte)  # dims of each byte position
-        return self.weights[dims[:, None, :], buckets[None, :, :]].astype(np.float32)
+        table: np.ndarray = self.weights[dims[:, None, :], buckets[None, :, :]].astype(np.float32)
+        return table
 
     def save(self, path: Path) -> None:
         np.savez(
-            path / FILE, centroids=self.centroids, cutoffs=self.cutoffs, weights=self.weights, nbits=self.nbits
+            path / FILE,
+            centroids=self.centroids,
+            cutoffs=self.cutoffs,
+            weights=self.weights,
+            nbits=self.nbits,
+            projection=np.zeros((0, 0), np.float32) if self.projection is None else self.projection,
         )
 
     @classmethod
     def load(cls, path: Path) -> ResidualCodec:
         try:
             with np.load(path / FILE) as saved:
-                return cls(saved["centroids"], saved["cutoffs"], saved["weights"], int(saved["nbits"]))
+                projection = saved["projection"]
+                return cls(
+                    saved["centroids"],
+                    saved["cutoffs"],
+                    saved["weights"],
+                    int(saved["nbits"]),
+                    projection if projection.size else None,
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc
 

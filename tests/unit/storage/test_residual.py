@@ -76,3 +76,15 @@ def test_auto_num_centroids_scales_with_sqrt() -> None:
     assert auto_num_centroids(10) == 10
     assert auto_num_centroids(100_000) == 4096
     assert auto_num_centroids(400_000) == 8192
+
+
+def test_reduce_dim_projects_documents_and_queries(tmp_path: Path) -> None:
+    basis = unit_vectors(8, 64, seed=3)
+    data = np.random.default_rng(4).standard_normal((2000, 8)).astype(np.float32) @ basis  # rank 8
+    codec = ResidualCodec.fit(data, 16, 4, reduce_dim=16)
+    assert codec.dim == 16 and codec.project(data[:3]).shape == (3, 16)
+    decoded = codec.decode(*codec.encode(data[:200]))
+    exact = data[:5] @ data[:200].T
+    assert np.abs(codec.project(data[:5]) @ decoded.T - exact).mean() < 0.2 * np.abs(exact).mean()
+    codec.save(tmp_path)
+    assert np.array_equal(ResidualCodec.load(tmp_path).projection, codec.projection)
