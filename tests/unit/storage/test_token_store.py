@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexers.errors import CorruptIndex, InvalidConfig
-from indexers.storage.token_store import TokenStore
+from indexers.storage.token_store import ResidualSettings, TokenStore
 
 
 def blocks(rng: np.random.Generator, sizes: list[int], dim: int) -> list[np.ndarray]:
@@ -65,3 +65,30 @@ def test_truncated_store_is_reported_corrupt(tmp_path: Path) -> None:
     (tmp_path / "token_rows.npy").unlink()
     with pytest.raises(CorruptIndex):
         TokenStore.load(tmp_path, 4, "float16", 48)
+
+
+def test_residual_codec_store_add_save_load_and_postings(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    vecs = blocks(rng, [40] * 30, 32)
+    store = TokenStore(32, "residual", residual=ResidualSettings(bits=4, num_centroids=32, reduce_dim=16))
+    store.append(vecs[:20], [np.arange(len(v)) for v in vecs[:20]])
+    store.append(vecs[20:], [np.arange(len(v)) for v in vecs[20:]])  # encoded against the fitted codec
+    assert store.rows.shape == (1200, 8) and store.rows.dtype == np.uint8
+    starts, rows = store.postings()
+    assert starts[-1] == store.num_vectors and np.array_equal(np.sort(rows), np.arange(store.num_vectors))
+    query = store.project(vecs[25][:3])
+    exact = query @ store.project(vecs[25]).T
+    assert np.abs(query @ store.doc_vectors(25).T - exact).max() < 0.3
+    store.save(tmp_path)
+    loaded = TokenStore.load(tmp_path, 32, "float16", 48)  # the folder's codec wins over the configured one
+    assert loaded.codec == "residual" and isinstance(loaded.rows, np.memmap)
+    assert np.array_equal(loaded.gather(np.array([3, 25]))[0], store.gather(np.array([3, 25]))[0])
+
+
+def test_float16_folder_opens_when_residual_is_configured(tmp_path: Path) -> None:
+    vecs = blocks(np.random.default_rng(6), [3, 2], 8)
+    store = TokenStore(8)
+    store.append(vecs, [np.arange(len(v)) for v in vecs])
+    store.save(tmp_path)
+    loaded = TokenStore.load(tmp_path, 8, "residual", 48)
+    assert loaded.codec == "float16" and np.allclose(loaded.doc_vectors(1), vecs[1], atol=1e-3)
