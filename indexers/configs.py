@@ -83,10 +83,19 @@ class PooledColBERTConfig(_Frozen):
     ef_search: int = Field(128, ge=8)
     candidate_tokens: int = Field(64, ge=1, le=4096, description="token neighbours per query token")
     rerank_docs: int = Field(128, ge=1, description="candidate documents re-scored with exact MaxSim")
-    vector_codec: Literal["float16", "pq"] = Field(
-        "float16", description="how token vectors for re-scoring are stored"
+    vector_codec: Literal["float16", "pq", "residual"] = Field(
+        "float16",
+        description="how token vectors are stored; residual = centroid id plus packed residual codes, "
+        "candidates from centroid posting lists (no ANN copy)",
     )
     pq_m: int = Field(48, ge=1, description="PQ sub-quantisers (must divide the dimension)")
+    residual_bits: Literal[2, 4] = Field(4, description="residual codec: bits per dimension")
+    num_centroids: int | None = Field(
+        None, ge=16, description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors)"
+    )
+    reduce_dim: int | None = Field(
+        None, ge=8, description="residual codec: PCA dimension for documents and queries; None keeps it"
+    )
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 

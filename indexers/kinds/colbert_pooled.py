@@ -6,6 +6,12 @@ Search (PLAID-like, two stages):
    (`indexers.scoring.imputation.score_retrieved`: best retrieved similarity per query token, the query
    token's lowest retrieved similarity imputed where it retrieved none of the document's vectors);
 2. the `rerank_docs` best candidates are re-scored with exact MaxSim over all their stored vectors.
+
+With `vector_codec="residual"` there is no FAISS copy: each query token probes its `nprobe` nearest
+codec centroids, the documents owning rows in those centroids' posting lists are scored from
+centroid similarities alone (per query token, the best centroid similarity among the document's
+retrieved rows; PLAID's first stages), and the `rerank_docs` best are re-scored with exact MaxSim
+over their decompressed vectors.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
 from indexers.scoring.imputation import score_retrieved
 from indexers.scoring.maxsim import maxsim_scores
-from indexers.storage.token_store import TokenStore
+from indexers.storage.token_store import ResidualSettings, TokenStore
 
 __all__ = ["PooledColBERTIndex"]
 
@@ -36,16 +42,22 @@ class PooledColBERTIndex(ANNTokenIndex):
         super().__init__(config)
         self.pool_factor = config.pool_factor
 
+    def _residual_settings(self) -> ResidualSettings:
+        cfg = self.config
+        return ResidualSettings(cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim)
+
     def _new_store(self, dim: int) -> TokenStore:
-        return TokenStore(dim, self.config.vector_codec, self.config.pq_m)
+        return TokenStore(dim, self.config.vector_codec, self.config.pq_m, self._residual_settings())
 
     def _load_store(self, path: Path, dim: int) -> TokenStore:
-        return TokenStore.load(path, dim, self.config.vector_codec, self.config.pq_m)
+        return TokenStore.load(
+            path, dim, self.config.vector_codec, self.config.pq_m, self._residual_settings()
+        )
 
     def _after_ingest(self, first_row: int) -> None:
         """Add the new store rows to the ANN, creating (and training) it on first use."""
         store = self.store
-        if store is None or store.num_vectors == first_row:
+        if store is None or store.num_vectors == first_row or store.codec == "residual":
             return
         if self.ann is None:
             rng = np.random.default_rng(0)
@@ -57,15 +69,41 @@ class PooledColBERTIndex(ANNTokenIndex):
 
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:
         store, ann = self.store, self.ann
-        if store is None or ann is None:
+        if store is None:
             return []
-        sims, rows = ann.search(query, self.config.candidate_tokens)
-        retrieved = score_retrieved(sims, store.doc_of(rows), self.docs.alive())
-        candidates = retrieved.docs
+        if store.codec == "residual":
+            query = store.project(query)
+            candidates, scores = self._centroid_candidates(store, query)
+        elif ann is not None:
+            sims, rows = ann.search(query, self.config.candidate_tokens)
+            retrieved = score_retrieved(sims, store.doc_of(rows), self.docs.alive())
+            candidates, scores = retrieved.docs, retrieved.scores
+        else:
+            return []
         if len(candidates) == 0:
             return []
         if len(candidates) > self.config.rerank_docs:
-            keep = np.argpartition(-retrieved.scores, self.config.rerank_docs - 1)[: self.config.rerank_docs]
+            keep = np.argpartition(-scores, self.config.rerank_docs - 1)[: self.config.rerank_docs]
             candidates = candidates[keep]
         vectors, offsets = store.gather(candidates)
         return self.docs.top_hits(candidates, maxsim_scores(query, vectors, offsets), k)
+
+    def _centroid_candidates(self, store: TokenStore, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Live documents with rows in the query tokens' `nprobe` nearest centroids' posting lists, and
+        their approximate scores: per query token the best centroid similarity among those rows, summed."""
+        codec = store.residual_codec
+        centroid_sims = query @ codec.centroids.T  # (q, centroids)
+        nprobe = min(self.config.nprobe, codec.num_centroids)
+        probed = np.unique(np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe])
+        starts, postings = store.postings()
+        lengths = starts[probed + 1] - starts[probed]
+        ends = np.cumsum(lengths)
+        rows = np.sort(postings[np.repeat(starts[probed] - (ends - lengths), lengths) + np.arange(ends[-1])])
+        docs = store.doc_of(rows)
+        live = self.docs.alive()[docs]
+        rows, docs = rows[live], docs[live]
+        if len(rows) == 0:
+            return docs, np.zeros(0, dtype=np.float32)
+        first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+        best = np.maximum.reduceat(centroid_sims[:, store.centroid_ids[rows]], first, axis=1)  # (q, docs)
+        return docs[first], best.sum(axis=0)

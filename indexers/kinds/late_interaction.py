@@ -147,7 +147,7 @@ class TokenIndex(UsesTokenEncoder, Index):
             raise DocumentNotFound(f"document {doc_id!r} is not in this index")
         encoded = self._query_tokens(query)
         rows = self.store.doc_rows(internal)
-        best, sims = maxsim_matches(encoded.vectors, self.store.doc_vectors(internal))
+        best, sims = maxsim_matches(self.store.project(encoded.vectors), self.store.doc_vectors(internal))
         query_tokens = self.encoder.decode_tokens(encoded.token_ids)
         doc_tokens = self.encoder.decode_tokens(self.store.token_ids[rows][best])
         return [
@@ -229,6 +229,10 @@ class ANNTokenIndex(TokenIndex):
             pq_m=cfg.pq_m,
         )
 
+    def _keeps_ann(self) -> bool:
+        """Whether a loaded index has a token ANN to open (residual stores generate candidates alone)."""
+        return self.store is not None and self.store.codec != "residual"
+
     def _save_payload(self, path: Path) -> None:
         super()._save_payload(path)
         if self.ann is not None:
@@ -237,7 +241,7 @@ class ANNTokenIndex(TokenIndex):
     @classmethod
     def _load_payload(cls, path: Path, config: Any) -> Self:
         index = super()._load_payload(path, config)
-        if index.store is not None:
+        if index.store is not None and index._keeps_ann():
             cfg = index.config
             index.ann = TokenANN.load(path, nprobe=cfg.nprobe, ef_search=cfg.ef_search, use_gpu=cfg.use_gpu)
             if index.ann.ntotal != index.store.num_vectors:
