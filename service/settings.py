@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["minilm"], description="models readiness checks are resolvable"
     )
     keep_versions: int = Field(2, ge=1, description="committed versions kept per index kind")
+    encoding_cache_mb: int = Field(
+        1024,
+        ge=0,
+        description="memory an index job may use to encode each document once for all kinds of a "
+        "collection that share an encoder model (0: each kind encodes on its own)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
     llm: LLMConfig = Field(
         default_factory=LLMConfig,

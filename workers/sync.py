@@ -11,6 +11,7 @@ run; a run that finds nothing pending does nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from indexers.base import Doc, Index, Progress
 from indexers.configs import IndexConfig
 from indexers.errors import IndexNotFound
+from indexers.models.encoding_cache import shared_encodings
 from indexers.registry import create_index
 from indexers.storage.versions import (
     Manifest,
@@ -124,6 +126,7 @@ def sync_collection(
     cancelled: Callable[[str], bool],
     progress: Callable[[int, int], None],
     check: Callable[[], None],
+    cache_bytes: int = 0,
 ) -> dict[str, Any]:
     """Apply the pending log entries to every kind and commit them together (call with the
     collection's write lock held). Returns the applied sequence number, the entries applied, the
@@ -137,6 +140,8 @@ def sync_collection(
         cancelled: whether a job id was cancelled.
         progress: called with (done, total) documents over all kinds.
         check: called before the commit; raises to abandon the run (cancellation).
+        cache_bytes: memory for document encodings shared by the kinds that use one encoder
+            model (`indexers.models.encoding_cache`); 0 encodes per kind.
     """
     manifest = live_manifest(root, spec.kinds)
     pending = fold(log, manifest.seq, cancelled)
@@ -145,20 +150,23 @@ def sync_collection(
     total = pending.size * len(spec.configs)
     versions: dict[str, str] = {}
     num_docs: dict[str, int] = {}
-    for position, config in enumerate(spec.configs):
-        offset = position * pending.size
+    with shared_encodings(cache_bytes) if cache_bytes else nullcontext():
+        for position, config in enumerate(spec.configs):
+            offset = position * pending.size
 
-        def report(done: int, _total: int, offset: int = offset) -> None:
-            progress(offset + min(done, pending.size), total)
+            def report(done: int, _total: int, offset: int = offset) -> None:
+                progress(offset + min(done, pending.size), total)
 
-        live = manifest.versions.get(config.kind)
-        applied = _apply(config, root, live, pending, report)
-        if applied is None:
-            continue
-        index, changed = applied
-        versions[config.kind] = save_version(index, root, config.kind) if changed or live is None else live
-        num_docs[config.kind] = index.num_docs
-        progress(offset + pending.size, total)
+            live = manifest.versions.get(config.kind)
+            applied = _apply(config, root, live, pending, report)
+            if applied is None:
+                continue
+            index, changed = applied
+            if changed or live is None:
+                live = save_version(index, root, config.kind)
+            versions[config.kind] = live
+            num_docs[config.kind] = index.num_docs
+            progress(offset + pending.size, total)
     check()
     commit_group(root, versions, pending.seq, keep=keep)
     log.truncate(min(pending.seq, log.stored()))

@@ -176,6 +176,7 @@ def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
         cancelled=lambda job_id: layout.cancel_requested(spec.tenant, job_id),
         progress=run.progress,
         check=run.check_cancelled,
+        cache_bytes=settings.encoding_cache_mb * 2**20,
     )
 
 

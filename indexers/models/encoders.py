@@ -26,6 +26,7 @@ from indexers.base import Progress
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.import_lock import IMPORT_LOCK
+from indexers.models.encoding_cache import Row, active_cache
 
 if TYPE_CHECKING:
     import torch
@@ -149,9 +150,34 @@ class TokenEncoder(_Encoder):
     def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         """Token strings for token ids (for explanations)."""
 
+    def _states(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_forward`, through the active shared-encodings cache if there is one
+        (`indexers.models.encoding_cache`): rows encoded before are not encoded again."""
+        cache = active_cache()
+        if cache is None:
+            return self._forward(batch)
+        model = f"{self.config.model}|{self.config.device}|{self.config.quantize}"
+        keys = [(model, tuple(ids)) for ids in batch]
+        rows: list[Row | None] = [cache.get(key) for key in keys]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            hidden, attention, keep = self._forward([batch[i] for i in missing])
+            for j, i in enumerate(missing):
+                n = len(batch[i])
+                rows[i] = Row(hidden[j, :n].astype(np.float16), attention[j, :n].copy(), keep[j, :n].copy())
+                cache.put(keys[i], rows[i])  # type: ignore[arg-type]
+        width = max(len(ids) for ids in batch)
+        hidden = np.zeros((len(batch), width, self.dim), dtype=np.float32)
+        attention = np.zeros((len(batch), width), dtype=bool)
+        keep = np.zeros((len(batch), width), dtype=bool)
+        for i, row in enumerate(rows):
+            n = len(batch[i])
+            hidden[i, :n], attention[i, :n], keep[i, :n] = row.hidden, row.attention, row.keep  # type: ignore[union-attr]
+        return hidden, attention, keep
+
     def _embed(self, batch: list[list[int]]) -> tuple[list[TokenEmbeddings], np.ndarray]:
         """Encode one batch: L2-normalised kept-token vectors per row, and the kept mask `(b, L)`."""
-        hidden, _, keep = self._forward(batch)
+        hidden, _, keep = self._states(batch)
         hidden = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
         out = []
         for row, seq in enumerate(batch):
@@ -193,7 +219,7 @@ class TokenEncoder(_Encoder):
         """One L2-normalised vector per text, `(n, dim)`: the attention-masked mean of token states."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for positions, batch in self._batches(texts, is_query=is_query, progress=progress):
-            hidden, attention, _ = self._forward(batch)
+            hidden, attention, _ = self._states(batch)
             weights = attention[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1.0)
             out[positions] = pooled / np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)

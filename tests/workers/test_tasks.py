@@ -226,3 +226,27 @@ def test_tasks_note_start_end_and_worker_in_the_job_record(layout: Layout, tiny_
     assert cancelled is not None and cancelled.started_at is None and cancelled.finished_at is not None
     add_documents(**payload("j3", write(layout, "add", "j3", tiny_docs)))  # no record: none made
     assert layout.read_record("t", "j3") is None
+
+
+def test_kinds_sharing_an_encoder_encode_each_document_once(
+    layout: Layout, tiny_docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexers.models.encoders import FakeTokenEncoder
+    from workers.tasks import build_collection
+
+    rows: list[int] = []
+    forward = FakeTokenEncoder._forward
+
+    def counting(self: FakeTokenEncoder, batch: list[list[int]]) -> Any:
+        rows.append(len(batch))
+        return forward(self, batch)
+
+    monkeypatch.setattr(FakeTokenEncoder, "_forward", counting)
+    build_collection(**payload("j1", write(layout, "build", "j1", tiny_docs)))
+    assert sum(rows) == len(tiny_docs)  # exact and dense: one model run per document
+
+    monkeypatch.setenv("TESSERA_ENCODING_CACHE_MB", "0")
+    get_settings.cache_clear()
+    rows.clear()
+    build_collection(**payload("j2", write(layout, "build", "j2", tiny_docs)))
+    assert sum(rows) == 2 * len(tiny_docs)
