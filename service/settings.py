@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     )
     keep_versions: int = Field(2, ge=1, description="committed versions kept per index kind")
     encoding_cache_mb: int = Field(
-        1024,
+        2048,
         ge=0,
         description="memory an index job may use to encode each document once for all kinds of a "
         "collection that share an encoder model (0: each kind encodes on its own)",
