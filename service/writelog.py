@@ -88,8 +88,10 @@ class WriteLog:
         return sorted(int(m.group(1)) for p in self.folder.iterdir() if (m := _ENTRY.match(p.name)))
 
     def head(self) -> int:
-        """The highest sequence number given so far (0: none)."""
-        return max([self._counter("HEAD"), *self._seqs()])
+        """The highest sequence number given so far (0: none). `STORED` counts too: an append that
+        died after its entry's rename left `HEAD` behind, and once the entry is truncated (never
+        beyond `STORED`) its number must not be given again."""
+        return max([self._counter("HEAD"), self.stored(), *self._seqs()])
 
     def stored(self) -> int:
         """The highest sequence number the document store has applied."""
