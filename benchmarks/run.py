@@ -8,6 +8,7 @@ A lineup file names itself and lists its runs:
     name = "beir"                  # results go to <dataset>-<split>-<name>[-limitN|-sampleN].md / .json
     title = "BEIR"                 # the report's heading
     notes = "..."                  # optional paragraph under the heading
+    baseline = "bm25"              # optional: compare every other run with this one, query by query
 
     [[run]]
     name = "colbert_pooled pool_factor=2 int8"    # the row's label
@@ -19,7 +20,9 @@ A lineup file names itself and lists its runs:
 
 Each run is `python -m evals.beir` in a fresh subprocess (peak RSS and model caches per run). Each
 run's JSON is kept under `--runs-dir`; the table and every result go to `--results-dir`
-(`evals.report`). Exits 1 if a run failed, 2 for a bad lineup or bad arguments.
+(`evals.report`). With a `baseline`, the report adds each run's per-query nDCG@10 against it (mean
+difference, wins / losses / ties, paired sign-flip randomization p; `evals.paired`), for runs scored
+on the same queries. Exits 1 if a run failed, 2 for a bad lineup or bad arguments.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evals import report
 from evals.beir import EvalResult, markdown_table, result_filename
+from evals.paired import paired_comparison
 from indexers.cli_args import parse_args
 
-__all__ = ["Lineup", "Run", "load_lineup", "main"]
+__all__ = ["Lineup", "Run", "load_lineup", "main", "paired_against"]
 
 
 class Run(BaseModel):
@@ -66,14 +70,22 @@ class Run(BaseModel):
 
 
 class Lineup(BaseModel):
-    """A run list: its name (in result file names), the report's title and notes, and the runs."""
+    """A run list: its name (in result file names), the report's title and notes, an optional
+    baseline run for per-query comparisons, and the runs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     title: str
     notes: str = ""
+    baseline: str | None = Field(None, description="name of the run the others are compared with")
     runs: list[Run] = Field(alias="run", min_length=1)
+
+    @model_validator(mode="after")
+    def _baseline_is_a_run(self) -> Lineup:
+        if self.baseline is not None and self.baseline not in {r.name for r in self.runs}:
+            raise ValueError(f"baseline {self.baseline!r} names no run")
+        return self
 
 
 def load_lineup(path: Path) -> Lineup:
@@ -139,6 +151,38 @@ def _run_one(run: Run, args: argparse.Namespace, split: str, out: Path) -> EvalR
     return EvalResult.model_validate_json(out.read_text(encoding="utf-8"))
 
 
+def paired_against(baseline: str | None, results: list[EvalResult]) -> dict[str, dict[str, float]]:
+    """Per-query nDCG@10 of every other result against the `baseline` result (`evals.paired`), for
+    results scored on exactly the baseline's queries; empty without a baseline result."""
+    base = next((r for r in results if r.label == baseline), None)
+    if base is None or not base.ndcg_at_10_per_query:
+        return {}
+    return {
+        r.label: paired_comparison(r.ndcg_at_10_per_query, base.ndcg_at_10_per_query)
+        for r in results
+        if r is not base and r.ndcg_at_10_per_query.keys() == base.ndcg_at_10_per_query.keys()
+    }
+
+
+def _paired_lines(baseline: str, paired: dict[str, dict[str, float]]) -> list[str]:
+    rows = [
+        [
+            label,
+            report.cell(c["mean_diff"], "+.3f"),
+            f"{c['wins']} / {c['losses']} / {c['ties']}",
+            report.cell(c["p_value"], ".4f"),
+        ]
+        for label, c in paired.items()
+    ]
+    return [
+        "",
+        f"Per query against {baseline} (nDCG@10): wins / losses / ties count queries; p is the two-sided "
+        "paired sign-flip randomization test of the mean difference (10,000 rounds).",
+        "",
+        report.markdown_table(("kind/config", "nDCG@10 difference", "wins / losses / ties", "p"), rows),
+    ]
+
+
 def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult], failed: list[str]) -> str:
     first = results[0]
     counts = {r.split: r.num_queries for r in results}
@@ -167,6 +211,9 @@ def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult
     if lineup.notes:
         lines += ["", lineup.notes.strip()]
     lines += ["", markdown_table(results)]
+    paired = paired_against(lineup.baseline, results)
+    if paired:
+        lines += _paired_lines(str(lineup.baseline), paired)
     if failed:
         lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
     return "\n".join(lines)
@@ -227,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "limit_docs": args.limit_docs,
         "sample_docs": args.sample_docs,
         "results": [r.model_dump(mode="json") for r in results],
+        "paired": paired_against(lineup.baseline, results),
         "failed": failed,
     }
     md, js = report.write_report(stem, _markdown(lineup, args, results, failed), data)

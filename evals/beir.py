@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from evals import report
 from evals.datasets import BeirDataset, load_beir, sample_docs, sample_queries, title_queries
-from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, recall_at_k
+from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, per_query, recall_at_k
 from evals.report import cell
 from indexers.base import Index, Progress
 from indexers.cli_args import parse_args
@@ -101,6 +101,9 @@ class EvalResult(BaseModel):
     latency_ms_mean: float
     peak_rss_mb: float
     created_at: datetime
+    ndcg_at_10_per_query: dict[str, float] = Field(
+        default_factory=dict, description="query id -> nDCG@10 (empty in results written before it existed)"
+    )
 
 
 def _cells(result: EvalResult) -> list[str]:
@@ -276,6 +279,7 @@ def run(
         latency_ms_mean=float(latencies_ms.mean()),
         peak_rss_mb=_peak_rss_mb(),
         created_at=datetime.now(UTC),
+        ndcg_at_10_per_query=per_query(ndcg_at_k, ranked, dataset.qrels, 10),
     )
 
 

@@ -60,6 +60,20 @@ def test_every_run_gets_a_row_in_one_report(tmp_path: Path, data_dir: Path, caps
     assert capsys.readouterr().out.splitlines()[0].startswith("| kind/config | nDCG@10 |")
 
 
+def test_a_baseline_adds_a_paired_comparison_per_query(tmp_path: Path, data_dir: Path) -> None:
+    text = LINEUP.replace('notes = "Fake encoder."', 'notes = "Fake encoder."\nbaseline = "exact fake"')
+    lineup = _write(tmp_path, text.replace("sample_queries = 4\n", ""))
+    results = tmp_path / "results"
+    args = ["--data", str(data_dir), "--split", "test", "--results-dir", str(results)]
+    assert main([str(lineup), *args, "--runs-dir", str(tmp_path / "runs")]) == 0
+    data = json.loads((results / "data-test-tiny.json").read_text())
+    assert len(data["results"][0]["ndcg_at_10_per_query"]) == 10
+    comparison = data["paired"]["dense fake"]
+    assert comparison["wins"] + comparison["losses"] + comparison["ties"] == 10
+    assert 0 < comparison["p_value"] <= 1 and list(data["paired"]) == ["dense fake"]
+    assert "Per query against exact fake (nDCG@10)" in (results / "data-test-tiny.md").read_text()
+
+
 def test_a_failed_run_is_listed_and_exits_1(tmp_path: Path, data_dir: Path) -> None:
     lineup = _write(tmp_path, LINEUP.replace('kind = "dense"', 'kind = "dense"\nsplit = "nosuch"'))
     results = tmp_path / "results"
@@ -77,6 +91,7 @@ def test_a_failed_run_is_listed_and_exits_1(tmp_path: Path, data_dir: Path) -> N
         (LINEUP.replace('name = "dense fake"', 'name = "exact fake"'), "run names appear twice: exact fake"),
         (LINEUP + "\n[[run]]\nname = 'y'\nkind = 'bm25'\nbogus = 1\n", "bogus"),
         ("name = [", "bad lineup"),
+        (LINEUP.replace('notes = "Fake encoder."', 'baseline = "nosuch"'), "baseline 'nosuch' names no run"),
     ],
 )
 def test_bad_lineups_exit_2(text: str, message: str, tmp_path: Path, data_dir: Path, capsys) -> None:
