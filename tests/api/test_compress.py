@@ -140,19 +140,25 @@ def test_compress_text_over_the_size_limit_is_413(
     assert client.post("/v1/compress", json={"text": TEXT[:-1]}).status_code == 200
 
 
-def test_compress_stops_between_batches_once_its_time_is_up(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def slow_batches(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[int]:
+    """Makes each encoder batch of the compressor take `seconds` longer; returns the batch sizes run."""
     encoder = load_lingua().reader.encoder
     read = encoder.hidden_states
-    batches = []
+    batches: list[int] = []
 
     def slow(ids: list[list[int]]) -> object:
         batches.append(len(ids))
-        time.sleep(0.3)
+        time.sleep(seconds)
         return read(ids)
 
     monkeypatch.setattr(encoder, "hidden_states", slow)
+    return batches
+
+
+def test_compress_stops_between_batches_once_its_time_is_up(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = slow_batches(monkeypatch, 0.3)
     monkeypatch.setattr(client.app.state.services.settings, "compress_timeout_s", 0.2)  # type: ignore[attr-defined]
     text = " ".join([TEXT] * 120)  # about 9,000 word pieces: 18 chunks, 3 batches of 8
     response = client.post("/v1/compress", json={"text": text})
@@ -164,16 +170,7 @@ def test_compress_stops_between_batches_once_its_time_is_up(
 def test_compress_stops_when_the_client_goes_away(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    encoder = load_lingua().reader.encoder
-    read = encoder.hidden_states
-    batches = []
-
-    def slow(ids: list[list[int]]) -> object:
-        batches.append(len(ids))
-        time.sleep(0.5)
-        return read(ids)
-
-    monkeypatch.setattr(encoder, "hidden_states", slow)
+    batches = slow_batches(monkeypatch, 0.5)
     text = " ".join([TEXT] * 120)  # three batches: 1.5 s of encoding
     with serve(create_app(settings)) as url:
         with pytest.raises(httpx.ReadTimeout):

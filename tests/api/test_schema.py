@@ -1,4 +1,5 @@
-"""Property-based run of schemathesis over the OpenAPI schema (bounded: a few examples per operation).
+"""Property-based run of schemathesis over the OpenAPI schema (bounded: a few examples per operation;
+`SCHEMA_EXAMPLES=200 pytest tests/api/test_schema.py` for a thorough run).
 
 The app runs under uvicorn in a thread on a free port; a collection `docs` holding the tiny corpus
 exists so that some generated requests reach real searches. Jobs run inline through the worker
@@ -7,6 +8,7 @@ task functions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +37,7 @@ def _ndjson(_: Any, value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "8"))
 AUTH = {"Authorization": f"Bearer {next(iter(KEYS))}"}
 schema = schemathesis.openapi.from_dict(create_app().openapi())
 
@@ -79,7 +82,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory, tiny_docs: list[Doc]) -> 
 
 
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_conforms_to_its_schema(case: Any, base_url: str) -> None:
     excluded = []
     if case.operation.path.endswith("/documents/delete"):
