@@ -187,6 +187,13 @@ class Index(ABC):
         """Number of live documents."""
         return len(self.docs)
 
+    def memory_bytes(self) -> int:
+        """Bytes this index holds in memory: its arrays, ANN structures and document table, as
+        estimated from their sizes. Memory-mapped file pages are excluded (the kernel pages them in on
+        demand and can drop them), and so are encoder and language models, which indexes share.
+        Kinds add their own pieces to the document table counted here."""
+        return self.docs.memory_bytes()
+
     @abstractmethod
     def build(self, docs: Iterable[Doc], progress: Progress | None = None) -> None:
         """Index `docs` from scratch, replacing any content (may train centroids)."""

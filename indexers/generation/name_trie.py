@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from sys import getsizeof
 from typing import Self
 
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidInput
+from indexers.storage.resident import array_bytes
 
 __all__ = ["NameTrie", "TrieState"]
 
@@ -244,6 +246,12 @@ class NameTrie:
     def nbytes(self) -> int:
         """Bytes of the trie and its name table (arrays; an uncompacted overlay is not counted)."""
         return sum(int(getattr(self, name).nbytes) for name in _FILES)
+
+    def memory_bytes(self) -> int:
+        """Bytes held in memory: the arrays not memory-mapped, plus an estimate of the overlay."""
+        overlay = sum(getsizeof(n) for n in self._new_names) + 8 * len(self._new_refs)
+        overlay += sum(getsizeof(p) + getsizeof(c) for p, c in self._overlay.items())
+        return array_bytes(*(getattr(self, name) for name in _FILES)) + overlay
 
     def save(self, folder: Path) -> None:
         """Compact, then write one `.npy` per array into `folder`, plus the end token and vocabulary."""

@@ -23,6 +23,7 @@ from indexers.errors import CorruptIndex
 from indexers.models.encoders import UsesTokenEncoder
 from indexers.storage.doc_table import DocTable
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.resident import faiss_bytes
 
 __all__ = ["DenseIndex"]
 
@@ -42,6 +43,11 @@ class DenseIndex(UsesTokenEncoder, Index):
         super().__init__(config)
         self._index: Any = None  # faiss.IndexIDMap2, created on first build or add
         self._mapped = False  # True while the vectors are a read-only view of a saved file
+
+    def memory_bytes(self) -> int:
+        """The document table plus the FAISS index (its ids and graph; its vectors only once owned,
+        not while memory-mapped)."""
+        return super().memory_bytes() + (faiss_bytes(self._index) if self._index is not None else 0)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -22,6 +22,10 @@ class ExactMaxSimIndex(TokenIndex):
         super().__init__(config)
         self._dense: np.ndarray | None = None
 
+    def memory_bytes(self) -> int:
+        """The token index's bytes plus the float32 copy of every vector, once a search made it."""
+        return super().memory_bytes() + (self._dense.nbytes if self._dense is not None else 0)
+
     def _after_ingest(self, first_row: int) -> None:
         self._dense = None
 

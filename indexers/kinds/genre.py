@@ -40,6 +40,7 @@ from indexers.generation.trie_decoding import DecodeStats, Generated, PromptPref
 from indexers.models.causal_lm import CausalLM, default_cache_dir, load_causal_lm
 from indexers.models.encoders import device_for
 from indexers.storage.doc_table import DocTable
+from indexers.storage.resident import array_bytes
 
 __all__ = ["GenreIndex", "GenrePrompt", "doc_names"]
 
@@ -146,6 +147,15 @@ class GenreIndex(Index):
         self._ref_name = np.zeros(0, dtype=np.int32)
         self._docs_of_name: tuple[np.ndarray, np.ndarray] | None = None
         self.stats = DecodeStats()
+
+    def memory_bytes(self) -> int:
+        """The document table, the name trie and the name references (the LM is shared, not counted)."""
+        trie = self.trie.memory_bytes() if self.trie is not None else 0
+        return (
+            super().memory_bytes()
+            + trie
+            + array_bytes(self._ref_doc, self._ref_name, *(self._docs_of_name or ()))
+        )
 
     @functools.cached_property
     def lm(self) -> CausalLM:

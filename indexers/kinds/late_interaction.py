@@ -60,6 +60,13 @@ class TokenIndex(UsesTokenEncoder, Index):
         """Stored token vectors (tombstoned documents included until the next build)."""
         return self.store.num_vectors if self.store is not None else 0
 
+    def memory_bytes(self) -> int:
+        """The document table, the token store's in-memory arrays and the cached query vectors."""
+        with self._queries_lock:
+            queries = sum(e.vectors.nbytes + e.token_ids.nbytes for e in self._queries.values())
+        store = self.store.memory_bytes() if self.store is not None else 0
+        return super().memory_bytes() + store + queries
+
     def _new_store(self, dim: int) -> TokenStore:
         return TokenStore(dim)
 
@@ -228,6 +235,10 @@ class ANNTokenIndex(TokenIndex):
             use_gpu=cfg.use_gpu,
             pq_m=cfg.pq_m,
         )
+
+    def memory_bytes(self) -> int:
+        """The token index's bytes plus the ANN's (memory-mapped codes excluded)."""
+        return super().memory_bytes() + (self.ann.memory_bytes() if self.ann is not None else 0)
 
     def _keeps_ann(self) -> bool:
         """Whether a loaded index has a token ANN to open (residual stores generate candidates alone)."""

@@ -41,6 +41,7 @@ from indexers.errors import CorruptIndex, DocumentNotFound, InvalidConfig, Unsup
 from indexers.kinds.dense import DenseIndex
 from indexers.models.encoders import TokenEncoder, UsesVocabEncoder, load_token_encoder
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.resident import array_bytes
 from indexers.storage.sparse_store import top_k_rows
 
 __all__ = ["LensIndex", "cluster_vocabulary"]
@@ -121,6 +122,11 @@ class LensIndex(UsesVocabEncoder, DenseIndex):
         self._close_qdrant: Callable[[], Any] | None = None  # a weakref.finalize
         self._qdrant_path: Path | None = None  # saved collection this instance may open
         self._qdrant_lock = threading.Lock()
+
+    def memory_bytes(self) -> int:
+        """The dense machinery's bytes plus the vocabulary clustering (an open Qdrant collection,
+        which Qdrant manages, is not counted)."""
+        return super().memory_bytes() + array_bytes(self.clusters, self.labels)
 
     # --- embedding -----------------------------------------------------------------------------
 

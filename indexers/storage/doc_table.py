@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class DocTable:
         self.metadata: list[dict[str, Any] | None] = []
         self.by_ext: dict[str, int] = {}
         self._alive: np.ndarray | None = None
+        self._bytes: int | None = None
 
     def __len__(self) -> int:
         return len(self.by_ext)
@@ -50,7 +52,7 @@ class DocTable:
             self.by_ext[doc.id] = len(self.ext_ids)
             self.ext_ids.append(doc.id)
             self.metadata.append(dict(doc.metadata))
-        self._alive = None
+        self._alive = self._bytes = None
         return np.arange(start, len(self.ext_ids), dtype=np.int64)
 
     def delete(self, doc_ids: Iterable[str]) -> list[int]:
@@ -62,7 +64,7 @@ class DocTable:
                 self.ext_ids[internal] = None
                 self.metadata[internal] = None
                 removed.append(internal)
-        self._alive = None
+        self._alive = self._bytes = None
         return removed
 
     def alive(self) -> np.ndarray:
@@ -70,6 +72,21 @@ class DocTable:
         if self._alive is None:
             self._alive = np.fromiter((e is not None for e in self.ext_ids), dtype=bool, count=self.size)
         return self._alive
+
+    def memory_bytes(self) -> int:
+        """Estimated bytes of the ids, metadata and id map (their Python objects, metadata values
+        counted shallowly); computed once until the table changes."""
+        if self._bytes is None:
+            size = sys.getsizeof
+            ids = sum(size(e) for e in self.ext_ids if e is not None)
+            metadata = sum(
+                size(m) + sum(size(k) + size(v) for k, v in m.items()) for m in self.metadata if m is not None
+            )
+            containers = (
+                size(self.ext_ids) + size(self.metadata) + size(self.by_ext) + size(0) * len(self.by_ext)
+            )
+            self._bytes = ids + metadata + containers + self.size  # the last: the alive mask, one byte each
+        return self._bytes
 
     def hit(self, internal: int, score: float) -> Hit | None:
         """Turn an internal id and score into a Hit, or None if the id is tombstoned."""

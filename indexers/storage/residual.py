@@ -19,6 +19,7 @@ import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.resident import array_bytes
 
 __all__ = ["ResidualCodec", "auto_num_centroids", "posting_lists"]
 
@@ -78,6 +79,10 @@ class ResidualCodec:
     def packed_width(self) -> int:
         """Bytes of residual codes per vector."""
         return self.dim * self.nbits // 8
+
+    def memory_bytes(self) -> int:
+        """Bytes of the centroids, buckets, projection and byte table."""
+        return array_bytes(self.centroids, self.cutoffs, self.weights, self.projection, self._lut)
 
     @classmethod
     def fit(

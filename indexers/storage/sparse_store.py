@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from indexers.errors import CorruptIndex
+from indexers.storage.resident import array_bytes
 
 __all__ = ["SparseStore", "concat_ranges", "csr_from_top_k", "top_k_rows"]
 
@@ -78,6 +79,10 @@ class SparseStore:
     @property
     def nbytes(self) -> int:
         return sum(getattr(self, name).nbytes for name in _FILES)
+
+    def memory_bytes(self) -> int:
+        """Bytes of the arrays held in memory (none right after a load: they are memory-mapped)."""
+        return array_bytes(*(getattr(self, name) for name in _FILES))
 
     def append(self, rows: Sequence[sp.csr_matrix], token_ids: Sequence[np.ndarray] | None = None) -> None:
         """Append one `(n_i, vocab_size)` CSR block per document, in internal-id order.

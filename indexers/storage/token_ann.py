@@ -5,6 +5,11 @@ search returns store rows directly. Structures: exact flat (small collections), 
 scalar-quantised lists (trained on a sample), IVF with product-quantised lists (`pq_m` bytes per
 vector), or HNSW. On a CUDA machine with faiss-gpu installed,
 flat and IVF searches run on the GPU (`use_gpu=True`).
+
+A loaded index memory-maps its codes (IVF lists, flat and HNSW storage), so searches page in the
+lists they probe; the first `add` after a load reads the file into memory (a mapped index is
+read-only). The file stays readable while the index lives: its version folder is leased
+(`indexers.storage.versions.open_version`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.resident import faiss_bytes, read_faiss_mapped
 
 __all__ = ["AUTO_FLAT_LIMIT", "TokenANN"]
 
@@ -33,6 +39,8 @@ class TokenANN:
         self.index = index
         self.use_gpu = use_gpu
         self._gpu_index: Any = None
+        self._mapped_from: Path | None = None  # the file a memory-mapped (read-only) index views
+        self._settings = (nprobe, ef_search)
         self._configure(nprobe, ef_search)
         if use_gpu and load_faiss().get_num_gpus() == 0:
             raise UnsupportedOperation(
@@ -110,8 +118,16 @@ class TokenANN:
     def ntotal(self) -> int:
         return int(self.index.ntotal)
 
+    def memory_bytes(self) -> int:
+        """Bytes the FAISS index holds in memory (memory-mapped codes excluded)."""
+        return faiss_bytes(self.index)
+
     def add(self, vectors: np.ndarray) -> None:
         """Append `(n, dim)` vectors; they get the next row ids."""
+        if self._mapped_from is not None:  # adding to a mapped view fails: take an owned copy first
+            self.index = load_faiss().read_index(str(self._mapped_from))
+            self._mapped_from = None
+            self._configure(*self._settings)
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self._gpu_index = None
 
@@ -140,8 +156,11 @@ class TokenANN:
 
     @classmethod
     def load(cls, path: Path, *, nprobe: int, ef_search: int, use_gpu: bool) -> TokenANN:
+        """Open a saved ANN, its codes memory-mapped."""
         try:
-            index = load_faiss().read_index(str(path / FILE))
-        except RuntimeError as exc:
+            index = read_faiss_mapped(path / FILE)
+        except (OSError, RuntimeError) as exc:
             raise CorruptIndex(f"{path}: unreadable {FILE}: {exc}") from exc
-        return cls(index, nprobe, ef_search, use_gpu)
+        ann = cls(index, nprobe, ef_search, use_gpu)
+        ann._mapped_from = path / FILE
+        return ann

@@ -20,6 +20,7 @@ import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.resident import array_bytes
 from indexers.storage.residual import FILE as RESIDUAL_FILE
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
 
@@ -77,6 +78,18 @@ class TokenStore:
     def num_slots(self) -> int:
         """Number of documents (internal ids) with a slot, live or tombstoned."""
         return len(self.offsets) - 1
+
+    def memory_bytes(self) -> int:
+        """Bytes held in memory: arrays not memory-mapped (all of them after an append), the
+        residual posting lists and codec, and the PQ codebooks."""
+        total = array_bytes(
+            self.rows, self.token_ids, self.offsets, self.centroid_ids, *(self._postings or ())
+        )
+        if self.codec_fit is not None:
+            total += self.codec_fit.memory_bytes()
+        if self._pq is not None:
+            total += int(self._pq.centroids.size()) * 4
+        return total
 
     def append(self, vectors: Sequence[np.ndarray], token_ids: Sequence[np.ndarray]) -> None:
         """Append one `(n_i, dim)` block and `(n_i,)` token ids per document, in internal-id order."""
@@ -201,15 +214,16 @@ class TokenStore:
     def load(
         cls, path: Path, dim: int, codec: Codec, pq_m: int, residual: ResidualSettings = DEFAULT_RESIDUAL
     ) -> TokenStore:
-        """Open a saved store; the row matrix is memory-mapped, not read. A folder saved with another
+        """Open a saved store; its arrays (rows, token ids, offsets, centroid ids) are memory-mapped,
+        not read, so searches page in what they touch. A folder saved with another
         codec than `codec` (float16 before residual codes existed, say) opens with the codec it has."""
         faiss = load_faiss()
         codec = _saved_codec(path, codec)
         store = cls(dim, codec, pq_m, residual)
         try:
             store.rows = np.load(path / "token_rows.npy", mmap_mode="r")
-            store.token_ids = np.load(path / "token_ids.npy")
-            store.offsets = np.load(path / "token_offsets.npy")
+            store.token_ids = np.load(path / "token_ids.npy", mmap_mode="r")
+            store.offsets = np.load(path / "token_offsets.npy", mmap_mode="r")
             if codec == "pq":
                 store._pq = faiss.read_ProductQuantizer(str(path / PQ_FILE))
             if codec == "residual":

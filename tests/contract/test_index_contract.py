@@ -195,3 +195,19 @@ def test_unknown_kind_and_bad_folders_raise_typed_errors(tmp_path: Path) -> None
     (tmp_path / "other" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InvalidConfig):
         open_index(tmp_path / "other")
+
+
+@pytest.mark.parametrize("kind", KIND_PARAMS)
+def test_memory_bytes_grows_with_documents(
+    kind: str, tiny_docs: list[Doc], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    index = make(kind, request)
+    index.build(tiny_docs[:8])
+    small = index.memory_bytes()
+    assert small > 0
+    index.add(tiny_docs[8:])
+    built = index.memory_bytes()
+    assert built > small
+    index.save(tmp_path / "idx")
+    loaded = open_index(tmp_path / "idx")
+    assert 0 < loaded.memory_bytes() <= built  # what a loaded index memory-maps does not count

@@ -47,8 +47,12 @@ def test_ivf_index_survives_save_load_and_incremental_add(corpus: list[Doc], tmp
     index.build(corpus[:200])
     index.save(tmp_path / "a")
     reopened = open_index(tmp_path / "a")
-    reopened.add(corpus[200:])
+    mapped = reopened.memory_bytes()  # vectors and IVF lists are memory-mapped, not counted
+    assert 0 < mapped < index.memory_bytes() / 2
+    reopened.add(corpus[200:])  # onto in-memory copies: the saved files stay as they are
     assert reopened.num_docs == 300
+    assert reopened.memory_bytes() > index.memory_bytes()
+    assert open_index(tmp_path / "a").num_docs == 200
     probe = " ".join(corpus[250].text.split()[:8])
     assert reopened.search([probe], k=1)[0][0].doc_id == "doc250"
 

@@ -32,8 +32,12 @@ def test_float16_roundtrip_and_gather(tmp_path: Path) -> None:
     assert store.doc_of(np.array([0, 2, 3, 7])).tolist() == [0, 0, 1, 2]
     store.save(tmp_path)
     loaded = TokenStore.load(tmp_path, 8, "float16", 48)
-    assert isinstance(loaded.rows, np.memmap)
+    assert all(isinstance(a, np.memmap) for a in (loaded.rows, loaded.token_ids, loaded.offsets))
     assert np.array_equal(loaded.offsets, store.offsets)
+    assert store.memory_bytes() > 0 and loaded.memory_bytes() == 0
+    loaded.append(vecs[:1], [np.arange(3)])  # appends copy the mapped arrays into memory
+    assert loaded.memory_bytes() > store.memory_bytes()
+    assert np.allclose(loaded.doc_vectors(3), vecs[0], atol=1e-3)
 
 
 def test_pq_codec_is_compact_and_close() -> None:
