@@ -94,6 +94,10 @@ class SlimIndex(UsesVocabEncoder, Index):
         """Stored (non-empty) sparse token vectors, tombstoned documents included until the next build."""
         return self.store.num_rows if self.store is not None else 0
 
+    def memory_bytes(self) -> int:
+        """The document table plus the sparse store's in-memory arrays (the Lucene index is on disk)."""
+        return super().memory_bytes() + (self.store.memory_bytes() if self.store is not None else 0)
+
     # --- writing -------------------------------------------------------------------------------
 
     def build(self, docs: Iterable[Doc], progress: Progress | None = None) -> None:
