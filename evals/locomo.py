@@ -466,9 +466,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-category", type=int, help="stratified sample: this many questions of each category")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--llm", default="qwen2.5-0.5b", help="LLM model (local backend) or name (with --base-url)"
+        "--llm", default="qwen2.5-0.5b", help="LLM: alias, .gguf, folder, hub name, or the --base-url model"
     )
-    p.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of the local model")
+    p.add_argument("--base-url", help="an OpenAI-compatible endpoint instead of an in-process model")
+    p.add_argument(
+        "--backend",
+        choices=["llamacpp", "local", "openai"],
+        help="LLM backend (default: llamacpp for GGUF models, local transformers otherwise, openai with "
+        "--base-url)",
+    )
+    p.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: every core)")
     p.add_argument("--context-window", type=int, default=4096, help="LLM window (caps full-context prompts)")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
@@ -520,12 +527,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.conversations:
         conversations = [conversations[i] for i in args.conversations]
     try:
-        llm_config = LLMConfig(
-            backend="openai" if args.base_url else "local",
-            model=args.llm,
-            base_url=args.base_url,
-            context_window=args.context_window,
-            timeout_s=args.timeout,
+        llm_config = LLMConfig.model_validate(
+            {
+                "backend": args.backend or ("openai" if args.base_url else None),
+                "model": args.llm,
+                "base_url": args.base_url,
+                "context_window": args.context_window,
+                "timeout_s": args.timeout,
+                "threads": args.llm_threads,
+            }
         )
         fields: dict[str, Any] = {
             "window": args.window,

@@ -106,12 +106,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
     llm: LLMConfig = Field(
         default_factory=LLMConfig,
-        description="the LLM for memory, compression and answers, by field: TESSERA_LLM__BACKEND (local, "
-        "openai), TESSERA_LLM__MODEL, TESSERA_LLM__BASE_URL, TESSERA_LLM__API_KEY, TESSERA_LLM__TIMEOUT_S",
+        description="the LLM for memory, compression and answers, by field: TESSERA_LLM__BACKEND (llamacpp, "
+        "local, openai), TESSERA_LLM__MODEL, TESSERA_LLM__BASE_URL, TESSERA_LLM__API_KEY, "
+        "TESSERA_LLM__TIMEOUT_S, TESSERA_LLM__THREADS",
     )
     model_cache_dir: Path = Field(
         Path.home() / ".cache" / "tessera",
-        description="where packaged GGUF language models are converted to transformers folders (once)",
+        description="where packaged GGUF language models are joined into one file and converted to "
+        "transformers folders (once)",
     )
     memory: MemoryConfig = Field(
         default_factory=MemoryConfig,

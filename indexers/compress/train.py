@@ -39,12 +39,14 @@ def _label(args: argparse.Namespace) -> int:
         with open(args.out, encoding="utf-8") as handle:
             done = {record["id"] for _, record in iter_json_lines(handle)}
     llm = load_llm(
-        LLMConfig(
-            backend="openai" if args.base_url else "local",
-            model=args.llm,
-            base_url=args.base_url,
-            timeout_s=args.timeout,
-            context_window=args.context_window,
+        LLMConfig.model_validate(
+            {
+                "backend": "openai" if args.base_url else None,  # None: llamacpp for GGUF models
+                "model": args.llm,
+                "base_url": args.base_url,
+                "timeout_s": args.timeout,
+                "context_window": args.context_window,
+            }
         )
     )
     docs = list(read_corpus(args.corpus))

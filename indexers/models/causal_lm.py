@@ -4,7 +4,8 @@ into a transformers folder, then loaded once per process.
 `model` is a packaged alias (see `PACKAGED_LMS`), a path to a `.gguf` file, a local transformers folder
 or a hub name. GGUF weights are de-quantised by transformers (`gguf` package) and written as a plain
 safetensors folder under `cache_dir`, so only the first load pays the conversion (tens of seconds);
-later loads take well under a second.
+later loads take well under a second. Chunked packages are joined into one `.gguf` file under `cache_dir`
+first (also once); the llama.cpp backend (`indexers.models.llamacpp`) reads that file directly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = [
     "CausalLM",
     "PackagedGGUF",
     "default_cache_dir",
+    "is_gguf_model",
     "load_causal_lm",
+    "resolve_gguf_file",
     "resolve_lm_folder",
 ]
 
@@ -112,37 +115,59 @@ def _convert(gguf_dir: Path, gguf_file: str, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def is_gguf_model(model: str) -> bool:
+    """Whether `model` names a GGUF file: a packaged alias or a `.gguf` path."""
+    return model in PACKAGED_LMS or model.endswith(".gguf")
+
+
+def resolve_gguf_file(model: str, cache_dir: Path) -> Path:
+    """The one GGUF file for a packaged alias or `.gguf` path; chunked packages are joined into
+    `cache_dir` once (atomically), single-file packages are used where they are installed.
+
+    Raises:
+        InvalidConfig: not a GGUF model, a packaged alias whose package is missing, or a missing file.
+    """
+    packaged = PACKAGED_LMS.get(model)
+    if packaged is None:
+        source = Path(model)
+        if not model.endswith(".gguf") or not source.is_file():
+            raise InvalidConfig(f"no GGUF file at {model}")
+        return source
+    chunks = packaged.chunk_paths()
+    if len(chunks) == 1:
+        return chunks[0]
+    whole = cache_dir / f"{model}.gguf"
+    if whole.is_file():
+        return whole
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("joining %d chunks of %s into %s (once)", len(chunks), model, whole)
+    handle, name = tempfile.mkstemp(prefix=f".{whole.name}-", dir=cache_dir)
+    os.close(handle)
+    staging = Path(name)
+    try:
+        with staging.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as part:
+                    shutil.copyfileobj(part, out, length=16 * 2**20)
+        os.replace(staging, whole)
+    finally:
+        staging.unlink(missing_ok=True)
+    return whole
+
+
 def resolve_lm_folder(model: str, cache_dir: Path) -> str:
     """A transformers-loadable folder or hub name for `model`, converting GGUF into `cache_dir` once.
 
     Raises:
         InvalidConfig: a packaged alias whose package is missing, or a `.gguf` path that does not exist.
     """
-    packaged = PACKAGED_LMS.get(model)
-    if packaged is None and not model.endswith(".gguf"):
+    if not is_gguf_model(model):
         return model
-    name = model if packaged is not None else Path(model).stem
-    target = cache_dir / name
+    target = cache_dir / (model if model in PACKAGED_LMS else Path(model).stem)
     if (target / "config.json").exists():
         return str(target)
-    if packaged is None:
-        source = Path(model)
-        if not source.is_file():
-            raise InvalidConfig(f"no GGUF file at {model}")
-        _convert(source.parent, source.name, target)
-        return str(target)
-    chunks = packaged.chunk_paths()
-    if len(chunks) == 1:
-        _convert(chunks[0].parent, chunks[0].name, target)
-        return str(target)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as joined:
-        whole = Path(joined) / f"{name}.gguf"
-        with whole.open("wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as part:
-                    shutil.copyfileobj(part, out, length=16 * 2**20)
-        _convert(whole.parent, whole.name, target)
+    source = resolve_gguf_file(model, cache_dir)
+    _convert(source.parent, source.name, target)
     return str(target)
 
 

@@ -1,10 +1,14 @@
-"""One small chat-completion interface with two backends: a local causal LM (transformers, packaged GGUF
-models by default) and any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, Ollama, hosted).
+"""One small chat-completion interface with three backends: llama.cpp in this process (the default for
+GGUF models: the packaged aliases and `.gguf` paths; `indexers.models.llamacpp`), a causal LM through
+transformers (`local`: the default for transformers folders and hub names) and any OpenAI-compatible
+HTTP endpoint (vLLM, llama.cpp server, Ollama, hosted).
 
-Every call is bounded: local generation stops at `timeout_s` (`max_time`), HTTP calls time out and are
-retried at most `max_retries` times on transport errors, 429 and 5xx, then raise `LLMUnavailable`.
-JSON mode asks the backend for a JSON object (`response_format` over HTTP, an instruction locally) and
-`chat_json` validates the reply, retrying a bounded number of times before raising `LLMBadOutput`.
+Every call is bounded: in-process generation stops at `timeout_s` (llama.cpp checks after every token,
+transformers through `max_time`), HTTP calls time out and are retried at most `max_retries` times on
+transport errors, 429 and 5xx, then raise `LLMUnavailable`. JSON mode asks the backend for a JSON
+object (llama.cpp's JSON grammar, `response_format` over HTTP, an instruction and a `{` primer with
+transformers) and `chat_json` validates the reply, retrying a bounded number of times before raising
+`LLMBadOutput`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from indexers.errors import InvalidInput, LLMBadOutput, LLMError, LLMUnavailable
 from indexers.import_lock import IMPORT_LOCK
-from indexers.models.causal_lm import default_cache_dir
+from indexers.models.causal_lm import default_cache_dir, is_gguf_model
 
 __all__ = [
     "LLM",
@@ -34,8 +38,10 @@ __all__ = [
     "LLMConfig",
     "LocalLLM",
     "OpenAILLM",
+    "check_messages",
     "load_llm",
     "parse_json",
+    "with_json_instruction",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,12 +73,16 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    backend: Literal["local", "openai"] = Field(
-        "local", description="local: transformers in this process; openai: an OpenAI-compatible endpoint"
+    backend: Literal["llamacpp", "local", "openai"] = Field(
+        "llamacpp",
+        description="llamacpp: llama.cpp in this process (default for GGUF models: packaged aliases and "
+        ".gguf paths); local: transformers in this process (default for folders and hub names); "
+        "openai: an OpenAI-compatible endpoint",
     )
     model: str = Field(
         "qwen2.5-0.5b",
-        description="local: smollm2-135m, qwen2.5-0.5b, a .gguf path, folder or hub name; openai: its name",
+        description="llamacpp: smollm2-135m, qwen2.5-0.5b or a .gguf path; local: those, a transformers "
+        "folder or hub name; openai: its name",
     )
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://host:8080/v1")
     api_key: str | None = Field(None, description="bearer token for the endpoint")
@@ -85,7 +95,28 @@ class LLMConfig(BaseModel):
         None, description="openai backend: a local tokenizer (alias, folder) for exact token counts"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    cache_dir: Path | None = Field(None, description="where packaged GGUF models are converted (once)")
+    cache_dir: Path | None = Field(
+        None, description="where packaged GGUF models are joined and converted (once); default: a temp folder"
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=512,
+        description="llamacpp: CPU threads (they spin: at most the free cores); default: every core "
+        "this process may use",
+    )
+    parallel: int = Field(
+        2, ge=1, le=64, description="llamacpp: calls decoded together, each with the whole context window"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_backend(cls, data: Any) -> Any:
+        """No backend given: llamacpp for GGUF models, local (transformers) for folders and hub names."""
+        if isinstance(data, dict) and data.get("backend") is None:
+            model = data.get("model") or cls.model_fields["model"].default
+            return {**data, "backend": "llamacpp" if is_gguf_model(str(model)) else "local"}
+        return data
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or default_cache_dir()
@@ -152,12 +183,14 @@ class LLM(ABC):
         raise last
 
 
-def _check_messages(messages: Sequence[ChatMessage]) -> None:
+def check_messages(messages: Sequence[ChatMessage]) -> None:
+    """Raise `InvalidInput` unless some message has content."""
     if not messages or not any(m["content"].strip() for m in messages):
         raise InvalidInput("a chat needs at least one non-empty message")
 
 
-def _with_json_instruction(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+def with_json_instruction(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """`messages` with the JSON-only instruction added to (or as) the system message."""
     out = list(messages)
     if out and out[0]["role"] == "system":
         out[0] = {"role": "system", "content": f"{out[0]['content']}\n{JSON_INSTRUCTION}"}
@@ -213,8 +246,8 @@ class LocalLLM(LLM):
 
     def _prompt(self, messages: Sequence[ChatMessage], max_tokens: int, json_mode: bool) -> Any:
         """Token ids of the chat prompt; in JSON mode the reply is primed with `{` (see `chat`)."""
-        _check_messages(messages)
-        turns = _with_json_instruction(messages) if json_mode else list(messages)
+        check_messages(messages)
+        turns = with_json_instruction(messages) if json_mode else list(messages)
         tokenizer = self._lm.tokenizer
         text = tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
         if json_mode:
@@ -353,7 +386,7 @@ class OpenAILLM(LLM):
     def _body(
         self, messages: Sequence[ChatMessage], max_tokens: int, temperature: float, stop: Sequence[str] | None
     ) -> dict[str, Any]:
-        _check_messages(messages)
+        check_messages(messages)
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": list(messages),
@@ -397,7 +430,7 @@ class OpenAILLM(LLM):
         stop: Sequence[str] | None = None,
         json_mode: bool = False,
     ) -> Completion:
-        turns = _with_json_instruction(messages) if json_mode else messages
+        turns = with_json_instruction(messages) if json_mode else messages
         body = self._body(turns, max_tokens, temperature, stop)
         if json_mode:
             body["response_format"] = {"type": "json_object"}
@@ -453,5 +486,9 @@ class OpenAILLM(LLM):
 
 @functools.cache
 def load_llm(config: LLMConfig) -> LLM:
-    """The LLM for `config`, one instance per process and config (the local model loads on first use)."""
+    """The LLM for `config`, one instance per process and config (an in-process model loads on first use)."""
+    if config.backend == "llamacpp":
+        from indexers.models.llamacpp import LlamaCppLLM
+
+        return LlamaCppLLM(config)
     return LocalLLM(config) if config.backend == "local" else OpenAILLM(config)

@@ -29,7 +29,7 @@ TURNS = [
 
 
 def _memory(tmp_path: Path, encoder: str) -> AgentMemory:
-    llm = load_llm(LLMConfig(model="smollm2-135m", context_window=1024, timeout_s=20))
+    llm = load_llm(LLMConfig(model="smollm2-135m", context_window=1024, timeout_s=20, threads=1))
     config = MemoryConfig(
         encoder=EncoderConfig(model=encoder),
         window=2,

@@ -135,7 +135,7 @@ def test_empty_chat_is_rejected() -> None:
 
 @pytest.fixture(scope="module")
 def smol() -> LocalLLM:
-    llm = load_llm(LLMConfig(model="smollm2-135m", context_window=512))
+    llm = load_llm(LLMConfig(backend="local", model="smollm2-135m", context_window=512))
     assert isinstance(llm, LocalLLM)
     return llm
 
