@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         description="memory an index job may use to encode each document once for all kinds of a "
         "collection that share an encoder model (0: each kind encodes on its own)",
     )
+    index_cache_mb: int = Field(
+        2048,
+        ge=0,
+        description="memory the API process may hold in loaded indexes (their arrays, ANN structures and "
+        "document tables; memory-mapped files and encoder models not counted); past it the least "
+        "recently used indexes are dropped and reloaded on their next search (0: keep only the last loaded)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
     llm: LLMConfig = Field(
         default_factory=LLMConfig,

@@ -122,12 +122,17 @@ class TokenANN:
         """Bytes the FAISS index holds in memory (memory-mapped codes excluded)."""
         return faiss_bytes(self.index)
 
-    def add(self, vectors: np.ndarray) -> None:
-        """Append `(n, dim)` vectors; they get the next row ids."""
-        if self._mapped_from is not None:  # adding to a mapped view fails: take an owned copy first
+    def own(self) -> None:
+        """Read memory-mapped codes into memory: an owned, writable index (a no-op when owned)."""
+        if self._mapped_from is not None:
             self.index = load_faiss().read_index(str(self._mapped_from))
             self._mapped_from = None
+            self._gpu_index = None
             self._configure(*self._settings)
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append `(n, dim)` vectors; they get the next row ids."""
+        self.own()  # adding to a memory-mapped view fails
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self._gpu_index = None
 

@@ -46,7 +46,7 @@ def build_services(settings: Settings, on_submit: Callable[[JobType], None] | No
     docs = DocumentStore(
         url=settings.qdrant_url, api_key=settings.qdrant_api_key, path=settings.data_dir / "qdrant"
     )
-    indexes = IndexStore(layout)
+    indexes = IndexStore(layout, settings.index_cache_mb * 2**20)
     catalog = Catalog(layout, docs, indexes)
     return Services(
         settings=settings,
