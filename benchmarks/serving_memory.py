@@ -1,0 +1,220 @@
+"""Resident memory of serving a saved index: open it in a fresh process and search a split's queries.
+
+    python -m evals.beir --data ../shared/data/scifact --split dev --kind colbert_pooled \
+        --index-dir runs/scifact-colbert_pooled          # build and save the index once
+    python -m benchmarks.serving_memory --data ../shared/data/scifact --split dev \
+        --index-dir runs/scifact-colbert_pooled [--modes mmap,in-memory] [--results-dir docs/results]
+
+Each mode runs in its own fresh process, which reads the dataset, opens the index (`open_index`),
+then searches every judged query one at a time after one warm-up query (`evals.beir.search_judged`;
+the encoder loads on the warm-up). Modes:
+
+- `mmap`: the index as it opens: token vectors, token ids, offsets and FAISS codes memory-mapped;
+- `in-memory`: after opening, every memory-mapped array of the token store and the FAISS codes are
+  read into memory (how an index is served when nothing is mapped).
+
+Reported per mode, from `/proc/self/status` (Linux): resident memory (VmRSS) after opening and after
+searching, the parts of it that are anonymous memory (RssAnon) and pages of the index's memory-mapped
+files (from `/proc/self/smaps`; file pages the kernel can drop and read again, like those of shared
+libraries, which make up most of the rest), peak resident memory (VmHWM), the index's `memory_bytes`,
+nDCG@10, median latency and the 1-minute load average at the end. Writes
+`<dataset>-<split>-serving-memory.md` and `.json` under `--results-dir`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals import report
+from evals.beir import quality, search_judged
+from evals.datasets import DatasetError, load_beir
+from indexers.base import Index
+from indexers.cli_args import parse_args
+from indexers.errors import IndexNotFound
+from indexers.registry import open_index
+from indexers.storage.token_ann import TokenANN
+
+__all__ = ["MODES", "main", "mapped_mb", "read_into_memory", "serve_once", "status_mb"]
+
+MODES = ("mmap", "in-memory")
+_FIELDS = ("VmRSS", "RssAnon", "RssFile", "VmHWM")
+
+
+def status_mb() -> dict[str, float]:
+    """This process's VmRSS, RssAnon, RssFile and VmHWM in MiB, from `/proc/self/status`."""
+    values: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in _FIELDS:
+            values[name] = int(rest.split()[0]) / 1024  # kB
+    return values
+
+
+def mapped_mb(folder: Path) -> float:
+    """Resident MiB of this process's memory maps of files under `folder`, from `/proc/self/smaps`."""
+    prefix, total_kb, inside = str(folder.resolve()) + "/", 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's header: range perms offset dev inode [path]
+            inside = len(fields) > 5 and fields[5].startswith(prefix)
+        elif inside and fields[0] == "Rss:":
+            total_kb += int(fields[1])
+    return total_kb / 1024
+
+
+def read_into_memory(index: Index) -> None:
+    """Replace the memory-mapped arrays of the index's token store by in-memory copies and read its
+    FAISS codes into memory (the `in-memory` mode)."""
+    store = getattr(index, "store", None)
+    if store is not None:
+        for name, value in list(vars(store).items()):
+            if isinstance(value, np.memmap):
+                setattr(store, name, np.array(value))
+    ann = getattr(index, "ann", None)
+    if isinstance(ann, TokenANN):
+        ann.own()
+
+
+def serve_once(data: Path, split: str, index_dir: Path, mode: str) -> dict[str, Any]:
+    """Open the index in this process, search the split's queries, and measure (one mode)."""
+    dataset = load_beir(data, split)
+    start = status_mb()
+    index = open_index(index_dir)
+    if mode == "in-memory":
+        read_into_memory(index)
+    opened = status_mb()
+    ranked, latencies_ms = search_judged(index, dataset)
+    searched = status_mb() | {"index_pages": mapped_mb(index_dir)}
+    return {
+        "mode": mode,
+        "kind": index.kind,
+        "dataset": dataset.name,
+        "split": split,
+        "num_docs": index.num_docs,
+        "num_queries": len(ranked),
+        "memory_bytes": index.memory_bytes(),
+        "start_mb": start,
+        "opened_mb": opened,
+        "searched_mb": searched,
+        "ndcg_at_10": quality(ranked, dataset)["ndcg_at_10"],
+        "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
+        "load_1min": os.getloadavg()[0],
+    }
+
+
+def _run_mode(args: argparse.Namespace, mode: str) -> dict[str, Any] | None:
+    """One mode in a fresh process; its result, or None if it failed."""
+    with tempfile.TemporaryDirectory(prefix="tessera-serving-") as tmp:
+        out = Path(tmp) / "result.json"
+        command = [
+            sys.executable, "-m", "benchmarks.serving_memory",
+            "--data", str(args.data), "--split", args.split, "--index-dir", str(args.index_dir),
+            "--mode", mode, "--json", str(out),
+        ]  # fmt: skip
+        print(f"== {mode}: {' '.join(command)}", file=sys.stderr, flush=True)
+        code = subprocess.run(command, check=False).returncode
+        if code != 0 or not out.is_file():
+            print(f"== {mode}: failed with exit code {code}", file=sys.stderr)
+            return None
+        result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return result
+
+
+def _markdown(results: list[dict[str, Any]], command: str) -> str:
+    first = results[0]
+    header = [
+        "mode",
+        "RSS opened MB",
+        "RSS searched MB",
+        "of it anonymous MB",
+        "of it index pages MB",
+        "peak RSS MB",
+        "memory_bytes MB",
+        "nDCG@10",
+        "p50 ms",
+        "load (1 min)",
+    ]
+    rows = [
+        [
+            r["mode"],
+            report.cell(r["opened_mb"]["VmRSS"], ",.0f"),
+            report.cell(r["searched_mb"]["VmRSS"], ",.0f"),
+            report.cell(r["searched_mb"]["RssAnon"], ",.0f"),
+            report.cell(r["searched_mb"]["index_pages"], ",.0f"),
+            report.cell(r["searched_mb"]["VmHWM"], ",.0f"),
+            report.cell(r["memory_bytes"] / 2**20, ",.1f"),
+            report.cell(r["ndcg_at_10"], ".3f"),
+            report.cell(r["latency_ms_p50"], ".1f"),
+            report.cell(r["load_1min"], ".1f"),
+        ]
+        for r in results
+    ]
+    return "\n".join(
+        [
+            f"# Serving memory: {first['kind']} on {first['dataset']} {first['split']}",
+            "",
+            f"{first['num_docs']:,} documents, {first['num_queries']} queries, each mode in a fresh "
+            "process. Generated by:",
+            "",
+            f"    {command}",
+            "",
+            report.markdown_table(header, rows),
+        ]
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.serving_memory", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--data", type=Path, required=True, help="BEIR folder of the queries and judgments")
+    parser.add_argument("--split", required=True, help="qrels split, e.g. dev")
+    parser.add_argument("--index-dir", type=Path, required=True, help="a saved index folder")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--results-dir", type=Path, default=Path("docs/results"), help="table and JSON")
+    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one mode, in this process
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # where that mode writes its result
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each mode in a fresh process and write the table; 1 if a mode failed, 2 for bad arguments."""
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
+    if args.mode is not None:
+        try:
+            result = serve_once(args.data, args.split, args.index_dir, args.mode)
+        except (DatasetError, IndexNotFound) as exc:
+            print(f"benchmarks.serving_memory: error: {exc}", file=sys.stderr)
+            return 2
+        if args.json is not None:
+            report.write_json(args.json, result)
+        else:
+            print(json.dumps(result, indent=2))
+        return 0
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - set(MODES):
+        print(f"benchmarks.serving_memory: error: --modes takes {', '.join(MODES)}", file=sys.stderr)
+        return 2
+    results = [r for r in (_run_mode(args, m) for m in modes) if r is not None]
+    if results:
+        command = "python -m benchmarks.serving_memory " + " ".join(sys.argv[1:] if argv is None else argv)
+        markdown = _markdown(results, command)
+        stem = args.results_dir / f"{results[0]['dataset']}-{args.split}-serving-memory"
+        report.write_report(stem, markdown, results)
+        print(markdown)
+    return 0 if len(results) == len(modes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,40 @@
+"""The serving-memory benchmark: one mode measured in this process, memory-mapped or read into memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.serving_memory import main, serve_once
+from evals.datasets import load_beir
+from indexers import create_index, parse_config
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("serving") / "index"
+    config = {"kind": "colbert_pooled", "ann": "ivf", "nlist": 4, "encoder": {"model": "fake:hash:64"}}
+    index = create_index(parse_config(config))
+    index.build(load_beir(DATA, "test").docs)
+    index.save(folder)
+    return folder
+
+
+def test_reading_into_memory_counts_what_mapping_leaves_on_disk(saved: Path) -> None:
+    mapped = serve_once(DATA, "test", saved, "mmap")
+    in_memory = serve_once(DATA, "test", saved, "in-memory")
+    assert mapped["num_docs"] == in_memory["num_docs"] == 20
+    assert mapped["ndcg_at_10"] == pytest.approx(in_memory["ndcg_at_10"])
+    assert 0 < mapped["memory_bytes"] < in_memory["memory_bytes"]
+    for result in (mapped, in_memory):
+        searched = result["searched_mb"]
+        assert 0 < searched["RssAnon"] <= searched["VmRSS"] <= searched["VmHWM"]
+        assert 0 <= searched["index_pages"] <= searched["VmRSS"]
+
+
+def test_unknown_modes_are_refused(saved: Path) -> None:
+    args = ["--data", str(DATA), "--split", "test", "--index-dir", str(saved), "--modes", "mmap,swap"]
+    assert main(args) == 2
