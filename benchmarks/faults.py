@@ -7,8 +7,9 @@ For each mode, a fresh data folder and real processes: `tessera serve` (embedded
 worker child), or `tessera serve --no-worker` and two `tessera worker` processes on the local Redis
 (distributed; the database given by --redis is flushed first). A client thread keeps adding small
 batches, rebuilding and deleting earlier acknowledged documents, and notes which writes were answered
-2xx. Each round waits a random moment (seeded), kills the next target of api / worker / both with
-SIGKILL and restarts it. After the last round everything is stopped and started cleanly, jobs are
+2xx. Each round waits until a worker has applied a write (so that kills find the workers started),
+then a random moment (seeded), kills the next target of api / worker / both with SIGKILL and
+restarts it. After the last round everything is stopped and started cleanly, jobs are
 given `--settle-s` to end, the service is stopped, and the document store and each kind's live
 version are opened from disk and compared with what the client was told. Writes with no 2xx answer
 may or may not have happened; they count for nothing either way. Exits 1 if a loss column is not 0.
@@ -40,7 +41,8 @@ import redis
 from evals.report import markdown_table, write_report
 from indexers.cli_args import parse_args
 from indexers.storage.versions import read_manifest
-from service.schemas.jobs import TERMINAL_STATES, JobState
+from service.schemas.jobs import TERMINAL_STATES
+from service.writelog import WriteLog
 
 __all__ = [
     "CHECKS",
@@ -86,7 +88,6 @@ CHECKS = {
     "log_unapplied": "log entries unapplied",
 }
 """The loss columns (target 0 each) and their headers."""
-NON_TERMINAL: tuple[JobState, ...] = ("queued", "running", "stalled")
 WORDS = [f"w{i}" for i in range(500)]
 
 
@@ -403,18 +404,52 @@ class Writer:
                 self.halt.wait(self.pause_s if sent else 0.2)
 
 
+def _index_state(data_dir: Path, collection: str) -> tuple[int, int]:
+    """The last write every kind holds (the manifest's number) and the last write accepted."""
+    folder = data_dir / "collections" / TENANT / collection
+    manifest = read_manifest(folder / "indexes")
+    return (manifest.seq if manifest else 0), WriteLog(folder / "log").head()
+
+
+def _wait_indexing(data_dir: Path, collection: str, timeout: float) -> float:
+    """Wait until some worker applies a write (the manifest's number moves; the client keeps writing),
+    so that each kill finds the workers started; returns the seconds waited."""
+    start = time.monotonic()
+    before, _ = _index_state(data_dir, collection)
+    while time.monotonic() - start < timeout and _index_state(data_dir, collection)[0] <= before:
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def _job_running(data_dir: Path) -> bool:
+    """Whether a worker is running a job now (a heartbeat within the last 1.5 periods)."""
+    period = float(SERVICE_SETTINGS["TESSERA_HEARTBEAT_S"])
+    now = time.time()
+    for beat in (data_dir / "jobs" / TENANT).glob("*.heartbeat"):
+        try:
+            if now - beat.stat().st_mtime < 1.5 * period:
+                record = json.loads(beat.with_suffix(".json").read_text())
+                if record.get("finished_at") is None:
+                    return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def _unfinished(client: httpx.Client) -> list[str]:
+    """Ids of the jobs not in a terminal state (among the newest 1,000: one listing, which reads
+    every job's state)."""
+    jobs = client.get("/v1/jobs", params={"limit": 1000}).json()["data"]
+    return [job["id"] for job in jobs if job["state"] not in TERMINAL_STATES]
+
+
 def _settle(client: httpx.Client, data_dir: Path, collection: str, timeout: float) -> float:
     """Wait until no job is left unfinished and the indexes hold the whole write log (at most
     `timeout`); returns the seconds waited."""
     start = time.monotonic()
-    log = data_dir / "collections" / TENANT / collection / "log"
-    root = data_dir / "collections" / TENANT / collection / "indexes"
     while time.monotonic() - start < timeout:
-        listed = (client.get("/v1/jobs", params={"state": state, "limit": 1}) for state in NON_TERMINAL)
-        busy = any(response.json()["count"] for response in listed)
-        manifest = read_manifest(root)
-        behind = any(int(path.stem) > (manifest.seq if manifest else 0) for path in log.glob("[0-9]*.jsonl"))
-        if not busy and not behind:
+        applied, head = _index_state(data_dir, collection)
+        if applied >= head and not _unfinished(client):
             break
         time.sleep(1.0)
     return time.monotonic() - start
@@ -422,11 +457,7 @@ def _settle(client: httpx.Client, data_dir: Path, collection: str, timeout: floa
 
 def _job_counts(client: httpx.Client, acknowledged: list[str]) -> dict[str, Any]:
     """Jobs left unfinished (all of them), and acknowledged jobs with no record or that failed."""
-    stuck = [
-        job["id"]
-        for state in NON_TERMINAL
-        for job in client.get("/v1/jobs", params={"state": state, "limit": 1000}).json()["data"]
-    ]
+    stuck = _unfinished(client)
     lost, failed = [], []
     for job_id in acknowledged:
         response = client.get(f"/v1/jobs/{job_id}")
@@ -512,6 +543,8 @@ def run_mode(
     rng = random.Random(seed)
     collection = "faults"
     kills: Counter[str] = Counter()
+    during_job = 0
+    waits: list[float] = []
     started = time.monotonic()
     try:
         cluster.start()
@@ -519,11 +552,15 @@ def run_mode(
         writer = Writer(url, collection, seed + 1)
         writer.start()
         for number in range(rounds):
+            waits.append(_wait_indexing(data_dir, collection, settle_s))
             time.sleep(rng.uniform(*window))
             target = TARGETS[number % len(TARGETS)]
+            busy = _job_running(data_dir)
             cluster.kill(target, rng)
             kills[target] += 1
-            print(f"{mode}: round {number + 1}/{rounds}: killed {target}", file=sys.stderr, flush=True)
+            during_job += busy
+            note = " during a job" if busy else ""
+            print(f"{mode}: round {number + 1}/{rounds}: killed {target}{note}", file=sys.stderr, flush=True)
         writer.stop()
         cluster.stop()
         cluster.start()
@@ -541,6 +578,11 @@ def run_mode(
         "mode": mode,
         "rounds": rounds,
         "kills": {target: kills[target] for target in TARGETS},
+        "kills_during_job": during_job,
+        "worker_wait_s": {
+            "mean": round(sum(waits) / max(len(waits), 1), 1),
+            "max": round(max(waits, default=0), 1),
+        },
         "acknowledged_docs": len(ledger.added),
         "acknowledged_deletes": len(ledger.deleted),
         "unknown_docs": len(ledger.added_unknown),
@@ -565,6 +607,7 @@ def markdown(report: dict[str, Any]) -> str:
         "mode",
         "rounds",
         "kills api / worker / both",
+        "kills during a job",
         "acknowledged docs (deletes)",
         "unknown outcome docs",
         *CHECKS.values(),
@@ -576,6 +619,7 @@ def markdown(report: dict[str, Any]) -> str:
             row["mode"],
             row["rounds"],
             " / ".join(str(row["kills"][target]) for target in TARGETS),
+            row["kills_during_job"],
             f"{row['acknowledged_docs']} ({row['acknowledged_deletes']})",
             row["unknown_docs"],
             *(row[column] for column in CHECKS),
