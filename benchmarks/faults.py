@@ -436,38 +436,36 @@ def _job_running(data_dir: Path) -> bool:
     return False
 
 
-def _unfinished(client: httpx.Client) -> list[str]:
-    """Ids of the jobs not in a terminal state (among the newest 1,000: one listing, which reads
-    every job's state)."""
-    jobs = client.get("/v1/jobs", params={"limit": 1000}).json()["data"]
-    return [job["id"] for job in jobs if job["state"] not in TERMINAL_STATES]
+def _settle(
+    client: httpx.Client, data_dir: Path, collection: str, timeout: float
+) -> tuple[float, dict[str, str]]:
+    """Wait until the indexes hold the whole write log and every job (each record under the data
+    folder, asked one by one: a terminal state never changes) has ended, at most `timeout`.
 
-
-def _settle(client: httpx.Client, data_dir: Path, collection: str, timeout: float) -> float:
-    """Wait until no job is left unfinished and the indexes hold the whole write log (at most
-    `timeout`); returns the seconds waited."""
+    Returns:
+        The seconds waited, and every job's last state.
+    """
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
+    states: dict[str, str] = {}
+    while True:
+        for record in (data_dir / "jobs" / TENANT).glob("*.json"):
+            if states.get(record.stem) not in TERMINAL_STATES:
+                states[record.stem] = client.get(f"/v1/jobs/{record.stem}").json()["state"]
         applied, head = _index_state(data_dir, collection)
-        if applied >= head and not _unfinished(client):
-            break
+        ended = all(state in TERMINAL_STATES for state in states.values())
+        if (applied >= head and ended) or time.monotonic() - start > timeout:
+            return time.monotonic() - start, states
         time.sleep(1.0)
-    return time.monotonic() - start
 
 
-def _job_counts(client: httpx.Client, acknowledged: list[str]) -> dict[str, Any]:
-    """Jobs left unfinished (all of them), and acknowledged jobs with no record or that failed."""
-    stuck = _unfinished(client)
-    lost, failed = [], []
-    for job_id in acknowledged:
-        response = client.get(f"/v1/jobs/{job_id}")
-        if response.status_code == 404:
-            lost.append(job_id)
-        elif response.json()["state"] not in TERMINAL_STATES:
-            stuck.append(job_id)
-        elif response.json()["state"] == "failed":
-            failed.append(job_id)
-    return {"stuck": sorted(set(stuck)), "lost": lost, "failed": failed}
+def _job_counts(client: httpx.Client, states: dict[str, str], acknowledged: list[str]) -> dict[str, Any]:
+    """Jobs left unfinished or failed (all of them), and acknowledged jobs the API does not know."""
+    lost = [job_id for job_id in acknowledged if client.get(f"/v1/jobs/{job_id}").status_code == 404]
+    return {
+        "stuck": sorted(job_id for job_id, state in states.items() if state not in TERMINAL_STATES),
+        "failed": sorted(job_id for job_id, state in states.items() if state == "failed"),
+        "lost": lost,
+    }
 
 
 def inspect_store(data_dir: Path, collection: str) -> dict[str, Any]:
@@ -564,9 +562,9 @@ def run_mode(
         writer.stop()
         cluster.stop()
         cluster.start()
-        with httpx.Client(base_url=url, timeout=30) as client:
-            settled = _settle(client, data_dir, collection, settle_s)
-            jobs = _job_counts(client, writer.ledger.jobs)
+        with httpx.Client(base_url=url, timeout=120) as client:
+            settled, states = _settle(client, data_dir, collection, settle_s)
+            jobs = _job_counts(client, states, writer.ledger.jobs)
     finally:
         cluster.stop()
     found = inspect_store(data_dir, collection)
@@ -593,6 +591,7 @@ def run_mode(
         "stored_docs": len(found["stored"]),
         "kind_docs": {kind: len(ids) for kind, ids in found["kinds"].items()},
         "log": {"applied_seq": found["seq"], "head": found["head"]},
+        "jobs": len(states),
         "jobs_failed": jobs["failed"],
         "settle_s": round(settled, 1),
         "wall_s": round(time.monotonic() - started, 1),
