@@ -23,16 +23,17 @@ that port only to apply the chat template and tokenize.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import queue
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-import httpx
 
 from indexers.errors import InvalidConfig, InvalidInput, LLMError, LLMUnavailable
 from indexers.import_lock import IMPORT_LOCK
@@ -58,9 +59,36 @@ def available_cores() -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Engine:
+    """The loaded engine and how to reach its local port (no proxies: a loopback address)."""
+
     server: Any
-    http: httpx.Client
-    trained_window: int
+    address: str
+    key: str
+    trained_window: int = MAX_DEFAULT_WINDOW
+    opener: urllib.request.OpenerDirector = field(
+        default_factory=lambda: urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    )
+
+    def call(self, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+        """GET (no body) or POST `body` as JSON to the engine; the JSON reply.
+
+        Raises:
+            LLMError: the engine refused the request.
+            LLMUnavailable: the engine could not be reached.
+        """
+        request = urllib.request.Request(
+            self.address + path,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
+        try:
+            with self.opener.open(request, timeout=timeout) as response:
+                payload: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise LLMError(f"llama.cpp refused {path}: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+        except OSError as exc:  # URLError, refused connections, timeouts
+            raise LLMUnavailable(f"llama.cpp engine unreachable: {exc}") from exc
+        return payload
 
 
 @dataclass(slots=True)
@@ -108,28 +136,16 @@ class LlamaCppLLM(LLM):
             server = xllamacpp.Server(params)
         except Exception as exc:  # the binding raises plain runtime errors for unreadable models
             raise InvalidConfig(f"llama.cpp cannot load {self.config.model!r} ({path}): {exc}") from exc
-        http = httpx.Client(
-            base_url=server.listening_address,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=self.config.timeout_s,
-        )
-        models = http.get("/v1/models").json()
-        trained = int(models["data"][0]["meta"].get("n_ctx_train") or MAX_DEFAULT_WINDOW)
-        return _Engine(server, http, trained)
+        engine = _Engine(server, server.listening_address, key)
+        meta = engine.call("/v1/models", None, self.config.timeout_s)["data"][0]["meta"]
+        return replace(engine, trained_window=int(meta.get("n_ctx_train") or MAX_DEFAULT_WINDOW))
 
     @property
     def context_window(self) -> int:
         return self.config.context_window or min(self._engine.trained_window, MAX_DEFAULT_WINDOW)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._engine.http.post(path, json=body)
-        except httpx.TransportError as exc:
-            raise LLMUnavailable(f"llama.cpp engine unreachable: {exc}") from exc
-        if response.status_code >= 400:
-            raise LLMError(f"llama.cpp refused {path}: HTTP {response.status_code} {response.text[:300]}")
-        payload: dict[str, Any] = response.json()
-        return payload
+        return self._engine.call(path, body, self.config.timeout_s)
 
     def count_tokens(self, text: str) -> int:
         if not text:
