@@ -158,20 +158,17 @@ def mixed_load(
             statuses[f"{status // 100}xx"] = statuses.get(f"{status // 100}xx", 0) + 1
 
     def searcher(worker: int) -> None:
-        i = worker
+        n = 0
         while time.monotonic() < deadline:
-            kind = kinds[i % len(kinds)]
+            kind, query = kinds[(worker + n) % len(kinds)], queries[(worker + n * concurrency) % len(queries)]
+            n += 1
             start = time.perf_counter()
             try:
-                response = client.post(
-                    f"/v1/collections/{name}/search", json=_search_body(kind, queries[i % len(queries)], k)
-                )
+                response = client.post(f"/v1/collections/{name}/search", json=_search_body(kind, query, k))
             except httpx.TransportError:
                 with lock:
                     dropped["search"] += 1
                 continue
-            finally:
-                i += concurrency
             count(response.status_code)
             if response.status_code == 200:
                 with lock:

@@ -38,5 +38,5 @@ def test_mixed_load_counts_searches_and_writes(url: str, capsys: pytest.CaptureF
     mixed = report["mixed"]
     assert report["ingest"]["documents"] == 10 and report["ingest"]["failed_jobs"] == 0
     assert set(mixed["responses"]) == {"2xx"} and mixed["dropped_connections"] == {"search": 0, "write": 0}
-    assert mixed["write_jobs"] >= 2 and mixed["write_jobs_failed"] == 0
+    assert mixed["write_jobs"] >= 1 and mixed["write_jobs_failed"] == 0
     assert mixed["search"][0]["kind"] == "exact" and mixed["search"][0]["requests"] > 0
