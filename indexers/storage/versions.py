@@ -229,7 +229,8 @@ def open_current(root: Path, name: str) -> Index:
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
-    """Write `text` (or bytes) to `path` through a fsynced temporary file and `os.replace`."""
+    """Write `text` (or bytes) to `path` through a fsynced temporary file and `os.replace`, then
+    fsync the folder so the rename itself survives a power cut."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     data = text if isinstance(text, bytes) else text.encode("utf-8")
@@ -238,6 +239,7 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

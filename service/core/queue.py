@@ -7,6 +7,7 @@ sync job after a crash)."""
 from __future__ import annotations
 
 import builtins
+import itertools
 import logging
 import time
 import uuid
@@ -127,8 +128,7 @@ class JobQueue:
     ) -> builtins.list[JobPublic]:
         """The tenant's newest jobs first, as the API shows them, only those in `state` if given."""
         shown = (self.public(record) for record in self.list(tenant, collection=collection))
-        matching = [job for job in shown if state is None or job.state == state]
-        return matching[:limit]
+        return list(itertools.islice((job for job in shown if state is None or job.state == state), limit))
 
     def cancel(self, record: JobRecord) -> JobPublic:
         """Ask for cancellation: a queued job is skipped, a running one stops at its next progress step.

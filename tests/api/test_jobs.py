@@ -8,7 +8,12 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
+from service.core.queue import JobQueue
 from service.core.recovery import recover
+from service.jobs import JobRecord
+from service.schemas.jobs import JobPublic
 from service.settings import Settings
 from tests.api.support import EXACT, open_client
 
@@ -128,3 +133,24 @@ def test_jobs_show_their_times_and_worker_and_filter_by_state(
         jobs.backend.store_result(second["id"], {"done": 1, "total": 2}, "PROGRESS")
         assert job_ids(client, state="running") == [second["id"]]
         assert client.get("/v1/jobs", params={"state": "running"}).json()["data"][0]["finished_at"] is None
+
+
+def test_a_page_of_jobs_reads_only_the_states_it_shows(
+    settings: Settings, tiny_records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[str] = []
+    public = JobQueue.public
+
+    def counting(self: JobQueue, record: JobRecord) -> JobPublic:
+        shown.append(record.id)
+        return public(self, record)
+
+    for client, _ in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        ids = [
+            client.post("/v1/collections/docs/documents", json={"documents": [record]}).json()["id"]
+            for record in tiny_records[:5]
+        ]
+        monkeypatch.setattr(JobQueue, "public", counting)
+        page = client.get("/v1/jobs", params={"limit": 2}).json()["data"]
+        assert [job["id"] for job in page] == ids[:-3:-1] and shown == ids[:-3:-1]
