@@ -1,7 +1,8 @@
 """Run a lineup (a TOML run list) on one BEIR-layout dataset, each run in its own process, into one table.
 
     python -m benchmarks.run benchmarks/lineups/beir.toml --data ../shared/data/scifact --split dev \
-        [--only bm25,dense] [--limit-docs N | --sample-docs N] [--results-dir docs/results] [--runs-dir runs]
+        [--only bm25,dense] [--limit-docs N | --sample-docs N] [--results-dir docs/results] \
+        [--runs-dir runs] [--keep-indexes DIR]
 
 A lineup file names itself and lists its runs:
 
@@ -140,6 +141,8 @@ def _run_one(run: Run, args: argparse.Namespace, split: str, out: Path) -> EvalR
             command += ["--sample-queries", str(run.sample_queries)]
         if run.title_queries is not None:
             command += ["--title-queries", str(run.title_queries)]
+        if args.keep_indexes is not None:
+            command += ["--index-dir", str(args.keep_indexes / out.stem)]
         out.unlink(missing_ok=True)
         print(f"== {run.name}: {' '.join(command)}", file=sys.stderr, flush=True)
         child = subprocess.run(command, check=False, stdout=subprocess.PIPE, text=True)
@@ -233,6 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     cut.add_argument("--sample-docs", type=int, help="subsample: judged documents, then others, N in all")
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"), help="table and JSON")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="each run's JSON")
+    parser.add_argument(
+        "--keep-indexes", type=Path, help="keep each run's saved index in DIR/<run file stem> (must be new)"
+    )
     return parser
 
 

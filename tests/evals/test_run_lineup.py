@@ -60,12 +60,14 @@ def test_every_run_gets_a_row_in_one_report(tmp_path: Path, data_dir: Path, caps
     assert capsys.readouterr().out.splitlines()[0].startswith("| kind/config | nDCG@10 |")
 
 
-def test_a_baseline_adds_a_paired_comparison_per_query(tmp_path: Path, data_dir: Path) -> None:
+def test_a_baseline_adds_a_paired_comparison_and_indexes_can_be_kept(tmp_path: Path, data_dir: Path) -> None:
     text = LINEUP.replace('notes = "Fake encoder."', 'notes = "Fake encoder."\nbaseline = "exact fake"')
     lineup = _write(tmp_path, text.replace("sample_queries = 4\n", ""))
     results = tmp_path / "results"
     args = ["--data", str(data_dir), "--split", "test", "--results-dir", str(results)]
-    assert main([str(lineup), *args, "--runs-dir", str(tmp_path / "runs")]) == 0
+    kept = tmp_path / "indexes"
+    assert main([str(lineup), *args, "--runs-dir", str(tmp_path / "runs"), "--keep-indexes", str(kept)]) == 0
+    assert sorted(p.name for p in kept.iterdir()) == ["data-test-dense_fake", "data-test-exact_fake"]
     data = json.loads((results / "data-test-tiny.json").read_text())
     assert len(data["results"][0]["ndcg_at_10_per_query"]) == 10
     comparison = data["paired"]["dense fake"]
