@@ -475,7 +475,7 @@ def _parser() -> argparse.ArgumentParser:
         help="LLM backend (default: llamacpp for GGUF models, local transformers otherwise, openai with "
         "--base-url)",
     )
-    p.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: every core)")
+    p.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: cores less one)")
     p.add_argument("--context-window", type=int, default=4096, help="LLM window (caps full-context prompts)")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")

@@ -7,12 +7,14 @@ whole context window; `threads` caps the CPU threads. JSON mode constrains decod
 grammar, so a reply that is not cut short by `max_tokens` parses. Token counts are the model's own
 tokenizer's.
 
-Threads: the wheel runs its threads through OpenMP, whose default waiting policy spins; with more busy
-threads than cores (other jobs on the machine) SmolLM2 generation with 2 threads fell from about 16 to
-about 1 token per second on a 2-core machine. So this module sets `OMP_WAIT_POLICY=PASSIVE` before
-llama.cpp loads unless the environment sets it. That only takes effect while no OpenMP runtime is loaded
-in the process (torch loads one too): a process that imports torch first should export
-`OMP_WAIT_POLICY=PASSIVE` itself, or give llama.cpp fewer threads than free cores.
+Threads: by default the cores this process may use less one (at least 1), so that encoders running
+beside the model (memory ingestion embeds while it extracts) do not oversubscribe the cores. The wheel
+runs its threads through OpenMP, whose default waiting policy spins; with more busy threads than cores
+(other jobs on the machine) SmolLM2 generation with 2 threads fell from about 16 to about 1 token per
+second on a 2-core machine. So this module sets `OMP_WAIT_POLICY=PASSIVE` before llama.cpp loads unless
+the environment sets it. That only takes effect while no OpenMP runtime is loaded in the process (torch
+loads one too): a process that imports torch first should export `OMP_WAIT_POLICY=PASSIVE` itself, or
+give llama.cpp fewer threads than free cores.
 
 Bounds: `timeout_s` is checked after every generated token and stops generation (finish reason
 `time`); evaluating the prompt itself cannot be interrupted, and a prompt is at most one context window.
@@ -123,7 +125,7 @@ class LlamaCppLLM(LLM):
         params.model.path = str(path)
         params.n_parallel = self.config.parallel
         params.n_ctx = (self.config.context_window or MAX_DEFAULT_WINDOW) * self.config.parallel
-        threads = self.config.threads or available_cores()
+        threads = self.config.threads or max(1, available_cores() - 1)
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.n_gpu_layers = 0 if self.config.device == "cpu" else -1

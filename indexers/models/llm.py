@@ -102,8 +102,8 @@ class LLMConfig(BaseModel):
         None,
         ge=1,
         le=512,
-        description="llamacpp: CPU threads (they spin: at most the free cores); default: every core "
-        "this process may use",
+        description="llamacpp: CPU threads (they spin: at most the free cores); default: the cores this "
+        "process may use less one (at least 1), leaving a core to the encoders",
     )
     parallel: int = Field(
         2, ge=1, le=64, description="llamacpp: calls decoded together, each with the whole context window"
