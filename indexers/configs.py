@@ -193,13 +193,18 @@ class SlimConfig(_Frozen):
     """SLIM: sparse token vectors through an MLM head; a Lucene impact index, then sparse late interaction."""
 
     kind: Literal["slim"] = "slim"
-    encoder: EncoderConfig = EncoderConfig(model="splade-tiny")
+    encoder: EncoderConfig = Field(
+        EncoderConfig(model="splade-tiny", doc_max_length=512),
+        description="the MLM; documents up to 512 tokens (SPLADE-tiny's window) by default",
+    )
     token_top_k: int = Field(16, ge=1, le=1024, description="vocabulary entries kept per token")
     impact_scale: float = Field(
         100.0, gt=0, le=1e6, description="weights are rounded to integers weight * impact_scale for Lucene"
     )
     refine: bool = Field(True, description="re-score first-stage candidates with sparse late interaction")
-    candidates: int = Field(200, ge=1, le=100_000, description="first-stage documents refined per query")
+    candidates: int = Field(
+        100, ge=1, le=100_000, description="first-stage documents refined per query (at least k are)"
+    )
     threads: int = Field(2, ge=1, le=64, description="Lucene indexing threads")
 
 
