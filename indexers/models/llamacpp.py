@@ -24,7 +24,6 @@ that port only to apply the chat template and tokenize.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import queue
@@ -109,11 +108,15 @@ class LlamaCppLLM(LLM):
     def __init__(self, config: LLMConfig) -> None:
         super().__init__(config)
         self._load_lock = threading.Lock()
+        self._loaded: _Engine | None = None
 
-    @functools.cached_property
+    @property
     def _engine(self) -> _Engine:
+        """The engine, loaded by the first caller (concurrent first callers wait for that one load)."""
         with self._load_lock:
-            return self._start()
+            if self._loaded is None:
+                self._loaded = self._start()
+            return self._loaded
 
     def _start(self) -> _Engine:
         path = resolve_gguf_file(self.config.model, self.config.resolved_cache_dir())
