@@ -101,7 +101,7 @@ class CachedDocuments(TokenEncoder):
     def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.model._forward(batch)
 
-    def decode_tokens(self, token_ids: Sequence[int]) -> list[str]:
+    def decode_tokens(self, token_ids: Sequence[int] | np.ndarray) -> list[str]:
         return self.model.decode_tokens(token_ids)
 
     def _document_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
