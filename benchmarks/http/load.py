@@ -157,17 +157,23 @@ def mixed_load(
         with lock:
             statuses[f"{status // 100}xx"] = statuses.get(f"{status // 100}xx", 0) + 1
 
+    def post(side: str, path: str, **request: Any) -> httpx.Response | None:
+        """POST to the collection's `path`; None (counted as dropped on `side`) if the connection fails."""
+        try:
+            return client.post(f"/v1/collections/{name}/{path}", **request)
+        except httpx.TransportError:
+            with lock:
+                dropped[side] += 1
+            return None
+
     def searcher(worker: int) -> None:
         n = 0
         while time.monotonic() < deadline:
             kind, query = kinds[(worker + n) % len(kinds)], queries[(worker + n * concurrency) % len(queries)]
             n += 1
             start = time.perf_counter()
-            try:
-                response = client.post(f"/v1/collections/{name}/search", json=_search_body(kind, query, k))
-            except httpx.TransportError:
-                with lock:
-                    dropped["search"] += 1
+            response = post("search", "search", json=_search_body(kind, query, k))
+            if response is None:
                 continue
             count(response.status_code)
             if response.status_code == 200:
@@ -187,13 +193,8 @@ def mixed_load(
             for route, body in filter(None, requests):
                 path = "documents/jsonl" if route == "jsonl" else "documents/delete"
                 content_type = "application/x-ndjson" if route == "jsonl" else "application/json"
-                try:
-                    response = client.post(
-                        f"/v1/collections/{name}/{path}", content=body, headers={"Content-Type": content_type}
-                    )
-                except httpx.TransportError:
-                    with lock:
-                        dropped["write"] += 1
+                response = post("write", path, content=body, headers={"Content-Type": content_type})
+                if response is None:
                     continue
                 count(response.status_code)
                 if response.status_code == 202:
