@@ -88,6 +88,7 @@ class IndexJob(JobPayload):
     the job was enqueued for (build, add, delete), or the last accepted one (sync)."""
 
     seq: int = Field(ge=0)
+    collection_uid: str | None = Field(None, description="the `uid` of the collection that took the write")
 
 
 class MemoryJob(JobPayload):
@@ -103,6 +104,9 @@ class CollectionSpec(BaseModel):
     tenant: str
     configs: list[IndexConfig]
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    uid: str | None = Field(
+        None, description="set at creation: tells this collection from an earlier one of the same name"
+    )
 
     @property
     def kinds(self) -> list[str]:
@@ -128,6 +132,7 @@ class JobRecord(BaseModel):
     tenant: str
     collection: str
     seq: int | None = Field(None, description="the collection write an index job applies")
+    collection_uid: str | None = Field(None, description="the `uid` of the collection an index job writes")
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -188,6 +193,12 @@ class Layout:
             return CollectionSpec.model_validate_json(self.spec_file(tenant, name).read_text())
         except FileNotFoundError:
             return None
+
+    def same_collection(self, record: JobRecord) -> bool:
+        """Whether the collection the job was accepted for still exists (not deleted, nor deleted
+        and made again under its name since)."""
+        spec = self.read_spec(record.tenant, record.collection)
+        return spec is not None and (record.collection_uid is None or record.collection_uid == spec.uid)
 
     def read_record(self, tenant: str, job_id: str) -> JobRecord | None:
         """The job's record, or None if the tenant has no such job."""

@@ -158,8 +158,9 @@ def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
     def locked(run: JobRun) -> dict[str, Any]:
         with collection_lock(layout.lock_file(job.tenant, job.collection)):
             spec = layout.read_spec(job.tenant, job.collection)
-            if spec is None:
-                raise IndexNotFound(f"collection {job.collection!r} no longer exists")
+            uid = job.collection_uid if isinstance(job, IndexJob) else None
+            if spec is None or uid not in (None, spec.uid):
+                raise IndexNotFound(f"collection {job.collection!r} was deleted after this job was accepted")
             return apply(spec, run)
 
     return {"collection": job.collection, **run_tracked(task, job, locked)}

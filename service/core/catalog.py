@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class Catalog:
             folder.mkdir(parents=True)
         except FileExistsError as exc:
             raise IndexExists(f"collection {name!r} already exists") from exc
-        spec = CollectionSpec(name=name, tenant=tenant, configs=list(configs))
+        spec = CollectionSpec(name=name, tenant=tenant, configs=list(configs), uid=uuid.uuid4().hex)
         try:
             self.docs.create(tenant, name)
             atomic_write(self.layout.spec_file(tenant, name), spec.model_dump_json(indent=2))

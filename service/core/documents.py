@@ -21,7 +21,7 @@ from service.core.errors import Conflict, PayloadTooLarge
 from service.core.filters import to_qdrant
 from service.core.queue import new_job_id
 from service.core.services import Services
-from service.jobs import TASK_ADD, TASK_BUILD, TASK_DELETE, IndexJob, JobType
+from service.jobs import TASK_ADD, TASK_BUILD, TASK_DELETE, CollectionSpec, IndexJob, JobType
 from service.schemas.filters import Filter
 from service.schemas.jobs import JobPublic
 from service.writelog import Entry, WriteLog, doc_line
@@ -42,10 +42,12 @@ def apply_to_store(services: Services, tenant: str, name: str, log: WriteLog) ->
     return len(pending)
 
 
-def _submit(services: Services, job_type: JobType, tenant: str, name: str, entry: Entry) -> JobPublic:
+def _submit(services: Services, job_type: JobType, spec: CollectionSpec, entry: Entry) -> JobPublic:
     """Enqueue the job that indexes an accepted write (accepted even if the broker is down: the
     write is in the log, and recovery enqueues a sync job once the broker is back)."""
-    job = IndexJob(job_id=entry.job_id, tenant=tenant, collection=name, seq=entry.seq)
+    job = IndexJob(
+        job_id=entry.job_id, tenant=spec.tenant, collection=spec.name, seq=entry.seq, collection_uid=spec.uid
+    )
     return services.queue.submit(job_type, job, accepted=True)
 
 
@@ -99,7 +101,7 @@ def ingest(
             _check_new(services, tenant, spec.name, docs)
         entry = log.append("add", new_job_id(), map(doc_line, docs))
         apply_to_store(services, tenant, spec.name, log)
-    return _submit(services, TASK_ADD, tenant, spec.name, entry)
+    return _submit(services, TASK_ADD, spec, entry)
 
 
 def _same(stored: StoredDoc, doc: Doc) -> bool:
@@ -154,7 +156,7 @@ def delete(services: Services, tenant: str, name: str, selector: Sequence[str] |
             doomed = list(dict.fromkeys(selector))
         entry = log.append("delete", new_job_id(), (json.dumps(doc_id) for doc_id in doomed))
         apply_to_store(services, tenant, spec.name, log)
-    return _submit(services, TASK_DELETE, tenant, spec.name, entry)
+    return _submit(services, TASK_DELETE, spec, entry)
 
 
 def rebuild(services: Services, tenant: str, name: str) -> JobPublic:
@@ -173,4 +175,4 @@ def rebuild(services: Services, tenant: str, name: str) -> JobPublic:
             raise InvalidInput(f"collection {name!r} has no documents to build from")
         entry = log.append("build", new_job_id(), map(doc_line, docs))
         log.mark_stored(entry.seq)
-    return _submit(services, TASK_BUILD, tenant, spec.name, entry)
+    return _submit(services, TASK_BUILD, spec, entry)

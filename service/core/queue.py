@@ -84,6 +84,7 @@ class JobQueue:
             tenant=payload.tenant,
             collection=payload.collection,
             seq=payload.seq if isinstance(payload, IndexJob) else None,
+            collection_uid=payload.collection_uid if isinstance(payload, IndexJob) else None,
         )
         self.layout.write_record(record)
         try:
@@ -178,11 +179,11 @@ class JobQueue:
             error = f"{type(info).__name__}: {info}" if isinstance(info, BaseException) else str(info)
         elif state == "queued" and cancel_requested:
             state = "cancelled"
-        if (
-            record.seq is not None
-            and state in ("queued", "running")
-            and record.seq <= self.applied(record.tenant, record.collection)
-        ):
+        pending_seq = record.seq if state in ("queued", "running") else None
+        if pending_seq is not None and not self.layout.same_collection(record):
+            state = "failed"
+            error = f"collection {record.collection!r} was deleted after this job was accepted"
+        elif pending_seq is not None and pending_seq <= self.applied(record.tenant, record.collection):
             state, error = "succeeded", None  # another run of the write log applied this job's write
             payload = {"collection": record.collection, "seq": record.seq, "applied_by_another_job": True}
         elif state == "running" and self.stale(record):

@@ -57,7 +57,9 @@ def recover(services: Services) -> Recovered:
         if indexed >= head:
             log.truncate(min(indexed, log.stored()))
         elif not _job_alive(services, tenant, name):
-            job = IndexJob(job_id=new_job_id(), tenant=tenant, collection=name, seq=head)
+            spec = services.layout.read_spec(tenant, name)
+            uid = None if spec is None else spec.uid
+            job = IndexJob(job_id=new_job_id(), tenant=tenant, collection=name, seq=head, collection_uid=uid)
             done.synced[f"{tenant}/{name}"] = services.queue.submit(TASK_SYNC, job, accepted=True).id
     if done.stored or done.synced:
         logger.warning("recovery: %s", done)

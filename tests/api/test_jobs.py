@@ -73,7 +73,7 @@ def test_failed_job_reports_its_error(settings: Settings, tiny_records: list[dic
         jobs.run_pending()
         failed = client.get(f"/v1/jobs/{job['id']}").json()
         assert failed["state"] == "failed"
-        assert failed["error"].startswith("IndexNotFound") and "no longer exists" in failed["error"]
+        assert failed["error"].startswith("IndexNotFound") and "was deleted after this job was accepted" in failed["error"]
 
 
 def test_running_job_shows_progress_and_a_lost_worker_stalls_until_a_sync_applies_it(
@@ -154,3 +154,26 @@ def test_a_page_of_jobs_reads_only_the_states_it_shows(
         monkeypatch.setattr(JobQueue, "public", counting)
         page = client.get("/v1/jobs", params={"limit": 2}).json()["data"]
         assert [job["id"] for job in page] == ids[:-3:-1] and shown == ids[:-3:-1]
+
+
+def test_a_job_of_a_deleted_collection_never_writes_to_a_new_one_of_that_name(
+    settings: Settings, tiny_records: list[dict[str, Any]]
+) -> None:
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        old = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[:5]}).json()
+        assert client.delete("/v1/collections/docs").status_code == 204
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        new = client.post("/v1/collections/docs/documents", json={"documents": tiny_records[5:]}).json()
+        assert old["seq"] == new["seq"] == 1  # the new collection's log starts again
+
+        name, kwargs = jobs.sent[-1]
+        jobs.execute(name, kwargs, new["id"])  # the new write is applied; the old job's is gone
+        assert client.get(f"/v1/jobs/{new['id']}").json()["state"] == "succeeded"
+        shown = client.get(f"/v1/jobs/{old['id']}").json()
+        assert shown["state"] == "failed" and "deleted after this job was accepted" in shown["error"]
+
+        jobs.run_pending()  # the old job, delivered late, fails rather than report the new write
+        assert client.get(f"/v1/jobs/{old['id']}").json()["state"] == "failed"
+        hits = client.post("/v1/collections/docs/search", json={"query": "insulin", "k": 50}).json()["hits"]
+        assert {hit["id"] for hit in hits} <= {record["id"] for record in tiny_records[5:]}

@@ -173,7 +173,7 @@ def test_missing_collection_and_a_bad_log_entry_fail_cleanly(layout: Layout, tin
     with pytest.raises(InvalidInput, match=f"{log_file.name} line 4"):
         add_documents(**payload("j1", seq))
     layout.spec_file("t", "c").unlink()
-    with pytest.raises(IndexNotFound, match="no longer exists"):
+    with pytest.raises(IndexNotFound, match="was deleted after this job was accepted"):
         add_documents(**payload("j2", seq))
 
 
