@@ -73,7 +73,10 @@ def test_failed_job_reports_its_error(settings: Settings, tiny_records: list[dic
         jobs.run_pending()
         failed = client.get(f"/v1/jobs/{job['id']}").json()
         assert failed["state"] == "failed"
-        assert failed["error"].startswith("IndexNotFound") and "was deleted after this job was accepted" in failed["error"]
+        assert (
+            failed["error"].startswith("IndexNotFound")
+            and "was deleted after this job was accepted" in failed["error"]
+        )
 
 
 def test_running_job_shows_progress_and_a_lost_worker_stalls_until_a_sync_applies_it(

@@ -152,7 +152,10 @@ def test_failed_job_exits_1(server: Served, capsys: pytest.CaptureFixture[str]) 
     assert run(server, "job", job_id, "--wait") == ExitCode.FAILED
     captured = capsys.readouterr()
     assert captured.out.startswith(f"job {job_id}: failed (index.add on {name})")
-    assert f"tessera: error: job {job_id} failed: " in captured.err and "was deleted after this job was accepted" in captured.err
+    assert (
+        f"tessera: error: job {job_id} failed: " in captured.err
+        and "was deleted after this job was accepted" in captured.err
+    )
 
 
 def test_job_wait_follows_a_queued_job(server: Served, capsys: pytest.CaptureFixture[str]) -> None:
