@@ -108,6 +108,11 @@ class CollectionSpec(BaseModel):
         None, description="set at creation: tells this collection from an earlier one of the same name"
     )
 
+    def took(self, uid: str | None) -> bool:
+        """Whether a write accepted for the collection `uid` (None: from before collections had
+        uids) belongs to this collection, not to an earlier one of the same name."""
+        return uid is None or uid == self.uid
+
     @property
     def kinds(self) -> list[str]:
         return [config.kind for config in self.configs]
@@ -198,7 +203,7 @@ class Layout:
         """Whether the collection the job was accepted for still exists (not deleted, nor deleted
         and made again under its name since)."""
         spec = self.read_spec(record.tenant, record.collection)
-        return spec is not None and (record.collection_uid is None or record.collection_uid == spec.uid)
+        return spec is not None and spec.took(record.collection_uid)
 
     def read_record(self, tenant: str, job_id: str) -> JobRecord | None:
         """The job's record, or None if the tenant has no such job."""

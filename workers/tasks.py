@@ -159,7 +159,7 @@ def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
         with collection_lock(layout.lock_file(job.tenant, job.collection)):
             spec = layout.read_spec(job.tenant, job.collection)
             uid = job.collection_uid if isinstance(job, IndexJob) else None
-            if spec is None or uid not in (None, spec.uid):
+            if spec is None or not spec.took(uid):
                 raise IndexNotFound(f"collection {job.collection!r} was deleted after this job was accepted")
             return apply(spec, run)
 

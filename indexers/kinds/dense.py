@@ -23,7 +23,7 @@ from indexers.errors import CorruptIndex
 from indexers.models.encoders import UsesTokenEncoder
 from indexers.storage.doc_table import DocTable
 from indexers.storage.faiss_lib import load_faiss
-from indexers.storage.resident import faiss_bytes
+from indexers.storage.resident import faiss_bytes, read_faiss_mapped
 
 __all__ = ["DenseIndex"]
 
@@ -163,7 +163,7 @@ class DenseIndex(UsesTokenEncoder, Index):
             raise CorruptIndex(f"{path}: missing {FAISS_FILE}")
         loaded = cls(config)
         try:
-            loaded._index, loaded._mapped = faiss.read_index(str(file), faiss.IO_FLAG_MMAP_IFC), True
+            loaded._index, loaded._mapped = read_faiss_mapped(file), True
         except RuntimeError:  # no memory map here (or a damaged file): read it into memory
             try:
                 loaded._index = faiss.read_index(str(file))
