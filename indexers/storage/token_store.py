@@ -150,11 +150,12 @@ class TokenStore:
         """Query vectors in the space of the stored vectors (a residual codec's PCA, else unchanged)."""
         return query if self.codec_fit is None else self.codec_fit.project(query)
 
-    def postings(self) -> tuple[np.ndarray, np.ndarray]:
-        """Residual stores: rows per centroid as CSR `(starts, rows)` (`posting_lists`), cached."""
+    def postings(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Residual stores: rows per centroid as CSR `(starts, rows)` (`posting_lists`), one per
+        segment of the store, rows numbered store-wide; cached."""
         if self._postings is None:
             self._postings = posting_lists(self.centroid_ids, self.residual_codec.num_centroids)
-        return self._postings
+        return [self._postings]
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Float32 vectors for row indices (in the stored space: a residual codec's PCA if any)."""

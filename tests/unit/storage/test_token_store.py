@@ -78,7 +78,7 @@ def test_residual_codec_store_add_save_load_and_postings(tmp_path: Path) -> None
     store.append(vecs[:20], [np.arange(len(v)) for v in vecs[:20]])
     store.append(vecs[20:], [np.arange(len(v)) for v in vecs[20:]])  # encoded against the fitted codec
     assert store.rows.shape == (1200, 8) and store.rows.dtype == np.uint8
-    starts, rows = store.postings()
+    ((starts, rows),) = store.postings()
     assert starts[-1] == store.num_vectors and np.array_equal(np.sort(rows), np.arange(store.num_vectors))
     query = store.project(vecs[25][:3])
     exact = query @ store.project(vecs[25]).T
