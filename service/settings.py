@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["minilm"], description="models readiness checks are resolvable"
     )
     keep_versions: int = Field(2, ge=1, description="committed versions kept per index kind")
+    merge_segments: int = Field(
+        8,
+        ge=0,
+        description="an index job that leaves a token kind (colbert_pooled, xtr, exact) with more than this "
+        "many store segments (one per write since the last merge) merges them into one after its commit, "
+        "dropping deleted documents (0: never; the `index.merge` task merges on demand)",
+    )
     encoding_cache_mb: int = Field(
         2048,
         ge=0,

@@ -6,6 +6,11 @@ after it, the last write of an id winning) and applied to each kind; the new ver
 become live together with the last entry's number (`indexers.storage.versions.commit_group`). A
 crash before that commit leaves the previous state serving and the entries in the log for the next
 run; a run that finds nothing pending does nothing.
+
+Token kinds write each add as a new store segment; a merge (`merge_collection`) compacts a kind's
+segments into one, dropping deleted documents, and commits it the same way with the sequence number
+unchanged (it applies no write). Both run under the collection's write lock, so neither loses the
+other's work, and a merge that crashes leaves the previous version serving.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from indexers.base import Doc, Index, Progress
 from indexers.configs import IndexConfig
 from indexers.errors import IndexNotFound
+from indexers.kinds.late_interaction import TokenIndex
 from indexers.models.encoding_cache import shared_encodings
 from indexers.registry import create_index
 from indexers.storage.versions import (
@@ -32,7 +38,7 @@ from indexers.storage.versions import (
 from service.jobs import CollectionSpec
 from service.writelog import WriteLog
 
-__all__ = ["Pending", "fold", "live_manifest", "sync_collection"]
+__all__ = ["Pending", "fold", "live_manifest", "merge_collection", "sync_collection"]
 
 
 @dataclass
@@ -127,10 +133,12 @@ def sync_collection(
     progress: Callable[[int, int], None],
     check: Callable[[], None],
     cache_bytes: int = 0,
+    merge_segments: int = 0,
 ) -> dict[str, Any]:
     """Apply the pending log entries to every kind and commit them together (call with the
     collection's write lock held). Returns the applied sequence number, the entries applied, the
-    documents indexed per kind, and each kind's live version and document count.
+    documents indexed per kind, each kind's live version and document count, and (`merged`) the
+    kinds merged after the commit, if any.
 
     Args:
         spec: the collection.
@@ -142,6 +150,8 @@ def sync_collection(
         check: called before the commit; raises to abandon the run (cancellation).
         cache_bytes: memory for document encodings shared by the kinds that use one encoder
             model (`indexers.models.encoding_cache`); 0 encodes per kind.
+        merge_segments: after the commit, merge the token kinds left with more segments than
+            this (`merge_collection`); 0 never merges.
     """
     manifest = live_manifest(root, spec.kinds)
     pending = fold(log, manifest.seq, cancelled)
@@ -170,10 +180,53 @@ def sync_collection(
     check()
     commit_group(root, versions, pending.seq, keep=keep)
     log.truncate(min(pending.seq, log.stored()))
-    return {
+    result = {
         "seq": pending.seq,
         "entries": pending.entries,
         "documents": pending.size,
         "versions": versions,
         "num_docs": num_docs,
     }
+    if merge_segments:
+        merged = merge_collection(spec, root, keep=keep, max_segments=merge_segments)["merged"]
+        if merged:
+            result |= {"merged": merged, "versions": {**versions, **merged}}
+    return result
+
+
+def merge_collection(
+    spec: CollectionSpec,
+    root: Path,
+    *,
+    keep: int,
+    max_segments: int = 1,
+    check: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Compact every token kind whose store has more than `max_segments` segments into one segment
+    of its live documents (`TokenIndex.compact`) and commit them with the other kinds' live versions,
+    the sequence number unchanged (call with the collection's write lock held). Returns the sequence
+    number and the new version of each merged kind.
+
+    Args:
+        spec: the collection.
+        root: its index root.
+        keep: versions kept per kind.
+        max_segments: kinds with more segments than this are merged.
+        check: called before the commit; raises to abandon the run (cancellation).
+    """
+    manifest = live_manifest(root, spec.kinds)
+    versions = dict(manifest.versions)
+    merged: dict[str, str] = {}
+    for config in spec.configs:
+        live = versions.get(config.kind)
+        if live is None:
+            continue
+        index = open_version(root, config.kind, live)
+        if isinstance(index, TokenIndex) and index.num_segments > max_segments:
+            index.compact()
+            merged[config.kind] = versions[config.kind] = save_version(index, root, config.kind)
+    if merged:
+        if check is not None:
+            check()
+        commit_group(root, versions, manifest.seq, keep=keep)
+    return {"seq": manifest.seq, "merged": merged}

@@ -1,10 +1,13 @@
-"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`, `index.sync`; memory jobs
-`memory.add_turns` and `memory.consolidate`, and the beat task `memory.consolidate_due`.
+"""Index jobs by explicit name: `index.build`, `index.add`, `index.delete`, `index.sync`,
+`index.merge`; memory jobs `memory.add_turns` and `memory.consolidate`, and the beat task
+`memory.consolidate_due`.
 
 Every index job does the same thing under the collection's write lock: apply the collection's write
 log to every kind and commit them together (`workers.sync`), so writes take effect in the order the
 API accepted them whichever worker runs which job, and a redelivered, late or repeated job finds
-its write applied and does nothing. Progress goes to the Celery task state as
+its write applied and does nothing. A job leaving a token kind with more than `merge_segments` store
+segments merges them after its commit; `index.merge` merges every kind in several segments on demand,
+under the same lock. Progress goes to the Celery task state as
 `{"done": n, "total": m}`; a heartbeat file tells the API the worker is alive; a cancel flag written
 by the API is honoured between progress steps.
 """
@@ -47,7 +50,7 @@ from service.jobs import (
 )
 from service.settings import get_settings
 from workers.celery_app import app
-from workers.sync import sync_collection
+from workers.sync import merge_collection, sync_collection
 
 __all__ = [
     "CANCELLED",
@@ -59,6 +62,7 @@ __all__ = [
     "consolidate_due_memories",
     "consolidate_memory",
     "delete_documents",
+    "merge_index",
     "queue_due_consolidations",
     "run_job",
     "run_tracked",
@@ -68,6 +72,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CANCELLED = "CANCELLED"
+TASK_MERGE = "index.merge"
 TRANSIENT_ERRORS = (OSError,)
 PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 RETRY = {
@@ -178,7 +183,14 @@ def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
         progress=run.progress,
         check=run.check_cancelled,
         cache_bytes=settings.encoding_cache_mb * 2**20,
+        merge_segments=settings.merge_segments,
     )
+
+
+def _merge(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
+    settings = get_settings()
+    root = Layout(settings.data_dir).index_root(spec.tenant, spec.name)
+    return merge_collection(spec, root, keep=settings.keep_versions, check=run.check_cancelled)
 
 
 def _index_job(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
@@ -207,6 +219,13 @@ def delete_documents(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
 def sync_index(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     """Apply whatever the collection's write log holds (enqueued by recovery when jobs were lost)."""
     return _index_job(self, payload)
+
+
+@app.task(name=TASK_MERGE, **RETRY)  # type: ignore[untyped-decorator]
+def merge_index(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Merge the store segments of every token kind of the collection that has several into one,
+    dropping deleted documents; the applied sequence number stays as it is."""
+    return run_job(self, IndexJob.model_validate(payload), _merge)
 
 
 def _agent_memory(job: MemoryJob) -> AgentMemory:

@@ -119,6 +119,29 @@ class TokenIndex(UsesTokenEncoder, Index):
     def _after_ingest(self, first_row: int) -> None:
         """Hook: index store rows from `first_row` on (the rows just added)."""
 
+    @property
+    def num_segments(self) -> int:
+        """Segments of the token store (each add saved since the last compaction makes one)."""
+        return len(self.store.segments) if self.store is not None else 0
+
+    def compact(self) -> None:
+        """Rewrite the token store as one segment of the live documents: tombstoned documents are
+        dropped and internal ids renumbered (document table and ANN alike). Stored codes are copied,
+        nothing is encoded again; the index changes only once the new state is complete."""
+        if self.store is None:
+            return
+        live = np.flatnonzero(self.docs.alive())
+        fresh = type(self)(self.config)
+        fresh._encoder = self._encoder
+        fresh.docs = self.docs.select(live.tolist())
+        fresh.store = self.store.select(live)
+        self._compact_into(fresh, self.store.rows_of(live))
+        self.__dict__.update(fresh.__dict__)
+
+    def _compact_into(self, fresh: Self, rows: np.ndarray) -> None:
+        """Hook: give the compacted `fresh` index what this one keeps beside the store, for the kept
+        store `rows` (increasing; they become rows 0, 1, ...)."""
+
     # --- reading -------------------------------------------------------------------------------
 
     def search(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
@@ -243,6 +266,10 @@ class ANNTokenIndex(TokenIndex):
     def _keeps_ann(self) -> bool:
         """Whether a loaded index has a token ANN to open (residual stores generate candidates alone)."""
         return self.store is not None and self.store.codec != "residual"
+
+    def _compact_into(self, fresh: Self, rows: np.ndarray) -> None:
+        if self.ann is not None:
+            fresh.ann = self.ann.select(rows)
 
     def _save_payload(self, path: Path) -> None:
         super()._save_payload(path)

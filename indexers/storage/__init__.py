@@ -6,6 +6,7 @@
 - `lucene_jvm`: the one-time JVM bootstrap for pyserini.
 - `qdrant_scroll`: every point of a Qdrant collection matching a filter, page by page.
 - `resident`: the bytes an index's pieces hold in memory (memory-mapped pages excluded).
+- `segments`: what segmented stores share (an array read across segments, files linked between versions).
 - `sparse_store`: sparse vocabulary-space vectors per document (CSR arrays, memory-mapped on load).
 - `token_ann`: the FAISS inner-product index over token vectors, for candidate generation (codes
   memory-mapped on load).

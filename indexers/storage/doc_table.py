@@ -67,6 +67,14 @@ class DocTable:
         self._alive = self._bytes = None
         return removed
 
+    def select(self, internal_ids: Sequence[int]) -> DocTable:
+        """A new table holding only these internal ids, renumbered from 0 in the given order."""
+        table = DocTable()
+        table.ext_ids = [self.ext_ids[i] for i in internal_ids]
+        table.metadata = [self.metadata[i] for i in internal_ids]
+        table.by_ext = {ext: i for i, ext in enumerate(table.ext_ids) if ext is not None}
+        return table
+
     def alive(self) -> np.ndarray:
         """Boolean mask `(size,)`: True where the internal id is live (cached; do not modify)."""
         if self._alive is None:

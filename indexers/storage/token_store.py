@@ -1,6 +1,11 @@
-"""Token vectors of every document, back to back, stored compactly and memory-mapped on load.
+"""Token vectors of every document, back to back, stored compactly in segments, memory-mapped on load.
 
-Document `i` (a DocTable internal id) owns rows `offsets[i]:offsets[i+1]`. Rows are float16 by
+Document `i` (a DocTable internal id) owns rows `offsets[i]:offsets[i+1]`. The rows live in
+immutable segments, each a contiguous range of documents and rows with its own files
+(`seg-<n>-rows.npy`, `-token_ids`, `-offsets` relative to the segment, `-centroids` for residual
+codes): an append starts a new segment (or extends the last one not saved yet), and saving links the
+files of segments loaded from an earlier version folder instead of writing them again
+(`indexers.storage.segments`), so a write costs its own rows, not the store's. Rows are float16 by
 default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand,
 or PLAID-style residual codes (`codec="residual"`: a centroid id per row plus packed 2- or 4-bit
 residuals, `indexers.storage.residual`; the codec is fitted on the first batch and fixed after),
@@ -11,8 +16,10 @@ closest to the pooled vector), which explanations use.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -23,6 +30,7 @@ from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.resident import array_bytes
 from indexers.storage.residual import FILE as RESIDUAL_FILE
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
+from indexers.storage.segments import Column, link_or_copy, save_array
 
 __all__ = ["Codec", "ResidualSettings", "TokenStore"]
 
@@ -30,6 +38,14 @@ Codec = Literal["float16", "pq", "residual", "none"]
 
 MIN_PQ_TRAINING = 1024
 PQ_FILE = "token_pq.faiss"
+SEGMENTS_FILE = "token_segments.json"
+LEGACY_FILES = {
+    "rows": "token_rows.npy",
+    "token_ids": "token_ids.npy",
+    "offsets": "token_offsets.npy",
+    "centroids": "token_centroids.npy",
+}
+"""The one-segment layout of folders saved before segments existed."""
 
 
 class ResidualSettings(NamedTuple):
@@ -43,8 +59,50 @@ class ResidualSettings(NamedTuple):
 DEFAULT_RESIDUAL = ResidualSettings()
 
 
+@dataclass
+class Segment:
+    """Documents from `first_doc` and rows from `first_row` on; `offsets` start at 0 (the segment's own)."""
+
+    first_doc: int
+    first_row: int
+    rows: np.ndarray
+    token_ids: np.ndarray
+    offsets: np.ndarray
+    centroid_ids: np.ndarray
+    files: dict[str, Path] | None = None
+    """The saved file of each array (they are memory-mapped from it); None: not saved yet."""
+    postings: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays saved per segment, by file part name."""
+        return {
+            "rows": self.rows,
+            "token_ids": self.token_ids,
+            "offsets": self.offsets,
+            "centroids": self.centroid_ids,
+        }
+
+    def extended(
+        self, rows: np.ndarray, token_ids: np.ndarray, lengths: np.ndarray, centroids: np.ndarray
+    ) -> None:
+        """Append rows of further documents (only to a segment not saved yet)."""
+        self.rows = np.concatenate([self.rows, rows])
+        self.token_ids = np.concatenate([self.token_ids, token_ids])
+        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
+        self.centroid_ids = np.concatenate([self.centroid_ids, centroids])
+        self.postings = None
+
+
 class TokenStore:
-    """Append-only matrix of token vectors grouped by document."""
+    """Append-only matrix of token vectors grouped by document, kept as a list of segments."""
 
     def __init__(
         self,
@@ -61,30 +119,70 @@ class TokenStore:
         self.residual = residual
         self._pq: Any = None  # a faiss.ProductQuantizer once trained or loaded
         self.codec_fit: ResidualCodec | None = None  # the residual codec once fitted or loaded
-        self.centroid_ids = np.zeros(0, dtype=np.int32)  # residual codec: each row's centroid
-        self._postings: tuple[np.ndarray, np.ndarray] | None = None
-        self.rows = np.zeros(
-            (0, 0 if codec == "residual" else {"pq": pq_m, "float16": dim, "none": 0}[codec]),
-            dtype=np.float16 if codec == "float16" else np.uint8,
-        )
-        self.token_ids = np.zeros(0, dtype=np.int32)
-        self.offsets = np.zeros(1, dtype=np.int64)
+        self.segments: list[Segment] = []
+        self._offsets: np.ndarray | None = None  # store-wide offsets, cached
 
     @property
     def num_vectors(self) -> int:
-        return int(self.offsets[-1])
+        last = self.segments[-1] if self.segments else None
+        return last.first_row + last.num_rows if last is not None else 0
 
     @property
     def num_slots(self) -> int:
         """Number of documents (internal ids) with a slot, live or tombstoned."""
-        return len(self.offsets) - 1
+        last = self.segments[-1] if self.segments else None
+        return last.first_doc + last.num_docs if last is not None else 0
+
+    def _column(self, name: str) -> Any:
+        """One array across segments: the segment's own array when there is one segment, else a `Column`."""
+        parts = [segment.arrays()[name] for segment in self.segments]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            width = (
+                0
+                if self.codec in ("residual", "none")
+                else {"pq": self.pq_m, "float16": self.dim}[self.codec]
+            )
+            if name == "rows" and self.codec_fit is not None:
+                width = self.codec_fit.packed_width
+            shape = (0, width) if name == "rows" else (0,)
+            dtype = {"rows": np.float16 if self.codec == "float16" else np.uint8, "token_ids": np.int32}
+            return np.zeros(shape, dtype=dtype.get(name, np.int32))
+        return Column(parts)
+
+    @property
+    def rows(self) -> Any:
+        """Stored rows (float16 vectors or codes), indexable like one array (`Column` across segments)."""
+        return self._column("rows")
+
+    @property
+    def token_ids(self) -> Any:
+        """The vocabulary id of each row, indexable like one array."""
+        return self._column("token_ids")
+
+    @property
+    def centroid_ids(self) -> Any:
+        """Residual codes: each row's centroid, indexable like one array."""
+        return self._column("centroids")
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """`(num_slots + 1,)` store-wide row offsets of the documents."""
+        if len(self.segments) == 1:
+            return self.segments[0].offsets
+        if self._offsets is None:
+            parts = [np.zeros(1, dtype=np.int64)]
+            parts += [np.asarray(s.offsets[1:], dtype=np.int64) + s.first_row for s in self.segments]
+            self._offsets = np.concatenate(parts)
+        return self._offsets
 
     def memory_bytes(self) -> int:
-        """Bytes held in memory: arrays not memory-mapped (all of them after an append), the
+        """Bytes held in memory: arrays not memory-mapped (those of segments not saved yet), the
         residual posting lists and codec, and the PQ codebooks."""
-        total = array_bytes(
-            self.rows, self.token_ids, self.offsets, self.centroid_ids, *(self._postings or ())
-        )
+        total = array_bytes(self._offsets)
+        for segment in self.segments:
+            total += array_bytes(*segment.arrays().values(), *(segment.postings or ()))
         if self.codec_fit is not None:
             total += self.codec_fit.memory_bytes()
         if self._pq is not None:
@@ -92,10 +190,12 @@ class TokenStore:
         return total
 
     def append(self, vectors: Sequence[np.ndarray], token_ids: Sequence[np.ndarray]) -> None:
-        """Append one `(n_i, dim)` block and `(n_i,)` token ids per document, in internal-id order."""
+        """Append one `(n_i, dim)` block and `(n_i,)` token ids per document, in internal-id order:
+        into the last segment if it is not saved yet, else into a new one."""
         if not vectors:
             return
         lengths = np.fromiter((len(v) for v in vectors), dtype=np.int64, count=len(vectors))
+        centroids = np.zeros(0, dtype=np.int32)
         if self.codec == "none":
             encoded = np.zeros((int(lengths.sum()), 0), dtype=np.uint8)
         else:
@@ -107,15 +207,29 @@ class TokenStore:
             elif self.codec == "residual":
                 if self.codec_fit is None:
                     self._fit_residual(block)
-                    self.rows = self.rows.reshape(0, self.residual_codec.packed_width)
-                ids, encoded = self.residual_codec.encode(block)
-                self.centroid_ids = np.concatenate([self.centroid_ids, ids])
-                self._postings = None
+                centroids, encoded = self.residual_codec.encode(block)
             else:
                 encoded = block.astype(np.float16)
-        self.rows = np.concatenate([self.rows, encoded])
-        self.token_ids = np.concatenate([self.token_ids, np.concatenate(token_ids).astype(np.int32)])
-        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
+        ids = np.concatenate(token_ids).astype(np.int32)
+        self._offsets = None
+        last = self.segments[-1] if self.segments else None
+        if last is not None and last.files is None:
+            last.extended(encoded, ids, lengths, centroids)
+            return
+        offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
+        self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
+
+    def select(self, internal_ids: np.ndarray) -> TokenStore:
+        """A new one-segment store (in memory) holding only these documents, renumbered from 0 in
+        the given order; their stored codes are copied as they are (nothing is encoded again)."""
+        store = TokenStore(self.dim, self.codec, self.pq_m, self.residual)
+        store._pq, store.codec_fit = self._pq, self.codec_fit
+        rows = self.rows_of(internal_ids)
+        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
+        offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
+        centroids = self.centroid_ids[rows] if self.codec == "residual" else np.zeros(0, dtype=np.int32)
+        store.segments.append(Segment(0, 0, self.rows[rows], self.token_ids[rows], offsets, centroids))
+        return store
 
     def _train_pq(self, sample: np.ndarray) -> None:
         faiss = load_faiss()
@@ -152,10 +266,13 @@ class TokenStore:
 
     def postings(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Residual stores: rows per centroid as CSR `(starts, rows)` (`posting_lists`), one per
-        segment of the store, rows numbered store-wide; cached."""
-        if self._postings is None:
-            self._postings = posting_lists(self.centroid_ids, self.residual_codec.num_centroids)
-        return [self._postings]
+        segment of the store, rows numbered store-wide; cached per segment."""
+        num_centroids = self.residual_codec.num_centroids
+        for segment in self.segments:
+            if segment.postings is None:
+                starts, rows = posting_lists(np.asarray(segment.centroid_ids), num_centroids)
+                segment.postings = starts, rows + segment.first_row
+        return [segment.postings for segment in self.segments if segment.postings is not None]
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Float32 vectors for row indices (in the stored space: a residual codec's PCA if any)."""
@@ -188,55 +305,91 @@ class TokenStore:
         rows = self.doc_rows(internal)
         return self.vectors(np.arange(rows.start, rows.stop))
 
-    def gather(self, internal_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of several documents back to back: `(n, dim)` float32 and `(len(ids) + 1,)` offsets."""
+    def rows_of(self, internal_ids: np.ndarray) -> np.ndarray:
+        """The rows of several documents back to back, in the given order."""
         starts = self.offsets[internal_ids]
         lengths = self.offsets[internal_ids + 1] - starts
+        before = np.cumsum(lengths) - lengths
+        return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
+
+    def gather(self, internal_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of several documents back to back: `(n, dim)` float32 and `(len(ids) + 1,)` offsets."""
+        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
         offsets = np.concatenate([[0], np.cumsum(lengths)])
-        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return self.vectors(rows), offsets
+        return self.vectors(self.rows_of(internal_ids)), offsets
 
     def doc_of(self, rows: np.ndarray) -> np.ndarray:
         """Internal document id owning each row index; -1 (an empty ANN result slot) maps to -1."""
         return np.searchsorted(self.offsets, rows, side="right") - 1
 
     def save(self, path: Path) -> None:
+        """Write the segments as `seg-<n>-*.npy` files: those of segments loaded from a saved folder
+        are hard-linked from it (copied across filesystems), only new segments are written."""
         faiss = load_faiss()
-        np.save(path / "token_rows.npy", np.ascontiguousarray(self.rows))
-        np.save(path / "token_ids.npy", self.token_ids)
-        np.save(path / "token_offsets.npy", self.offsets)
+        parts = _parts(self.codec)
+        for number, segment in enumerate(self.segments):
+            for part in parts:
+                target = path / f"seg-{number}-{part}.npy"
+                if segment.files is not None:
+                    link_or_copy(segment.files[part], target)
+                else:
+                    save_array(target, segment.arrays()[part])
+        sizes = [[s.num_docs, s.num_rows] for s in self.segments]
+        (path / SEGMENTS_FILE).write_text(json.dumps({"segments": sizes}))
         if self._pq is not None:
             faiss.write_ProductQuantizer(self._pq, str(path / PQ_FILE))
         if self.codec_fit is not None:
             self.codec_fit.save(path)
-            np.save(path / "token_centroids.npy", self.centroid_ids)
 
     @classmethod
     def load(
         cls, path: Path, dim: int, codec: Codec, pq_m: int, residual: ResidualSettings = DEFAULT_RESIDUAL
     ) -> TokenStore:
-        """Open a saved store; its arrays (rows, token ids, offsets, centroid ids) are memory-mapped,
-        not read, so searches page in what they touch. A folder saved with another
-        codec than `codec` (float16 before residual codes existed, say) opens with the codec it has."""
+        """Open a saved store; its segments' arrays are memory-mapped, not read, so searches page in
+        what they touch. A folder saved before segments existed (`token_rows.npy`, ...) opens as one
+        segment; one saved with another codec than `codec` (float16 before residual codes existed,
+        say) opens with the codec it has."""
         faiss = load_faiss()
         codec = _saved_codec(path, codec)
         store = cls(dim, codec, pq_m, residual)
         try:
-            store.rows = np.load(path / "token_rows.npy", mmap_mode="r")
-            store.token_ids = np.load(path / "token_ids.npy", mmap_mode="r")
-            store.offsets = np.load(path / "token_offsets.npy", mmap_mode="r")
             if codec == "pq":
                 store._pq = faiss.read_ProductQuantizer(str(path / PQ_FILE))
             if codec == "residual":
                 store.codec_fit = ResidualCodec.load(path)
-                store.centroid_ids = np.load(path / "token_centroids.npy", mmap_mode="r")
-                if len(store.centroid_ids) != store.num_vectors:
-                    raise CorruptIndex(f"{path}: residual centroid ids disagree with the number of vectors")
-        except (OSError, ValueError, RuntimeError) as exc:
+            for files in _segment_files(path):
+                store.segments.append(_load_segment(files, store.num_slots, store.num_vectors, codec))
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise CorruptIndex(f"{path}: unreadable token store: {exc}") from exc
-        if len(store.rows) != store.num_vectors or len(store.token_ids) != store.num_vectors:
-            raise CorruptIndex(f"{path}: token store arrays disagree on the number of vectors")
         return store
+
+
+def _segment_files(path: Path) -> list[dict[str, Path]]:
+    """The files of each saved segment, in order."""
+    if not (path / SEGMENTS_FILE).exists():
+        return [{part: path / name for part, name in LEGACY_FILES.items()}]
+    count = len(json.loads((path / SEGMENTS_FILE).read_text())["segments"])
+    return [{part: path / f"seg-{n}-{part}.npy" for part in LEGACY_FILES} for n in range(count)]
+
+
+def _parts(codec: Codec) -> tuple[str, ...]:
+    """The arrays a segment saves: centroid ids only with residual codes."""
+    return tuple(LEGACY_FILES) if codec == "residual" else ("rows", "token_ids", "offsets")
+
+
+def _load_segment(files: dict[str, Path], first_doc: int, first_row: int, codec: Codec) -> Segment:
+    """One saved segment, its arrays memory-mapped.
+
+    Raises:
+        CorruptIndex: its arrays disagree on the number of rows.
+    """
+    rows, token_ids, offsets = (np.load(files[p], mmap_mode="r") for p in ("rows", "token_ids", "offsets"))
+    centroids = np.load(files["centroids"], mmap_mode="r") if codec == "residual" else np.zeros(0, np.int32)
+    segment = Segment(first_doc, first_row, rows, token_ids, offsets, centroids, files=files)
+    n = segment.num_rows
+    if len(rows) != n or len(token_ids) != n or (codec == "residual" and len(centroids) != n):
+        raise CorruptIndex(f"{files['rows'].parent}: token store arrays disagree on the number of vectors")
+    return segment
 
 
 def _saved_codec(path: Path, configured: Codec) -> Codec:

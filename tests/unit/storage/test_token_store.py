@@ -35,8 +35,8 @@ def test_float16_roundtrip_and_gather(tmp_path: Path) -> None:
     assert all(isinstance(a, np.memmap) for a in (loaded.rows, loaded.token_ids, loaded.offsets))
     assert np.array_equal(loaded.offsets, store.offsets)
     assert store.memory_bytes() > 0 and loaded.memory_bytes() == 0
-    loaded.append(vecs[:1], [np.arange(3)])  # appends copy the mapped arrays into memory
-    assert loaded.memory_bytes() > store.memory_bytes()
+    loaded.append(vecs[:1], [np.arange(3)])  # a new segment in memory; the saved one stays mapped
+    assert 0 < loaded.memory_bytes() < store.memory_bytes() and len(loaded.segments) == 2
     assert np.allclose(loaded.doc_vectors(3), vecs[0], atol=1e-3)
 
 
@@ -63,10 +63,10 @@ def test_truncated_store_is_reported_corrupt(tmp_path: Path) -> None:
     store = TokenStore(4)
     store.append(blocks(np.random.default_rng(3), [5], 4), [np.zeros(5, dtype=np.int32)])
     store.save(tmp_path)
-    np.save(tmp_path / "token_ids.npy", np.zeros(2, dtype=np.int32))
+    np.save(tmp_path / "seg-0-token_ids.npy", np.zeros(2, dtype=np.int32))
     with pytest.raises(CorruptIndex):
         TokenStore.load(tmp_path, 4, "float16", 48)
-    (tmp_path / "token_rows.npy").unlink()
+    (tmp_path / "seg-0-rows.npy").unlink()
     with pytest.raises(CorruptIndex):
         TokenStore.load(tmp_path, 4, "float16", 48)
 

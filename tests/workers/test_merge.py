@@ -1,0 +1,86 @@
+"""Merging token kinds' segments: inline after a sync past `merge_segments`, and the `index.merge` task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexers.base import Doc
+from indexers.configs import parse_config
+from indexers.storage.versions import atomic_write, open_current, read_manifest
+from service.jobs import CollectionSpec, Layout
+from service.settings import get_settings
+from tests.workers.test_tasks import FAKE, payload, write
+
+
+@pytest.fixture()
+def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Layout]:
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TESSERA_MODE", "embedded")
+    monkeypatch.setenv("TESSERA_MERGE_SEGMENTS", "3")
+    get_settings.cache_clear()
+    layout = Layout(tmp_path)
+    spec = CollectionSpec(
+        name="c",
+        tenant="t",
+        configs=[
+            parse_config({"kind": "colbert_pooled", "encoder": FAKE, "ann": "flat"}),
+            parse_config({"kind": "dense", "encoder": FAKE}),
+        ],
+    )
+    atomic_write(layout.spec_file("t", "c"), spec.model_dump_json())
+    yield layout
+    get_settings.cache_clear()
+
+
+def segments(layout: Layout) -> int:
+    return open_current(layout.index_root("t", "c"), "colbert_pooled").num_segments  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_sync_past_the_limit_merges_after_its_commit(layout: Layout, tiny_docs: list[Doc]) -> None:
+    from workers.tasks import add_documents, delete_documents
+
+    add_documents(**payload("j1", write(layout, "add", "j1", tiny_docs[:5])))
+    for n, start in enumerate((5, 10), start=2):
+        add_documents(**payload(f"j{n}", write(layout, "add", f"j{n}", tiny_docs[start : start + 5])))
+    assert segments(layout) == 3
+    result = delete_documents(**payload("j4", write(layout, "delete", "j4", ["d01"])))
+    assert "merged" not in result  # a delete adds no segment
+    result = add_documents(**payload("j5", write(layout, "add", "j5", tiny_docs[15:])))
+    root = layout.index_root("t", "c")
+    assert (
+        result["merged"]
+        == {"colbert_pooled": "v000006"}
+        == {"colbert_pooled": result["versions"]["colbert_pooled"]}
+    )
+    assert read_manifest(root).seq == 5  # type: ignore[union-attr]
+    index = open_current(root, "colbert_pooled")
+    assert index.num_segments == 1 and index.docs.size == index.num_docs == 19  # type: ignore[attr-defined]
+    assert {h.doc_id for h in index.search(["insulin diabetes"], k=30)[0]} == {d.id for d in tiny_docs} - {
+        "d01"
+    }
+
+
+def test_the_merge_task_compacts_under_the_lock_and_keeps_the_seq(
+    layout: Layout, tiny_docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.tasks import add_documents, delete_documents, merge_index
+
+    monkeypatch.setenv("TESSERA_MERGE_SEGMENTS", "0")
+    get_settings.cache_clear()
+    for n, start in enumerate(range(0, 20, 5), start=1):
+        add_documents(**payload(f"j{n}", write(layout, "add", f"j{n}", tiny_docs[start : start + 5])))
+    delete_documents(**payload("j5", write(layout, "delete", "j5", ["d02", "d07"])))
+    root = layout.index_root("t", "c")
+    before = open_current(root, "colbert_pooled").search(["insulin diabetes"], k=10)[0]
+    assert segments(layout) == 4
+    write(layout, "add", "j6", tiny_docs[:1])  # accepted, not applied yet: the merge leaves it pending
+    result = merge_index(**payload("m1", 0))
+    assert result == {"collection": "c", "seq": 5, "merged": {"colbert_pooled": "v000006"}}
+    assert read_manifest(root).seq == 5 and segments(layout) == 1  # type: ignore[union-attr]
+    assert open_current(root, "colbert_pooled").search(["insulin diabetes"], k=10)[0] == before
+    assert add_documents(**payload("j6", 6))["entries"] == 1
+    assert merge_index(**payload("m2", 0))["merged"] == {"colbert_pooled": "v000008"}  # j6's segment
+    assert merge_index(**payload("m3", 0))["merged"] == {}  # one segment: nothing to merge
