@@ -90,7 +90,7 @@ class Segment:
             "centroids": self.centroid_ids,
         }
 
-    def extended(
+    def extend(
         self, rows: np.ndarray, token_ids: np.ndarray, lengths: np.ndarray, centroids: np.ndarray
     ) -> None:
         """Append rows of further documents (only to a segment not saved yet)."""
@@ -214,7 +214,7 @@ class TokenStore:
         self._offsets = None
         last = self.segments[-1] if self.segments else None
         if last is not None and last.files is None:
-            last.extended(encoded, ids, lengths, centroids)
+            last.extend(encoded, ids, lengths, centroids)
             return
         offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
         self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
