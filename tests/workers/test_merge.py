@@ -84,3 +84,24 @@ def test_the_merge_task_compacts_under_the_lock_and_keeps_the_seq(
     assert add_documents(**payload("j6", 6))["entries"] == 1
     assert merge_index(**payload("m2", 0))["merged"] == {"colbert_pooled": "v000008"}  # j6's segment
     assert merge_index(**payload("m3", 0))["merged"] == {}  # one segment: nothing to merge
+
+
+def test_a_merge_that_crashes_before_its_commit_leaves_the_previous_version(
+    layout: Layout, tiny_docs: list[Doc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers import sync
+    from workers.tasks import add_documents, merge_index
+
+    for n, start in enumerate((0, 10), start=1):
+        add_documents(**payload(f"j{n}", write(layout, "add", f"j{n}", tiny_docs[start : start + 10])))
+    root = layout.index_root("t", "c")
+    before = read_manifest(root)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(sync, "commit_group", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        merge_index(**payload("m1", 0))
+    assert read_manifest(root) == before and segments(layout) == 2
+    assert open_current(root, "colbert_pooled").num_docs == 20
