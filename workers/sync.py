@@ -200,9 +200,11 @@ def merge_collection(
     *,
     keep: int,
     max_segments: int = 1,
+    deleted: bool = False,
     check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Compact every token kind whose store has more than `max_segments` segments into one segment
+    """Compact every token kind whose store has more than `max_segments` segments (or, with `deleted`,
+    holds deleted documents) into one segment
     of its live documents (`TokenIndex.compact`) and commit them with the other kinds' live versions,
     the sequence number unchanged (call with the collection's write lock held). Returns the sequence
     number and the new version of each merged kind.
@@ -212,6 +214,7 @@ def merge_collection(
         root: its index root.
         keep: versions kept per kind.
         max_segments: kinds with more segments than this are merged.
+        deleted: merge kinds holding deleted documents too, however many segments they have.
         check: called before the commit; raises to abandon the run (cancellation).
     """
     manifest = live_manifest(root, spec.kinds)
@@ -222,7 +225,9 @@ def merge_collection(
         if live is None:
             continue
         index = open_version(root, config.kind, live)
-        if isinstance(index, TokenIndex) and index.num_segments > max_segments:
+        if isinstance(index, TokenIndex) and (
+            index.num_segments > max_segments or (deleted and index.docs.size > index.num_docs)
+        ):
             index.compact()
             merged[config.kind] = versions[config.kind] = save_version(index, root, config.kind)
     if merged:

@@ -6,8 +6,8 @@ Every index job does the same thing under the collection's write lock: apply the
 log to every kind and commit them together (`workers.sync`), so writes take effect in the order the
 API accepted them whichever worker runs which job, and a redelivered, late or repeated job finds
 its write applied and does nothing. A job leaving a token kind with more than `merge_segments` store
-segments merges them after its commit; `index.merge` merges every kind in several segments on demand,
-under the same lock. Progress goes to the Celery task state as
+segments merges them after its commit; `index.merge` merges on demand every kind in several segments
+or holding deleted documents, under the same lock. Progress goes to the Celery task state as
 `{"done": n, "total": m}`; a heartbeat file tells the API the worker is alive; a cancel flag written
 by the API is honoured between progress steps.
 """
@@ -190,7 +190,7 @@ def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
 def _merge(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
     settings = get_settings()
     root = Layout(settings.data_dir).index_root(spec.tenant, spec.name)
-    return merge_collection(spec, root, keep=settings.keep_versions, check=run.check_cancelled)
+    return merge_collection(spec, root, keep=settings.keep_versions, deleted=True, check=run.check_cancelled)
 
 
 def _index_job(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
@@ -223,8 +223,8 @@ def sync_index(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=TASK_MERGE, **RETRY)  # type: ignore[untyped-decorator]
 def merge_index(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
-    """Merge the store segments of every token kind of the collection that has several into one,
-    dropping deleted documents; the applied sequence number stays as it is."""
+    """Merge the store segments of every token kind of the collection that has several, or holds
+    deleted documents, into one without them; the applied sequence number stays as it is."""
     return run_job(self, IndexJob.model_validate(payload), _merge)
 
 

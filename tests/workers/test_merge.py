@@ -83,7 +83,10 @@ def test_the_merge_task_compacts_under_the_lock_and_keeps_the_seq(
     assert open_current(root, "colbert_pooled").search(["insulin diabetes"], k=10)[0] == before
     assert add_documents(**payload("j6", 6))["entries"] == 1
     assert merge_index(**payload("m2", 0))["merged"] == {"colbert_pooled": "v000008"}  # j6's segment
-    assert merge_index(**payload("m3", 0))["merged"] == {}  # one segment: nothing to merge
+    assert merge_index(**payload("m3", 0))["merged"] == {}  # one segment, nothing deleted: nothing to do
+    delete_documents(**payload("j7", write(layout, "delete", "j7", ["d03"])))
+    assert merge_index(**payload("m4", 0))["merged"] == {"colbert_pooled": "v000010"}  # drops d03
+    assert open_current(root, "colbert_pooled").docs.size == 17  # type: ignore[union-attr]
 
 
 def test_a_merge_that_crashes_before_its_commit_leaves_the_previous_version(
