@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import resource
 import shlex
@@ -325,15 +326,18 @@ def _conversation_memory(
     if folder.exists() and any(folder.iterdir()):
         raise StoreConflict(f"{folder} holds an unfinished memory build; delete it or use another")
     memory = AgentMemory(MemoryStore(folder, name=conv.sample_id), llm, config)
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = memory.add_turns(conv.turns)
-    extracted = time.perf_counter() - started
+    extracted, extract_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     consolidation = memory.consolidate() if consolidate else None
     build = {
         "sample_id": conv.sample_id,
         "turns": len(conv.turns),
         "memory_build_s": time.perf_counter() - started,
         "extract_s": extracted,
+        "extract_cpu_s": extract_cpu,  # all threads of this process, the LLM's included
+        "load_avg": [load_before, os.getloadavg()[0]],  # the machine's, before and after extraction
         "write": asdict(report),
         "consolidation": asdict(consolidation) if consolidation else None,
         "origins": dict(Counter(u.origin for u in memory.list_units(1_000_000, 0)[0])),
@@ -393,6 +397,9 @@ _BUILD_COLUMNS = (
     "questions",
     "memory build s",
     "extract s",
+    "extract CPU s",
+    "load avg (1 min) start / end",
+    "LLM calls / prompt tok / gen tok",
     "rag build s",
     "windows",
     "skipped",
@@ -444,6 +451,10 @@ def markdown(result: dict[str, Any]) -> str:
                 b["questions"],
                 cell(b["memory_build_s"], ".1f") + (" (reused)" if b.get("reused") else ""),
                 cell(b["extract_s"], ".1f"),
+                cell(b.get("extract_cpu_s"), ".0f"),
+                " / ".join(f"{x:.1f}" for x in b.get("load_avg", [])) or "—",
+                " / ".join(str(w[k]) for k in ("llm_calls", "prompt_tokens", "completion_tokens") if k in w)
+                or "—",
                 cell(b["rag_build_s"], ".1f"),
                 w["windows"],
                 w["skipped"],
@@ -480,8 +491,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
     p.add_argument("--rag-k", type=int, default=10, help="raw turns retrieved by plain RAG before packing")
-    p.add_argument("--window", type=int, default=4, help="turns per extraction window")
-    p.add_argument("--extract-max-tokens", type=int, default=256, help="reply bound of one extraction")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=MemoryConfig.model_fields["window"].default,
+        help="memory.window: " + str(MemoryConfig.model_fields["window"].description),
+    )
+    p.add_argument(
+        "--extract-max-tokens",
+        type=int,
+        default=MemoryConfig.model_fields["extract_max_tokens"].default,
+        help="memory.extract_max_tokens: reply bound of one extraction",
+    )
     p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
     p.add_argument(
         "--raw-coverage",

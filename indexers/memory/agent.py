@@ -12,6 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,7 @@ from indexers.memory.retrieve import (
 from indexers.memory.store import DENSE, LEXICAL, MemoryStore, StoreSession
 from indexers.memory.text import candidate_entities, lexical_vector, symbols
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn, UnitPatch
-from indexers.memory.write import extract_units, information_score, window_key, windows
+from indexers.memory.write import Extraction, extract_units, information_score, window_key, windows
 from indexers.models.encoders import TokenEncoder, load_token_encoder
 from indexers.models.llm import LLM, Completion
 from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, answer_messages
@@ -45,7 +46,9 @@ SYMBOLIC_SCAN = 1000
 
 @dataclass(frozen=True, slots=True)
 class WriteReport:
-    """What a write did: turns processed, windows extracted or skipped, LLM fallbacks, units written."""
+    """What a write did: turns processed, windows extracted or skipped, LLM fallbacks, units written,
+    and the extraction's LLM cost (calls, prompt and generated tokens, seconds summed over calls,
+    which overlap when windows are extracted together)."""
 
     turns: int = 0
     windows: int = 0
@@ -53,6 +56,10 @@ class WriteReport:
     fallbacks: int = 0
     units: int = 0
     consolidation_due: bool = False
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +151,11 @@ class AgentMemory:
     def process_pending(self, progress: Progress | None = None) -> WriteReport:
         """Window the pending turns (per session, in arrival order), filter, extract and index units.
 
-        Each window is committed on its own; its turns are marked done only if they were not re-added
-        meanwhile. Re-running after a crash redoes only the pending windows, with the same unit ids.
+        `extract_concurrency` windows at a time are scored against the units stored before them (and
+        the batch's windows ahead of them, by their own vectors) and extracted together (the LLM's
+        parallel slots decode them at once); each window is then committed on its own, in order, and
+        its turns are marked done only if they were not re-added meanwhile. Re-running after a crash
+        redoes only the pending windows, with the same unit ids.
         """
         self._require()
         with self.store.open() as session:
@@ -156,39 +166,69 @@ class AgentMemory:
             by_session.setdefault(turn.session, []).append((turn, seq))
         stride = self.config.stride or self.config.window
         plan = [w for group in by_session.values() for w in windows(group, self.config.window, stride)]
-        counts = {"windows": 0, "skipped": 0, "fallbacks": 0, "units": 0}
+        counts = dict.fromkeys(("windows", "skipped", "fallbacks", "units", "llm_calls"), 0)
+        counts |= dict.fromkeys(("prompt_tokens", "completion_tokens"), 0)
+        llm_s = 0.0
         vectors = self._embed([" ".join(t.text for t, _ in pairs) for pairs in plan], is_query=False)
         due = False
-        for done, window_pairs in enumerate(plan):
-            window = [t for t, _ in window_pairs]
-            with self.store.open() as session:  # novelty against the units stored so far, this batch's too
-                best = max([s for _, s in session.search(DENSE, vectors[done].tolist(), None, 1)] + [0.0])
-            score = information_score(window, seen, best, self.config.filter_alpha)
-            units: list[MemoryUnit] = []
-            if score >= self.config.filter_threshold:
-                extraction = extract_units(self.llm, window, self.config)
-                units = extraction.units
-                counts["fallbacks"] += extraction.fallback
-                counts["windows"] += 1
-            else:
-                counts["skipped"] += 1
-            seen |= {e.lower() for t in window for e in candidate_entities(t.text)}
-            with self.store.open() as session:
-                if units:
-                    stale = session.scan_units(_window_filter(window_key(window)))
-                    session.delete_units([u.id for u, _ in stale if u.id not in {n.id for n in units}])
-                    self._write_units(session, units)
-                session.mark_done(window_pairs)
-                meta = session.meta()
-                meta["entities_seen"] = sorted(seen | set(meta["entities_seen"]))
-                meta["units_since_consolidation"] += len(units)
-                due = meta["units_since_consolidation"] >= self.config.consolidate_after
-                session.write_meta(meta)
-            counts["units"] += len(units)
-            logger.info("window %d/%d: score %.2f, %d units", done + 1, len(plan), score, len(units))
-            if progress:
-                progress(done + 1, len(plan))
-        return WriteReport(turns=len(pending), consolidation_due=due, **counts)
+        size = self.config.extract_concurrency
+        with ThreadPoolExecutor(size, thread_name_prefix="memory-extract") as pool:
+            for first in range(0, len(plan), size):
+                batch = plan[first : first + size]
+                with self.store.open() as session:  # novelty against the units stored so far
+                    best = [
+                        max([s for _, s in session.search(DENSE, vector.tolist(), None, 1)] + [0.0])
+                        for vector in vectors[first : first + len(batch)]
+                    ]
+                jobs: list[Future[Extraction] | None] = []
+                seen_after: list[set[str]] = []
+                extracted: list[np.ndarray] = []  # this batch's windows ahead, not stored yet
+                for pairs, similarity, vector in zip(batch, best, vectors[first:], strict=False):
+                    window = [t for t, _ in pairs]
+                    similarity = max([similarity] + [float(vector @ v) for v in extracted])
+                    score = information_score(window, seen, similarity, self.config.filter_alpha)
+                    extract = score >= self.config.filter_threshold
+                    if extract:
+                        extracted.append(vector)
+                    jobs.append(
+                        pool.submit(extract_units, self.llm, window, self.config) if extract else None
+                    )
+                    seen = seen | {e.lower() for t in window for e in candidate_entities(t.text)}
+                    seen_after.append(seen)
+                    logger.info("window %d/%d: score %.2f", first + len(jobs), len(plan), score)
+                for pairs, job, known in zip(batch, jobs, seen_after, strict=True):
+                    extraction = job.result() if job else None
+                    units = extraction.units if extraction else []
+                    counts["windows" if extraction else "skipped"] += 1
+                    counts["fallbacks"] += bool(extraction and extraction.fallback)
+                    counts["units"] += len(units)
+                    for reply in extraction.replies if extraction else ():
+                        counts["llm_calls"] += 1
+                        counts["prompt_tokens"] += reply.prompt_tokens
+                        counts["completion_tokens"] += reply.completion_tokens
+                        llm_s += reply.seconds
+                    due = self._commit_window(pairs, units, known)
+                    if progress:
+                        progress(counts["windows"] + counts["skipped"], len(plan))
+        return WriteReport(turns=len(pending), consolidation_due=due, llm_s=llm_s, **counts)
+
+    def _commit_window(
+        self, pairs: Sequence[tuple[Turn, int]], units: Sequence[MemoryUnit], seen: set[str]
+    ) -> bool:
+        """Replace the window's units, mark its turns done, record the entities seen; whether a
+        consolidation is due."""
+        with self.store.open() as session:
+            if units:
+                key = window_key([t for t, _ in pairs])
+                stale = session.scan_units(_window_filter(key))
+                session.delete_units([u.id for u, _ in stale if u.id not in {n.id for n in units}])
+                self._write_units(session, units)
+            session.mark_done(pairs)
+            meta = session.meta()
+            meta["entities_seen"] = sorted(seen | set(meta["entities_seen"]))
+            meta["units_since_consolidation"] += len(units)
+            session.write_meta(meta)
+            return bool(meta["units_since_consolidation"] >= self.config.consolidate_after)
 
     # consolidation
     def consolidate(self, progress: Progress | None = None) -> ConsolidationReport:

@@ -113,11 +113,19 @@ class MemoryConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     encoder: EncoderConfig = EncoderConfig(model="minilm", query_max_length=256)
-    window: int = Field(4, ge=1, le=64, description="turns per extraction window")
+    window: int = Field(
+        24,
+        ge=1,
+        le=64,
+        description="most turns per extraction window (one LLM call; a session is split evenly)",
+    )
     stride: int | None = Field(None, ge=1, description="turns between window starts (default: window)")
+    extract_concurrency: int = Field(
+        2, ge=1, le=16, description="windows extracted at once (the llamacpp backend's parallel slots)"
+    )
     filter_alpha: float = Field(0.5, ge=0, le=1, description="weight of new entities vs semantic novelty")
     filter_threshold: float = Field(0.2, ge=0, le=1, description="windows scoring below are not extracted")
-    extract_max_tokens: int = Field(384, ge=32, le=4096)
+    extract_max_tokens: int = Field(96, ge=32, le=4096, description="reply bound of one extraction")
     llm_attempts: int = Field(2, ge=1, le=5, description="tries per LLM call before falling back")
     raw_coverage: float = Field(
         0.5,

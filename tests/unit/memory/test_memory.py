@@ -15,11 +15,12 @@ import pytest
 from indexers.configs import EncoderConfig
 from indexers.errors import DocumentNotFound, IndexNotFound, InvalidInput
 from indexers.memory import AgentMemory, MemoryConfig, MemoryStore, Turn, UnitPatch
+from indexers.memory.write import EXTRACT_SYSTEM
 from indexers.models.llm import ChatMessage
 from tests.scripted_llm import ScriptedLLM
 
 START = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
-LINE = re.compile(r"^\[(?P<id>[^\]]+)\] \S+ \S+ (?P<speaker>[^:]+): (?P<text>.*)$")
+LINE = re.compile(r"^(?P<speaker>[^:]+): (?P<text>.*)$")
 CONFIG = MemoryConfig(
     encoder=EncoderConfig(model="fake:hash", batch_size=8),
     window=2,
@@ -37,15 +38,8 @@ def facts_reply(messages: Sequence[ChatMessage], json_mode: bool) -> str:
         for line in user.splitlines()[1:]:
             match = LINE.match(line)
             assert match, line
-            facts.append(
-                {
-                    "text": f"{match['speaker']} says {match['text']}",
-                    "turns": [match["id"]],
-                    "persons": [match["speaker"]],
-                    "entities": ["Paris"],
-                    "time": "2023-05-08",
-                }
-            )
+            if match["speaker"] != "Date":
+                facts.append(f"{match['speaker']} says {match['text']}")
         return json.dumps({"facts": facts})
     if user.startswith("Facts:"):
         return json.dumps({"text": "Summary: " + " / ".join(user.splitlines()[1:]), "keywords": ["summary"]})
@@ -75,6 +69,7 @@ def test_turns_become_indexed_units_with_sources(tmp_path: Path) -> None:
     mem = memory(tmp_path)
     report = mem.add_turns(turns(4))
     assert (report.turns, report.windows, report.fallbacks, report.units) == (4, 2, 0, 4)
+    assert report.llm_calls == 2 and report.prompt_tokens > 0 and report.completion_tokens > 0
     units, count = mem.list_units(100, 0)
     assert count == 4
     assert {tuple(u.source_turn_ids) for u in units} == {("s1:0",), ("s1:1",), ("s1:2",), ("s1:3",)}
@@ -105,12 +100,63 @@ def test_one_fact_for_a_window_credits_its_turns_and_keeps_what_it_leaves_out(tm
         Turn(id="a", speaker="Ada", text="My grandma gave me a necklace in Sweden.", timestamp=START),
         Turn(id="b", speaker="Ben", text="I keep a painted bowl from my friend Carl.", timestamp=START),
     ]
-    fact = json.dumps({"facts": [{"text": "Ada's grandma gave Ada a necklace in Sweden."}]})
+    fact = json.dumps({"facts": ["Ada's grandma gave Ada a necklace in Sweden."]})
     mem = memory(tmp_path, reply=lambda messages, json_mode: fact)
     mem.add_turns(said)
     units = {u.origin: u for u in mem.list_units(10, 0)[0]}
-    assert units["llm"].source_turn_ids == ["a"]  # no turn ids given: the turn it shares words with
+    assert units["llm"].source_turn_ids == ["a"]  # the turn it shares the most words with
     assert units["raw"].source_turn_ids == ["b"] and "painted bowl" in units["raw"].text
+
+
+def test_windows_extracted_together_store_what_one_at_a_time_stores(tmp_path: Path) -> None:
+    said = turns(5, "s1") + turns(3, "s2")
+    alone = memory(tmp_path / "alone", extract_concurrency=1)
+    together = memory(tmp_path / "together", extract_concurrency=3)
+    reports = [alone.add_turns(said), together.add_turns(said)]
+    assert reports[0] == reports[1] and reports[0].windows == 5  # s1 split 2/2/1, s2 2/1
+    ids = [sorted((u.id, u.text) for u in m.list_units(100, 0)[0]) for m in (alone, together)]
+    assert ids[0] == ids[1]
+    assert len(together.llm.calls) == 5  # one call per window
+
+
+def test_extraction_prompt_puts_the_fixed_instruction_first(tmp_path: Path) -> None:
+    mem = memory(tmp_path, window=8)
+    said = turns(2) + [
+        Turn(
+            id="late",
+            speaker="Ben",
+            text="I met Bob yesterday.",
+            timestamp=START + timedelta(days=1),
+            session="s1",
+        )
+    ]
+    mem.add_turns(said)
+    system, user = mem.llm.calls[0]
+    assert system == {"role": "system", "content": EXTRACT_SYSTEM}
+    assert user["content"].splitlines() == [
+        "Dialogue:",
+        "Date: 8 May 2023",
+        "Ada: I visited Paris museum number 0 with Bob.",
+        "Ben: I visited Paris museum number 1 with Bob.",
+        "Date: 9 May 2023",
+        "Ben: I met Bob yesterday (8 May 2023).",
+    ]
+
+
+def test_a_reply_cut_short_keeps_its_complete_facts(tmp_path: Path) -> None:
+    said = [
+        Turn(id="a", speaker="Ada", text="I adopted a puppy named Rex in Lyon.", timestamp=START),
+        Turn(id="b", speaker="Ben", text="My sister Eva paints lighthouses at the lake.", timestamp=START),
+    ]
+    cut = '{"facts": ["Ada adopted a puppy named Rex.", "Ada adopted a puppy named Rex.", "Ben\'s sis'
+    mem = memory(tmp_path, reply=lambda messages, json_mode: cut)
+    report = mem.add_turns(said)
+    units = mem.list_units(10, 0)[0]
+    assert report.fallbacks == 0 and len(mem.llm.calls) == 1
+    assert [(u.origin, u.text) for u in units if u.origin == "llm"] == [
+        ("llm", "Ada adopted a puppy named Rex.")
+    ]
+    assert [u.source_turn_ids for u in units if u.origin == "raw"] == [["b"]]  # what the cut lost
 
 
 def test_information_filter_skips_windows_that_add_nothing(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from indexers.memory import MemoryConfig, MemoryUnit, Turn
 from indexers.memory.consolidate import duplicates, group_units
 from indexers.memory.retrieve import classify, pack_context
 from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
-from indexers.memory.write import decode_facts, information_score, uncovered, windows
+from indexers.memory.write import fact_strings, information_score, parse_facts, uncovered, windows
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 
@@ -58,6 +58,9 @@ def test_windows_cover_every_item() -> None:
     assert windows(list(range(5)), 2, 2) == [[0, 1], [2, 3], [4]]
     assert windows(list(range(5)), 3, 2) == [[0, 1, 2], [2, 3, 4]]
     assert windows([], 3, 3) == []
+    assert [len(w) for w in windows(list(range(25)), 24, 24)] == [13, 12]  # split evenly, no stub
+    assert [len(w) for w in windows(list(range(39)), 24, 24)] == [20, 19]
+    assert windows(list(range(24)), 24, 24) == [list(range(24))]
 
 
 def test_information_score_rewards_new_entities_and_novelty() -> None:
@@ -138,11 +141,26 @@ def test_answer_metrics() -> None:
 
 
 def test_facts_are_salvaged_from_malformed_or_cut_off_replies() -> None:
-    whole = '{"facts": [{"text": "Ada swims.", "turns": ["t1"]}]}'
-    unquoted_and_cut = '{facts: [{"text": "Ada swims.", "time": null}, {"text": "Ben ru'
-    assert decode_facts(whole) == [{"text": "Ada swims.", "turns": ["t1"]}]
-    assert decode_facts(unquoted_and_cut) == [{"text": "Ada swims.", "time": None}]
-    assert decode_facts("Not mentioned") == []
+    assert fact_strings('{"facts": ["Ada swims.", {"text": "Ben runs."}]}') == ["Ada swims.", "Ben runs."]
+    assert fact_strings('{facts: ["Ada \\"swims\\".", "Ben ru') == ['Ada "swims".']  # keys, cut string out
+    assert fact_strings('{"facts": []}') == [] and fact_strings("Not mentioned") == []
+
+
+def test_parsed_facts_drop_repeats_inventions_and_fragments() -> None:
+    said = [
+        Turn(id="t0", speaker="Ada", text="I adopted a puppy named Rex.", timestamp=ANCHOR),
+        Turn(id="t1", speaker="Ben", text="Rex is cute! I paint lighthouses.", timestamp=ANCHOR),
+    ]
+    reply = (
+        '{"facts": ["Ada adopted a puppy named Rex.", "Ada  adopted a puppy named Rex.", "Ben paints '
+        'lighthouses.", "Cal flies to Lisbon.", "Rex", "Ada has Rex."]}'
+    )
+    facts = [(text, [t.id for t in sources]) for text, sources in parse_facts(reply, said)]
+    assert facts == [
+        ("Ada adopted a puppy named Rex.", ["t0"]),
+        ("Ben paints lighthouses.", ["t1"]),
+        ("Ada has Rex.", ["t0", "t1"]),  # as many shared words with each: both are sources
+    ]
 
 
 def test_turns_the_facts_leave_out_are_kept() -> None:

@@ -1,0 +1,30 @@
+"""The per-question comparison of two LoCoMo result files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals.locomo_compare import compare, main
+
+
+def result(f1: dict[str, float]) -> dict[str, object]:
+    records = [{"qid": q, "category": 1, "f1": v} for q, v in f1.items()]
+    return {"records": {"memory": records + [{"qid": "adv", "category": 5, "f1": 0.0}], "rag": []}}
+
+
+def test_compare_pairs_the_questions_both_runs_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new, old = result({"a": 1.0, "b": 0.5, "c": 0.0}), result({"a": 0.5, "b": 0.5, "d": 1.0})
+    rows = compare(new, old)
+    assert list(rows) == ["memory"]  # rag answered nothing
+    memory = rows["memory"]
+    assert (memory["questions"], memory["f1_new"], memory["f1_baseline"]) == (2, 0.75, 0.5)
+    assert (memory["wins"], memory["losses"], memory["ties"]) == (1, 0, 1)
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert main([str(tmp_path / "new.json"), str(tmp_path / "old.json")]) == 0
+    assert "| memory | 2 | 0.750 | 0.500 | +0.250 | 1 / 0 / 1 |" in capsys.readouterr().out
