@@ -66,7 +66,25 @@ from indexers.storage.token_store import TokenStore
 from indexers.storage.versions import open_version, save_version
 from indexers.types import Doc
 
-__all__ = ["Distractors", "HaystackEncoder", "fit_growth", "main"]
+__all__ = [
+    "Distractors",
+    "HaystackEncoder",
+    "cache_folder",
+    "encode_once",
+    "ensure_plaid_venv",
+    "export_plaid_input",
+    "fit_growth",
+    "folder_bytes",
+    "growth",
+    "main",
+    "markdown",
+    "measure_ours",
+    "open_cache",
+    "plot",
+    "run_size",
+    "summarise",
+    "watch",
+]
 
 PREFIX = "haystack:"
 SEED = 0

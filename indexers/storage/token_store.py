@@ -32,7 +32,7 @@ from indexers.storage.residual import FILE as RESIDUAL_FILE
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
 from indexers.storage.segments import Column, link_or_copy, save_array
 
-__all__ = ["Codec", "ResidualSettings", "TokenStore"]
+__all__ = ["Codec", "ResidualSettings", "Segment", "TokenStore"]
 
 Codec = Literal["float16", "pq", "residual", "none"]
 
