@@ -1,0 +1,416 @@
+"""Tune the fusion of several index kinds on one split, report it on another.
+
+Two steps, both `python -m evals.fusion_search`:
+
+    # 1. one build per kind over the whole corpus; the top 100 (id, score) of every query judged in
+    #    any of the splits are kept (one file per kind)
+    python -m evals.fusion_search collect --data ../shared/data/scifact --splits train,dev \
+        --kind bm25 --out runs/fusion/scifact-bm25.json [--set key=value ...] [--label NAME]
+
+    # 2. grid search on --tune, figures on --report, paired test against the best single member
+    python -m evals.fusion_search search --data ../shared/data/scifact --tune train --report dev \
+        runs/fusion/scifact-*.json [--out docs/results/scifact-fusion]
+
+Fusion methods: weighted reciprocal rank fusion (`indexers.scoring.fusion.rrf`, what hybrid search
+runs) over the top `depth` of each kind, and, for comparison, weighted sums of per-query min-max or
+z-score normalised scores over the same candidates (a document missing from a kind's list gets that
+kind's lowest normalised score). The grid is deliberately coarse (a few weights per kind, a few k and
+depths) so that the tuning split cannot be memorised; every candidate is scored on both splits, the
+choice is made on the tuning split only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals import report
+from evals.beir import SEARCH_K, build_config, config_label
+from evals.datasets import load_beir
+from evals.metrics import ndcg_at_k, per_query
+from evals.paired import paired_comparison
+from indexers.cli_args import parse_args
+from indexers.errors import InvalidConfig, InvalidInput
+from indexers.registry import create_index
+from indexers.scoring.fusion import rrf
+
+__all__ = [
+    "Candidate",
+    "KindRankings",
+    "collect",
+    "fuse",
+    "grid",
+    "load_rankings",
+    "main",
+    "tune",
+]
+
+logger = logging.getLogger(__name__)
+
+Scored = list[tuple[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class KindRankings:
+    """One kind's ranked (id, score) lists, query id -> best first."""
+
+    kind: str
+    label: str
+    rankings: dict[str, Scored]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One fusion setting: method (`rrf`, `minmax`, `zscore`), weights per kind, RRF k, depth per kind."""
+
+    method: str
+    weights: tuple[tuple[str, float], ...]
+    k: int
+    depth: int
+
+    @property
+    def name(self) -> str:
+        """A short readable label, e.g. `rrf k=60 d=100 bm25:1 dense:0.5`."""
+        parts = " ".join(f"{kind}:{weight:g}" for kind, weight in self.weights)
+        k = f" k={self.k}" if self.method == "rrf" else ""
+        return f"{self.method}{k} d={self.depth} {parts}"
+
+
+# --- step 1: rankings ---------------------------------------------------------------------------
+
+
+def _load_avg() -> float:
+    return os.getloadavg()[0]
+
+
+def collect(
+    data: Path, splits: Sequence[str], kind: str, overrides: Sequence[str] = (), label: str | None = None
+) -> dict[str, Any]:
+    """Build one index of `kind` over the whole corpus and search every query judged in any of
+    `splits` (batches of 16) for `SEARCH_K` hits.
+
+    Returns:
+        A JSON-ready dict: kind, label, config, dataset, splits, documents, build and search seconds,
+        load averages, and `rankings` (query id -> [[doc id, score], ...], best first).
+
+    Raises:
+        InvalidConfig, InvalidInput, DatasetError: bad config or data.
+    """
+    config = build_config(kind, None, overrides)
+    datasets = [load_beir(data, split) for split in splits]
+    queries: dict[str, str] = {}
+    for dataset in datasets:
+        queries.update(dataset.queries)
+    index = create_index(config)
+    load_before = _load_avg()
+    started = time.perf_counter()
+    index.build(datasets[0].docs)
+    build_s = time.perf_counter() - started
+    load_after_build = _load_avg()
+    logger.info("built %s over %d documents in %.1f s", kind, index.num_docs, build_s)
+    ids = list(queries)
+    rankings: dict[str, list[list[Any]]] = {}
+    started = time.perf_counter()
+    for start in range(0, len(ids), 16):
+        batch = ids[start : start + 16]
+        for query_id, hits in zip(batch, index.search([queries[q] for q in batch], k=SEARCH_K), strict=True):
+            rankings[query_id] = [[hit.doc_id, float(hit.score)] for hit in hits]
+    search_s = time.perf_counter() - started
+    return {
+        "kind": kind,
+        "label": label or config_label(config),
+        "config": config.model_dump(mode="json"),
+        "dataset": datasets[0].name,
+        "splits": list(splits),
+        "num_docs": index.num_docs,
+        "num_queries": len(ids),
+        "build_s": build_s,
+        "search_s": search_s,
+        "load_1min": {"before": load_before, "after_build": load_after_build, "after_search": _load_avg()},
+        "created_at": datetime.now(UTC).isoformat(),
+        "rankings": rankings,
+    }
+
+
+def load_rankings(path: Path) -> KindRankings:
+    """Read a file written by `collect`."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rankings = {q: [(str(d), float(s)) for d, s in hits] for q, hits in data["rankings"].items()}
+    meta = {key: value for key, value in data.items() if key != "rankings"}
+    return KindRankings(data["kind"], data.get("label", data["kind"]), rankings, meta)
+
+
+# --- step 2: fusion -----------------------------------------------------------------------------
+
+
+def _normalised(hits: Scored, method: str) -> tuple[dict[str, float], float]:
+    """Per-query normalised scores, and the value for a document the list lacks (its lowest)."""
+    if not hits:
+        return {}, 0.0
+    scores = np.array([score for _, score in hits], dtype=np.float64)
+    if method == "minmax":
+        low, span = scores.min(), scores.max() - scores.min()
+        values = (scores - low) / span if span > 0 else np.ones_like(scores)
+    else:  # zscore
+        std = scores.std()
+        values = (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
+    return {doc: float(v) for (doc, _), v in zip(hits, values, strict=True)}, float(values.min())
+
+
+def fuse(per_kind: Mapping[str, Scored], candidate: Candidate) -> list[str]:
+    """One query's fused ranking (ids, best first) under `candidate`; kinds with weight 0 are left out."""
+    weights = {kind: w for kind, w in candidate.weights if w > 0 and kind in per_kind}
+    cut = {kind: per_kind[kind][: candidate.depth] for kind in weights}
+    if candidate.method == "rrf":
+        return [doc for doc, _ in rrf({k: [d for d, _ in h] for k, h in cut.items()}, weights, candidate.k)]
+    if candidate.method not in ("minmax", "zscore"):
+        raise ValueError(f"unknown fusion method {candidate.method!r}")
+    normed = {kind: _normalised(hits, candidate.method) for kind, hits in cut.items()}
+    pool = {doc for hits in cut.values() for doc, _ in hits}
+    fused = {
+        doc: sum(w * normed[kind][0].get(doc, normed[kind][1]) for kind, w in weights.items()) for doc in pool
+    }
+    return sorted(fused, key=lambda doc: (-fused[doc], doc))
+
+
+def grid(
+    kinds: Sequence[str],
+    weights: Sequence[float] = (0.0, 0.5, 1.0, 2.0),
+    ks: Sequence[int] = (10, 30, 60, 100),
+    depths: Sequence[int] = (20, 50, 100),
+    methods: Sequence[str] = ("rrf", "minmax", "zscore"),
+) -> list[Candidate]:
+    """Every combination: a weight per kind (at least two kinds above 0; weight vectors that are
+    multiples of another are kept once), for RRF each k, for every method each depth."""
+    seen: set[tuple[float, ...]] = set()
+    vectors: list[tuple[float, ...]] = []
+    for vector in itertools.product(weights, repeat=len(kinds)):
+        if sum(w > 0 for w in vector) < 2:
+            continue
+        top = max(vector)
+        key = tuple(round(w / top, 6) for w in vector)
+        if key in seen:
+            continue
+        seen.add(key)
+        vectors.append(vector)
+    candidates = []
+    for method in methods:
+        for vector in vectors:
+            named = tuple(zip(kinds, vector, strict=True))
+            for depth in depths:
+                for k in ks if method == "rrf" else (0,):
+                    candidates.append(Candidate(method, named, k, depth))
+    return candidates
+
+
+def _ndcg(rankings: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, float]:
+    return per_query(ndcg_at_k, dict(rankings), qrels, 10)
+
+
+def tune(
+    members: Sequence[KindRankings],
+    tune_qrels: Qrels,
+    report_qrels: Qrels,
+    candidates: Iterable[Candidate],
+    *,
+    top: int = 15,
+) -> dict[str, Any]:
+    """Score every candidate on both splits; rank them on the tuning split.
+
+    Returns:
+        `members`: each kind's nDCG@10 on both splits; `best_member`: the kind with the best
+        tuning-split nDCG@10; `candidates`: the `top` candidates by tuning nDCG@10 (plus named
+        references: equal-weight RRF k=60 depth 100 over every kind), each with both splits'
+        nDCG@10 and the paired test against the best member on the report split; `chosen`: the
+        first of them.
+    """
+    by_kind = {m.kind: m for m in members}
+    kinds = list(by_kind)
+
+    def fused(candidate: Candidate, qrels: Qrels) -> dict[str, float]:
+        ranked = {q: fuse({k: by_kind[k].rankings.get(q, []) for k in kinds}, candidate) for q in qrels}
+        return _ndcg(ranked, qrels)
+
+    member_rows = {}
+    member_scores: dict[str, dict[str, dict[str, float]]] = {}
+    for kind, m in by_kind.items():
+        scores = {
+            split: _ndcg({q: [d for d, _ in m.rankings.get(q, [])] for q in qrels}, qrels)
+            for split, qrels in (("tune", tune_qrels), ("report", report_qrels))
+        }
+        member_scores[kind] = scores
+        member_rows[kind] = {split: float(np.mean(list(s.values()))) for split, s in scores.items()}
+    best = max(kinds, key=lambda kind: member_rows[kind]["tune"])
+
+    scored: list[tuple[float, Candidate]] = []
+    for candidate in candidates:
+        tune_scores = fused(candidate, tune_qrels)
+        scored.append((float(np.mean(list(tune_scores.values()))), candidate))
+    scored.sort(key=lambda pair: (-pair[0], pair[1].name))
+    logger.info("scored %d candidates on the tuning split", len(scored))
+
+    reference = Candidate("rrf", tuple((k, 1.0) for k in kinds), 60, 100)
+    shown = [c for _, c in scored[:top]]
+    if reference not in shown:
+        shown.append(reference)
+    rows = []
+    for candidate in shown:
+        tune_scores, report_scores = fused(candidate, tune_qrels), fused(candidate, report_qrels)
+        rows.append(
+            {
+                "name": candidate.name,
+                "method": candidate.method,
+                "weights": dict(candidate.weights),
+                "rrf_k": candidate.k,
+                "depth": candidate.depth,
+                "tune_ndcg_at_10": float(np.mean(list(tune_scores.values()))),
+                "report_ndcg_at_10": float(np.mean(list(report_scores.values()))),
+                "tune_vs_best": paired_comparison(tune_scores, member_scores[best]["tune"]),
+                "report_vs_best": paired_comparison(report_scores, member_scores[best]["report"]),
+                "reference": candidate == reference,
+            }
+        )
+    return {
+        "members": member_rows,
+        "best_member": best,
+        "num_candidates": len(scored),
+        "candidates": rows,
+        "chosen": rows[0],
+    }
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _markdown(result: dict[str, Any], tune_split: str, report_split: str, command: str) -> str:
+    members = [
+        [kind, report.cell(row["tune"], ".3f"), report.cell(row["report"], ".3f")]
+        for kind, row in result["members"].items()
+    ]
+    best = result["best_member"]
+    rows = [
+        [
+            row["name"] + (" (reference)" if row["reference"] else ""),
+            report.cell(row["tune_ndcg_at_10"], ".3f"),
+            report.cell(row["report_ndcg_at_10"], ".3f"),
+            report.cell(row["report_vs_best"]["mean_diff"], "+.3f"),
+            f"{row['report_vs_best']['wins']} / {row['report_vs_best']['losses']} / "
+            f"{row['report_vs_best']['ties']}",
+            report.cell(row["report_vs_best"]["p_value"], ".4f"),
+        ]
+        for row in result["candidates"]
+    ]
+    return "\n".join(
+        [
+            f"# Fusion search: tuned on {tune_split}, reported on {report_split}",
+            "",
+            f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}`; "
+            f"{result['num_candidates']} candidates scored on {tune_split}, the best "
+            f"{len(result['candidates'])} (by {tune_split} nDCG@10) shown with their {report_split} figures.",
+            "",
+            report.markdown_table(("kind", f"{tune_split} nDCG@10", f"{report_split} nDCG@10"), members),
+            "",
+            f"Best single member on {tune_split}: {best}. Paired columns compare each fusion with it on "
+            f"{report_split}, query by query (sign-flip randomization, 10,000 rounds).",
+            "",
+            report.markdown_table(
+                (
+                    "fusion",
+                    f"{tune_split} nDCG@10",
+                    f"{report_split} nDCG@10",
+                    f"vs {best}",
+                    "wins / losses / ties",
+                    "p",
+                ),
+                rows,
+            ),
+        ]
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.fusion_search", description="Collect per-kind rankings; tune their fusion."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="build one kind over the corpus and keep every judged query's top 100")
+    c.add_argument(
+        "--data", type=Path, required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/"
+    )
+    c.add_argument("--splits", required=True, help="comma-separated qrels splits, e.g. train,dev")
+    c.add_argument("--kind", required=True)
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--label")
+    c.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    s = sub.add_parser("search", help="grid-search fusions on one split, report them on another")
+    s.add_argument("rankings", type=Path, nargs="+", help="files written by `collect`, one per kind")
+    s.add_argument("--data", type=Path, required=True)
+    s.add_argument("--tune", default="train", help="split the choice is made on")
+    s.add_argument("--report", default="dev", help="split the figures are reported on")
+    s.add_argument("--weights", default="0,0.5,1,2", help="per-kind weights tried")
+    s.add_argument("--rrf-k", default="10,30,60,100", help="RRF constants tried")
+    s.add_argument("--depths", default="20,50,100", help="candidates per kind tried")
+    s.add_argument("--methods", default="rrf,minmax,zscore")
+    s.add_argument("--top", type=int, default=15, help="candidates shown")
+    s.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
+    return parser
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `python -m evals.fusion_search`; returns the exit code (2 for bad arguments or data)."""
+    args = parse_args(_parser(), argv)
+    if isinstance(args, int):
+        return args
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logger.setLevel(logging.INFO)
+    try:
+        if args.command == "collect":
+            data = collect(args.data, args.splits.split(","), args.kind, args.overrides, args.label)
+            path = report.write_json(args.out, data)
+            print(f"wrote {path} ({data['num_queries']} queries, build {data['build_s']:.0f} s)")
+            return 0
+        members = [load_rankings(path) for path in args.rankings]
+        kinds = [m.kind for m in members]
+        if len(set(kinds)) != len(kinds):
+            raise InvalidInput(f"two ranking files of one kind: {kinds}")
+        tune_qrels = load_beir(args.data, args.tune).qrels
+        report_qrels = load_beir(args.data, args.report).qrels
+        candidates = grid(
+            kinds,
+            _floats(args.weights),
+            [int(x) for x in _floats(args.rrf_k)],
+            [int(x) for x in _floats(args.depths)],
+            [m for m in args.methods.split(",") if m],
+        )
+        result = tune(members, tune_qrels, report_qrels, candidates, top=args.top)
+    except (InvalidConfig, InvalidInput, ValueError, OSError) as exc:
+        print(f"evals.fusion_search: error: {exc}", file=sys.stderr)
+        return 2
+    command = "python -m evals.fusion_search " + " ".join(sys.argv[1:] if argv is None else argv)
+    markdown = _markdown(result, args.tune, args.report, command)
+    if args.out is not None:
+        report.write_report(args.out, markdown, {"tune": args.tune, "report": args.report, **result})
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
