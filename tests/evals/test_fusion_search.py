@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.fusion_search import Candidate, KindRankings, fuse, grid, load_rankings, main, tune
+from evals.fusion_search import Candidate, KindRankings, _fast_means, fuse, grid, load_rankings, main, tune
+from evals.metrics import ndcg_at_k, per_query
 from indexers.scoring.fusion import rrf
 
 # Two kinds over queries q0..q9; the relevant document of qi is "ri". "good" puts it first for every
@@ -83,10 +84,26 @@ def test_tune_chooses_on_the_tuning_split_and_reports_the_other() -> None:
     assert chosen["tune_ndcg_at_10"] == 1.0 and chosen["weights"]["good"] >= chosen["weights"]["noise"]
     assert chosen["report_vs_best"]["losses"] == 0
     shown = result["candidates"]
-    assert len(shown) == 4 and shown[-1]["reference"] and shown[-1]["rrf_k"] == 60
+    assert shown[-1]["reference"] and shown[-1]["rrf_k"] == 60 and not shown[0]["reference"]
+    assert {"rrf", "minmax", "zscore"} <= {row["method"] for row in shown}  # each method's best is shown
+    subsets = {tuple(row["kinds"]): row for row in result["subsets"]}
+    assert len(subsets) == 4  # three pairs and the three kinds together
+    assert subsets[("half", "noise")]["report_best_member"] == "half"
     assert [r["tune_ndcg_at_10"] for r in shown[:3]] == sorted(
         (r["tune_ndcg_at_10"] for r in shown[:3]), reverse=True
     )
+
+
+def test_fast_grid_scores_agree_with_the_exact_fusion() -> None:
+    members = _members()
+    by_kind = {m.kind: m for m in members}
+    candidates = grid(list(by_kind), depths=(3, 20))
+    fast = _fast_means(by_kind, QRELS, candidates)
+    for candidate in candidates:
+        if all(w > 0 for _, w in candidate.weights):  # weight 0 may differ when pools are tiny
+            ranked = {q: fuse({k: m.rankings[q] for k, m in by_kind.items()}, candidate) for q in QRELS}
+            exact = sum(per_query(ndcg_at_k, ranked, QRELS, 10).values()) / len(QRELS)
+            assert fast[candidate] == pytest.approx(exact), candidate.name
 
 
 def _write_members(folder: Path) -> list[Path]:
