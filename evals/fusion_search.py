@@ -44,7 +44,7 @@ from evals.paired import paired_comparison
 from indexers.cli_args import parse_args
 from indexers.errors import InvalidConfig, InvalidInput
 from indexers.registry import create_index
-from indexers.scoring.fusion import rrf
+from indexers.scoring.fusion import SCORE_FUSIONS, normalised_sum, rrf
 
 __all__ = [
     "Candidate",
@@ -158,7 +158,8 @@ def load_rankings(path: Path) -> KindRankings:
 
 
 def _normalised(hits: Scored, method: str) -> tuple[dict[str, float], float]:
-    """Per-query normalised scores, and the value for a document the list lacks (its lowest)."""
+    """Per-query normalised scores, and the value for a document the list lacks (its lowest): the
+    arithmetic of `indexers.scoring.fusion.normalised_sum`, in numpy, for the grid."""
     if not hits:
         return {}, 0.0
     scores = np.array([score for _, score in hits], dtype=np.float64)
@@ -177,14 +178,9 @@ def fuse(per_kind: Mapping[str, Scored], candidate: Candidate) -> list[str]:
     cut = {kind: per_kind[kind][: candidate.depth] for kind in weights}
     if candidate.method == "rrf":
         return [doc for doc, _ in rrf({k: [d for d, _ in h] for k, h in cut.items()}, weights, candidate.k)]
-    if candidate.method not in ("minmax", "zscore"):
+    if candidate.method not in SCORE_FUSIONS:
         raise ValueError(f"unknown fusion method {candidate.method!r}")
-    normed = {kind: _normalised(hits, candidate.method) for kind, hits in cut.items()}
-    pool = {doc for hits in cut.values() for doc, _ in hits}
-    fused = {
-        doc: sum(w * normed[kind][0].get(doc, normed[kind][1]) for kind, w in weights.items()) for doc in pool
-    }
-    return sorted(fused, key=lambda doc: (-fused[doc], doc))
+    return [doc for doc, _ in normalised_sum(cut, weights, candidate.method)]  # type: ignore[arg-type]
 
 
 def grid(
