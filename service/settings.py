@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,9 +18,12 @@ from indexers.configs import GenreConfig, IndexConfig
 from indexers.memory.units import MemoryConfig
 from indexers.models.llm import LLMConfig
 
-__all__ = ["TENANT_PATTERN", "Settings", "get_settings"]
+__all__ = ["TENANT_PATTERN", "FusionMethod", "Settings", "get_settings"]
 
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+FusionMethod = Literal["rrf", "minmax", "zscore"]
+"""How hybrid search fuses kinds (see `indexers.scoring.fusion`)."""
 
 
 class Settings(BaseSettings):
@@ -67,7 +70,17 @@ class Settings(BaseSettings):
     )
     overfetch: int = Field(4, ge=1, le=100, description="first over-fetch factor for filtered searches")
     fusion_depth: int = Field(100, ge=1, le=10_000, description="candidates per kind fused by hybrid search")
+    fusion: FusionMethod = Field(
+        "rrf",
+        description="how hybrid search fuses kinds when the request sets no rrf_k: rrf (weighted reciprocal "
+        "rank fusion), minmax or zscore (weighted sum of each kind's scores normalised per query)",
+    )
     rrf_k: int = Field(60, ge=1, description="default reciprocal rank fusion constant")
+    fusion_weights: dict[str, Annotated[float, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict,
+        description="kind -> weight of hybrid search when the request gives no weights (a kind not "
+        "listed weighs 1.0)",
+    )
     job_stale_s: float = Field(
         120.0,
         gt=0,

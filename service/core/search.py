@@ -18,7 +18,7 @@ from qdrant_client import models
 
 from indexers.base import Explainable, ExplainsTerms, Highlightable, Index, SharesNames, validate_queries
 from indexers.errors import DocumentNotFound, InvalidInput
-from indexers.scoring.fusion import rrf
+from indexers.scoring.fusion import normalised_sum, rrf
 from service.core.catalog import Catalog
 from service.core.docstore import DocumentStore, StoredDoc
 from service.core.filters import to_qdrant
@@ -34,7 +34,7 @@ from service.schemas.search import (
     TokenHeatPublic,
     TokenMatchPublic,
 )
-from service.settings import Settings
+from service.settings import FusionMethod, Settings
 
 __all__ = ["Plan", "Searcher"]
 
@@ -43,7 +43,8 @@ Ranked = list[tuple[str, float]]
 
 @dataclass(frozen=True)
 class Plan:
-    """What to search: the kinds (one, or several fused, each with its weight), k and the filter."""
+    """What to search: the kinds (one, or several fused, each with its weight, by `fusion`: `rrf`,
+    or a sum of `minmax` or `zscore` normalised scores), k and the filter."""
 
     kinds: list[str]
     weights: dict[str, float]
@@ -52,6 +53,7 @@ class Plan:
     flt: models.Filter | None
     explain: bool
     with_text: bool
+    fusion: FusionMethod = "rrf"
 
 
 class Searcher:
@@ -90,13 +92,20 @@ class Searcher:
             given = hybrid.weights or {}
             if unused := sorted(set(given) - set(kinds)):
                 raise InvalidInput(f"weight given for {unused[0]!r}, which is not among the fused kinds")
-            weights = {kind: given.get(kind, 1.0) for kind in kinds}
+            weights = {kind: given.get(kind, 1.0) for kind in kinds} if given else self.default_weights(kinds)
             rrf_k = hybrid.rrf_k or self.settings.rrf_k
+            fusion: FusionMethod = "rrf" if hybrid.rrf_k is not None else self.settings.fusion
         else:
             kinds = [kind or spec.kinds[0]]
-            weights, rrf_k = {}, self.settings.rrf_k
+            weights, rrf_k, fusion = {}, self.settings.rrf_k, "rrf"
         self.catalog.require_kinds(spec, [*kinds, *weights])
-        return Plan(kinds, weights, rrf_k, k, to_qdrant(flt) if flt else None, explain, with_text)
+        return Plan(kinds, weights, rrf_k, k, to_qdrant(flt) if flt else None, explain, with_text, fusion)
+
+    def default_weights(self, kinds: Sequence[str]) -> dict[str, float]:
+        """The fusion weights of `kinds` when a hybrid request gives none: `fusion_weights` from the
+        settings, 1.0 for a kind it does not list; 1.0 each if that would weigh every kind 0."""
+        weights = {kind: self.settings.fusion_weights.get(kind, 1.0) for kind in kinds}
+        return weights if any(weights.values()) else dict.fromkeys(kinds, 1.0)
 
     def search(self, spec: CollectionSpec, queries: Sequence[str], plan: Plan) -> list[list[HitPublic]]:
         """Up to `plan.k` hits per query, best first."""
@@ -139,6 +148,16 @@ class Searcher:
                     exhausted[i] = False
         if len(plan.kinds) == 1:
             return list(zip(next(iter(per_kind.values())), exhausted, strict=True))
+        if plan.fusion != "rrf":
+            return [
+                (
+                    normalised_sum(
+                        {kind: rows[i] for kind, rows in per_kind.items()}, plan.weights, plan.fusion
+                    ),
+                    done,
+                )
+                for i, done in enumerate(exhausted)
+            ]
         ids = {kind: [[doc_id for doc_id, _ in row] for row in rows] for kind, rows in per_kind.items()}
         return [
             (rrf({kind: rows[i] for kind, rows in ids.items()}, plan.weights, plan.rrf_k), exhausted[i])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from indexers.scoring.fusion import rrf
+from indexers.scoring.fusion import normalised_sum, rrf
+from service.settings import Settings
 
 
 def _search(client: TestClient, **body: object) -> dict:  # type: ignore[type-arg]
@@ -28,16 +29,37 @@ def test_default_kind_is_the_first(loaded: TestClient) -> None:
     assert _search(loaded, query="diabetes", kind="dense")["kinds"] == ["dense"]
 
 
-def test_hybrid_matches_rrf_of_the_kinds(loaded: TestClient) -> None:
+def test_hybrid_matches_rrf_of_the_kinds(loaded: TestClient, settings: Settings) -> None:
     query = "aspirin heart attack risk"
+    depth = settings.fusion_depth
     per_kind = {
-        kind: [h["id"] for h in _search(loaded, query=query, k=20, kind=kind)["hits"]]
+        kind: [h["id"] for h in _search(loaded, query=query, k=depth, kind=kind)["hits"]]
         for kind in ("exact", "dense")
     }
-    fused = _search(loaded, query=query, k=5, hybrid={"weights": {"exact": 2.0}})
+    fused = _search(loaded, query=query, k=5, hybrid={"weights": {"exact": 2.0}, "rrf_k": 60})
     assert fused["kinds"] == ["exact", "dense"]
     expected = rrf(per_kind, {"exact": 2.0, "dense": 1.0}, 60)[:5]  # an unweighted kind counts 1.0
     assert [(h["id"], round(h["score"], 9)) for h in fused["hits"]] == [(i, round(s, 9)) for i, s in expected]
+
+
+def test_default_hybrid_applies_the_fusion_settings(loaded: TestClient, settings: Settings) -> None:
+    query = "aspirin heart attack risk"
+    depth = settings.fusion_depth
+    scored = {
+        kind: [(h["id"], h["score"]) for h in _search(loaded, query=query, k=depth, kind=kind)["hits"]]
+        for kind in ("exact", "dense")
+    }
+    per_kind = {kind: [doc for doc, _ in hits] for kind, hits in scored.items()}
+    weights = {kind: settings.fusion_weights.get(kind, 1.0) for kind in per_kind}
+    fused = _search(loaded, query=query, k=5, hybrid={})
+    if settings.fusion == "rrf":
+        expected = rrf(per_kind, weights, settings.rrf_k)[:5]
+    else:
+        expected = normalised_sum(scored, weights, settings.fusion)[:5]
+    assert [(h["id"], round(h["score"], 6)) for h in fused["hits"]] == [(i, round(s, 6)) for i, s in expected]
+    given = _search(loaded, query=query, k=5, hybrid={"weights": {"dense": 1.0}, "rrf_k": 5})  # overrides
+    expected = rrf(per_kind, {"exact": 1.0, "dense": 1.0}, 5)[:5]
+    assert [(h["id"], round(h["score"], 9)) for h in given["hits"]] == [(i, round(s, 9)) for i, s in expected]
 
 
 def test_filters(loaded: TestClient) -> None:
