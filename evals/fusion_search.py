@@ -54,6 +54,7 @@ __all__ = [
     "grid",
     "load_rankings",
     "main",
+    "restrict",
     "tune",
 ]
 
@@ -259,6 +260,37 @@ def _ndcg(rankings: Mapping[str, Sequence[str]], qrels: Qrels) -> dict[str, floa
     return per_query(ndcg_at_k, dict(rankings), qrels, 10)
 
 
+def restrict(candidate: Candidate, kinds: Sequence[str]) -> Candidate:
+    """`candidate` over `kinds` only (the weights it gives them; 1.0 each if they are all 0), as
+    hybrid search applies default weights to a collection with those kinds."""
+    weights = tuple((kind, w) for kind, w in candidate.weights if kind in kinds)
+    if not any(w > 0 for _, w in weights):
+        weights = tuple((kind, 1.0) for kind, _ in weights)
+    return Candidate(candidate.method, weights, candidate.k, candidate.depth)
+
+
+def _subsets(kinds: Sequence[str]) -> list[tuple[str, ...]]:
+    return [s for size in range(2, len(kinds) + 1) for s in itertools.combinations(kinds, size)]
+
+
+def _worst_subset_gains(
+    by_kind: Mapping[str, KindRankings],
+    qrels: Qrels,
+    candidates: Sequence[Candidate],
+    member_means: Mapping[str, float],
+) -> dict[Candidate, float]:
+    """Per candidate: the smallest, over every subset of two or more kinds, of the candidate's
+    nDCG@10 restricted to the subset minus the subset's best member's."""
+    worst = dict.fromkeys(candidates, float("inf"))
+    for subset in _subsets(list(by_kind)):
+        restricted = {c: restrict(c, subset) for c in candidates}
+        means = _fast_means({k: by_kind[k] for k in subset}, qrels, list(dict.fromkeys(restricted.values())))
+        best = max(member_means[k] for k in subset)
+        for candidate, sub in restricted.items():
+            worst[candidate] = min(worst[candidate], means[sub] - best)
+    return worst
+
+
 def tune(
     members: Sequence[KindRankings],
     tune_qrels: Qrels,
@@ -266,8 +298,14 @@ def tune(
     candidates: Iterable[Candidate],
     *,
     top: int = 15,
+    objective: str = "all",
 ) -> dict[str, Any]:
     """Score every candidate on both splits; rank them on the tuning split.
+
+    With `objective="all"` candidates are ranked by their tuning nDCG@10 over every kind; with
+    `objective="subsets"` by their worst gain over the best member of any subset of two or more
+    kinds (`restrict`: what default weights do for a collection with only some of the kinds),
+    then by their nDCG@10 over every kind.
 
     Returns:
         `members`: each kind's nDCG@10 on both splits; `best_member`: the kind with the best
@@ -282,7 +320,8 @@ def tune(
     kinds = list(by_kind)
 
     def fused(candidate: Candidate, qrels: Qrels) -> dict[str, float]:
-        ranked = {q: fuse({k: by_kind[k].rankings.get(q, []) for k in kinds}, candidate) for q in qrels}
+        used = [kind for kind, _ in candidate.weights]
+        ranked = {q: fuse({k: by_kind[k].rankings.get(q, []) for k in used}, candidate) for q in qrels}
         return _ndcg(ranked, qrels)
 
     member_rows = {}
@@ -296,14 +335,28 @@ def tune(
         member_rows[kind] = {split: float(np.mean(list(s.values()))) for split, s in scores.items()}
     best = max(kinds, key=lambda kind: member_rows[kind]["tune"])
 
-    means = _fast_means(by_kind, tune_qrels, list(candidates))
-    scored = sorted(((value, c) for c, value in means.items()), key=lambda pair: (-pair[0], pair[1].name))
+    candidates = list(candidates)
+    means = _fast_means(by_kind, tune_qrels, candidates)
+    worst: dict[Candidate, float] = {}
+    if objective == "subsets":
+        tune_means = {kind: row["tune"] for kind, row in member_rows.items()}
+        worst = _worst_subset_gains(by_kind, tune_qrels, candidates, tune_means)
+        scored = sorted(
+            ((worst[c], c) for c in candidates), key=lambda pair: (-pair[0], -means[pair[1]], pair[1].name)
+        )
+    elif objective == "all":
+        scored = sorted(((means[c], c) for c in candidates), key=lambda pair: (-pair[0], pair[1].name))
+    else:
+        raise ValueError(f"unknown objective {objective!r}: all or subsets")
     logger.info("scored %d candidates on the tuning split", len(scored))
 
-    # the best by the exact fusion among the fast ranking's leaders, then each method's best
-    leaders = [c for _, c in scored[: max(top, 1) * 2]]
-    exact = {c: float(np.mean(list(fused(c, tune_qrels).values()))) for c in leaders}
-    shown = sorted(leaders, key=lambda c: (-exact[c], c.name))[:top]
+    if objective == "all":  # the best by the exact fusion among the fast ranking's leaders
+        leaders = [c for _, c in scored[: max(top, 1) * 2]]
+        exact = {c: float(np.mean(list(fused(c, tune_qrels).values()))) for c in leaders}
+        shown = sorted(leaders, key=lambda c: (-exact[c], c.name))[:top]
+    else:
+        shown = [c for _, c in scored[:top]]
+    # then each method's best
     for method in dict.fromkeys(c.method for _, c in scored):
         best_of = next(c for _, c in scored if c.method == method)
         if best_of not in shown:
@@ -311,6 +364,9 @@ def tune(
     reference = Candidate("rrf", tuple((k, 1.0) for k in kinds), 60, 100)
     if reference not in shown:
         shown.append(reference)
+    if objective == "all":
+        tune_means = {kind: row["tune"] for kind, row in member_rows.items()}
+        worst = _worst_subset_gains(by_kind, tune_qrels, shown, tune_means)
     rows = []
     for candidate in shown:
         tune_scores, report_scores = fused(candidate, tune_qrels), fused(candidate, report_qrels)
@@ -326,25 +382,23 @@ def tune(
                 "tune_vs_best": paired_comparison(tune_scores, member_scores[best]["tune"]),
                 "report_vs_best": paired_comparison(report_scores, member_scores[best]["report"]),
                 "reference": candidate == reference,
+                "tune_worst_subset_gain": worst.get(candidate),
             }
         )
     chosen = shown[0]
     subsets = []
-    for size in range(2, len(kinds) + 1):
-        for subset in itertools.combinations(kinds, size):
-            weights = tuple((kind, w) for kind, w in chosen.weights if kind in subset)
-            if not any(w > 0 for _, w in weights):
-                weights = tuple((kind, 1.0) for kind in subset)
-            restricted = Candidate(chosen.method, weights, chosen.k, chosen.depth)
-            row: dict[str, Any] = {"kinds": list(subset), "weights": dict(weights)}
-            for split, qrels in (("tune", tune_qrels), ("report", report_qrels)):
-                subset_scores = fused(restricted, qrels)
-                top_kind = max(subset, key=lambda kind: member_rows[kind][split])
-                row[f"{split}_ndcg_at_10"] = float(np.mean(list(subset_scores.values())))
-                row[f"{split}_best_member"] = top_kind
-                row[f"{split}_vs_best"] = paired_comparison(subset_scores, member_scores[top_kind][split])
-            subsets.append(row)
+    for subset in _subsets(kinds):
+        restricted = restrict(chosen, subset)
+        row: dict[str, Any] = {"kinds": list(subset), "weights": dict(restricted.weights)}
+        for split, qrels in (("tune", tune_qrels), ("report", report_qrels)):
+            subset_scores = fused(restricted, qrels)
+            top_kind = max(subset, key=lambda kind: member_rows[kind][split])
+            row[f"{split}_ndcg_at_10"] = float(np.mean(list(subset_scores.values())))
+            row[f"{split}_best_member"] = top_kind
+            row[f"{split}_vs_best"] = paired_comparison(subset_scores, member_scores[top_kind][split])
+        subsets.append(row)
     return {
+        "objective": objective,
         "members": member_rows,
         "best_member": best,
         "num_candidates": len(scored),
@@ -366,6 +420,7 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
     rows = [
         [
             row["name"] + (" (reference)" if row["reference"] else ""),
+            report.cell(row["tune_worst_subset_gain"], "+.3f"),
             report.cell(row["tune_ndcg_at_10"], ".3f"),
             report.cell(row["report_ndcg_at_10"], ".3f"),
             report.cell(row["report_vs_best"]["mean_diff"], "+.3f"),
@@ -397,12 +452,17 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
             "",
             report.markdown_table(("kind", f"{tune_split} nDCG@10", f"{report_split} nDCG@10"), members),
             "",
+            f"Ranked by {'the worst subset gain' if result['objective'] == 'subsets' else 'nDCG@10'} on "
+            f"{tune_split}. Worst subset gain: over every subset of two or more kinds (the fusion's weights "
+            f"of those kinds), the smallest nDCG@10 difference from the subset's best member, on {tune_split}.",
+            "",
             f"Best single member on {tune_split}: {best}. Paired columns compare each fusion with it on "
             f"{report_split}, query by query (sign-flip randomization, 10,000 rounds).",
             "",
             report.markdown_table(
                 (
                     "fusion",
+                    f"{tune_split} worst subset gain",
                     f"{tune_split} nDCG@10",
                     f"{report_split} nDCG@10",
                     f"vs {best}",
@@ -456,6 +516,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--depths", default="20,50,100", help="candidates per kind tried")
     s.add_argument("--methods", default="rrf,minmax,zscore")
     s.add_argument("--top", type=int, default=15, help="candidates shown")
+    s.add_argument(
+        "--objective",
+        choices=("all", "subsets"),
+        default="all",
+        help="rank by nDCG@10 over every kind (all), or by the worst gain over the best member of any "
+        "subset of two or more kinds, then nDCG@10 (subsets)",
+    )
     s.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
     return parser
 
@@ -490,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             [int(x) for x in _floats(args.depths)],
             [m for m in args.methods.split(",") if m],
         )
-        result = tune(members, tune_qrels, report_qrels, candidates, top=args.top)
+        result = tune(members, tune_qrels, report_qrels, candidates, top=args.top, objective=args.objective)
     except (InvalidConfig, InvalidInput, ValueError, OSError) as exc:
         print(f"evals.fusion_search: error: {exc}", file=sys.stderr)
         return 2

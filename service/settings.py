@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,17 +69,26 @@ class Settings(BaseSettings):
         30.0, gt=0, description="a compression still running after this many seconds stops and answers 503"
     )
     overfetch: int = Field(4, ge=1, le=100, description="first over-fetch factor for filtered searches")
-    fusion_depth: int = Field(100, ge=1, le=10_000, description="candidates per kind fused by hybrid search")
-    fusion: FusionMethod = Field(
-        "rrf",
-        description="how hybrid search fuses kinds when the request sets no rrf_k: rrf (weighted reciprocal "
-        "rank fusion), minmax or zscore (weighted sum of each kind's scores normalised per query)",
+    fusion_depth: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="candidates per kind fused by hybrid search (at least k; chosen on SciFact train, see "
+        "the fusion experiment)",
     )
-    rrf_k: int = Field(60, ge=1, description="default reciprocal rank fusion constant")
-    fusion_weights: dict[str, Annotated[float, Field(ge=0, le=1000)]] = Field(
-        default_factory=dict,
-        description="kind -> weight of hybrid search when the request gives no weights (a kind not "
-        "listed weighs 1.0)",
+    fusion: FusionMethod = Field(
+        "zscore",
+        description="how hybrid search fuses kinds when the request sets no rrf_k: zscore or minmax "
+        "(weighted sum of each kind's scores normalised per query; a kind's lowest for a document it did "
+        "not return), rrf (weighted reciprocal rank fusion with rrf_k)",
+    )
+    rrf_k: int = Field(
+        60, ge=1, description="reciprocal rank fusion constant when fusion is rrf and the request sets none"
+    )
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {"bm25": 2.0, "dense": 0.5, "colbert_pooled": 2.0, "xtr": 0.5},
+        description="kind -> weight (0 to 1000) of hybrid search when the request gives no weights (a kind "
+        "not listed weighs 1.0; chosen on SciFact train with fusion and fusion_depth)",
     )
     job_stale_s: float = Field(
         120.0,
@@ -175,6 +184,14 @@ class Settings(BaseSettings):
                 raise ValueError("API keys must be at least 8 characters long")
             if not re.match(TENANT_PATTERN, tenant):
                 raise ValueError(f"invalid tenant name {tenant!r}: 1-64 letters, digits, '_' or '-'")
+        return value
+
+    @field_validator("fusion_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for kind, weight in value.items():
+            if not 0 <= weight <= 1000:
+                raise ValueError(f"fusion weight of {kind!r} must be between 0 and 1000, got {weight}")
         return value
 
     @model_validator(mode="after")
