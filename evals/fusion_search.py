@@ -447,14 +447,15 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
             f"# Fusion search: tuned on {tune_split}, reported on {report_split}",
             "",
             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}`; "
-            f"{result['num_candidates']} candidates scored on {tune_split}, the best "
-            f"{len(result['candidates'])} (by {tune_split} nDCG@10) shown with their {report_split} figures.",
+            f"{result['num_candidates']} candidates scored on {tune_split}; the leaders, then each method's "
+            f"best and the reference, shown with their {report_split} figures.",
             "",
             report.markdown_table(("kind", f"{tune_split} nDCG@10", f"{report_split} nDCG@10"), members),
             "",
             f"Ranked by {'the worst subset gain' if result['objective'] == 'subsets' else 'nDCG@10'} on "
-            f"{tune_split}. Worst subset gain: over every subset of two or more kinds (the fusion's weights "
-            f"of those kinds), the smallest nDCG@10 difference from the subset's best member, on {tune_split}.",
+            f"{tune_split}. Worst subset gain: over every subset of two or more kinds (the fusion's "
+            f"weights of those kinds), the smallest nDCG@10 difference from the subset's best member, "
+            f"on {tune_split}.",
             "",
             f"Best single member on {tune_split}: {best}. Paired columns compare each fusion with it on "
             f"{report_split}, query by query (sign-flip randomization, 10,000 rounds).",
