@@ -390,6 +390,9 @@ def tune(
     for subset in _subsets(kinds):
         restricted = restrict(chosen, subset)
         row: dict[str, Any] = {"kinds": list(subset), "weights": dict(restricted.weights)}
+        row["reference_report_ndcg_at_10"] = float(
+            np.mean(list(fused(restrict(reference, subset), report_qrels).values()))
+        )
         for split, qrels in (("tune", tune_qrels), ("report", report_qrels)):
             subset_scores = fused(restricted, qrels)
             top_kind = max(subset, key=lambda kind: member_rows[kind][split])
@@ -439,6 +442,7 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
             row["report_best_member"],
             report.cell(row["report_vs_best"]["mean_diff"], "+.3f"),
             report.cell(row["report_vs_best"]["p_value"], ".4f"),
+            report.cell(row["reference_report_ndcg_at_10"], ".3f"),
         ]
         for row in result["subsets"]
     ]
@@ -474,7 +478,8 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
             ),
             "",
             f"The chosen fusion ({result['chosen']['name']}) over every subset of the kinds, against the "
-            f"subset's best member on {report_split} (paired, as above):",
+            f"subset's best member on {report_split} (paired, as above), and the reference (rrf k=60, "
+            f"depth 100, equal weights) over the same kinds:",
             "",
             report.markdown_table(
                 (
@@ -485,6 +490,7 @@ def _markdown(result: dict[str, Any], tune_split: str, report_split: str, comman
                     f"best member ({report_split})",
                     "difference",
                     "p",
+                    f"reference ({report_split})",
                 ),
                 subsets,
                 text_columns=2,
