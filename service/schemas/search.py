@@ -28,16 +28,19 @@ __all__ = [
 
 
 class Hybrid(StrictModel):
-    """Reciprocal rank fusion across kinds: score = sum over kinds of weight / (rrf_k + rank)."""
+    """Fusion across kinds: by default a weighted sum of per-query normalised scores (settings
+    `fusion`, `fusion_weights`); with `rrf_k`, score = sum over kinds of weight / (rrf_k + rank)."""
 
     kinds: list[str] | None = Field(
         None, min_length=1, max_length=8, description="kinds to fuse; default: every kind of the collection"
     )
     weights: dict[str, Annotated[StrictFloat, Field(ge=0, le=1000)]] | None = Field(
-        None, description="per-kind weight in [0, 1000] (default 1.0)"
+        None,
+        description="per-kind weight in [0, 1000]; none given: the server's default fusion weights; "
+        "a kind left out of given weights: 1.0",
     )
     rrf_k: Annotated[int, Field(ge=1, le=10_000), JSON_NUMBER] | None = Field(
-        None, description="RRF constant (default from settings)"
+        None, description="use reciprocal rank fusion with this constant (default: the server's fusion)"
     )
 
 
