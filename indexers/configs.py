@@ -90,6 +90,12 @@ class PooledColBERTConfig(_Frozen):
     )
     pq_m: int = Field(48, ge=1, description="PQ sub-quantisers (must divide the dimension)")
     residual_bits: Literal[2, 4] = Field(4, description="residual codec: bits per dimension")
+    residual_pq_m: int | None = Field(
+        None,
+        ge=1,
+        description="residual codec: product-quantise each residual into this many one-byte codes "
+        "(must divide the dimension) instead of residual_bits per dimension",
+    )
     num_centroids: int | None = Field(
         None, ge=16, description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors)"
     )

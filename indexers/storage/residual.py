@@ -1,10 +1,18 @@
 """PLAID-style residual compression of token vectors.
 
 A vector is stored as the id of its nearest k-means centroid plus its residual (vector minus
-centroid) quantised to `nbits` (2 or 4) per dimension. Each dimension has its own bucket cutoffs
-(quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
-`8 // nbits` per byte, most significant first; decoding looks up every packed byte in a table of
-bucket weights `(bytes per vector, 256, 8 // nbits)`, so it is one gather per byte.
+centroid), quantised one of two ways:
+
+- scalar (PLAID): `nbits` (2 or 4) per dimension. Each dimension has its own bucket cutoffs
+  (quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
+  `8 // nbits` per byte, most significant first.
+- product quantisation (`pq_m` set): the residual is cut into `pq_m` sub-vectors, each stored as the
+  byte id of its nearest of 256 k-means sub-centroids (FAISS `ProductQuantizer`). At the same bytes per
+  vector this keeps MaxSim closer to the float vectors than the scalar codes.
+
+Either way a code byte at position `j` stands for a fixed sub-vector, so decoding looks up every byte
+in one table `(bytes per vector, 256, dimensions per byte)`: one gather per byte.
+Centroid ids are uint16 when there are at most 65,536 centroids.
 Optionally a PCA projection fitted on the same sample reduces the dimension first; queries must be
 projected too (`project`), since decoded vectors live in the reduced space.
 Rows assigned to each centroid form posting lists (CSR) for candidate generation.
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +34,7 @@ __all__ = ["ResidualCodec", "auto_num_centroids", "posting_lists"]
 
 KMEANS_ITERATIONS = 20
 MAX_FIT_SAMPLE = 200_000
+PQ_FIT_SAMPLE = 65_536
 FILE = "residual_codec.npz"
 
 
@@ -52,20 +62,24 @@ class ResidualCodec:
         weights: np.ndarray,
         nbits: int,
         projection: np.ndarray | None = None,
+        codebooks: np.ndarray | None = None,
     ) -> None:
-        if nbits not in (2, 4):
-            raise InvalidConfig(f"residual_bits must be 2 or 4, got {nbits}")
         dim = centroids.shape[1]
-        if dim * nbits % 8:
-            raise InvalidConfig(f"dimension {dim} times residual_bits {nbits} must be a multiple of 8")
+        if codebooks is None:
+            if nbits not in (2, 4):
+                raise InvalidConfig(f"residual_bits must be 2 or 4, got {nbits}")
+            if dim * nbits % 8:
+                raise InvalidConfig(f"dimension {dim} times residual_bits {nbits} must be a multiple of 8")
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         self.cutoffs = np.ascontiguousarray(cutoffs, dtype=np.float32)  # (dim, 2**nbits - 1)
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (dim, 2**nbits)
         self.nbits = nbits
         self.projection = None if projection is None else np.ascontiguousarray(projection, dtype=np.float32)
+        self.codebooks = None if codebooks is None else np.ascontiguousarray(codebooks, dtype=np.float32)
         self._per_byte = 8 // nbits
         self._shifts = (8 - nbits * (1 + np.arange(self._per_byte))).astype(np.uint8)
-        self._lut = self._byte_table()
+        self._lut = self._byte_table() if self.codebooks is None else self.codebooks
+        self._pq: Any = None  # FAISS ProductQuantizer holding the codebooks, made on first encode
 
     @property
     def dim(self) -> int:
@@ -78,18 +92,33 @@ class ResidualCodec:
     @property
     def packed_width(self) -> int:
         """Bytes of residual codes per vector."""
-        return self.dim * self.nbits // 8
+        return self.dim * self.nbits // 8 if self.codebooks is None else len(self.codebooks)
+
+    @property
+    def pq_m(self) -> int | None:
+        """Product-quantiser sub-vectors per residual, or None for scalar codes."""
+        return None if self.codebooks is None else len(self.codebooks)
 
     def memory_bytes(self) -> int:
-        """Bytes of the centroids, buckets, projection and byte table."""
+        """Bytes of the centroids, buckets, projection and byte table (the codebooks, for PQ)."""
         return array_bytes(self.centroids, self.cutoffs, self.weights, self.projection, self._lut)
 
     @classmethod
     def fit(
-        cls, sample: np.ndarray, num_centroids: int, nbits: int, reduce_dim: int | None = None, seed: int = 0
+        cls,
+        sample: np.ndarray,
+        num_centroids: int,
+        nbits: int,
+        reduce_dim: int | None = None,
+        seed: int = 0,
+        pq_m: int | None = None,
     ) -> ResidualCodec:
-        """Fit an optional PCA to `reduce_dim`, centroids (FAISS spherical k-means) and residual
-        buckets on `(n, dim)` vectors."""
+        """Fit an optional PCA to `reduce_dim`, centroids (FAISS spherical k-means) and the residual
+        quantiser (per-dimension buckets, or `pq_m` product-quantiser codebooks) on `(n, dim)` vectors.
+
+        Raises:
+            InvalidConfig: fewer vectors than centroids, or `pq_m` does not divide the dimension.
+        """
         faiss = load_faiss()
         sample = np.ascontiguousarray(sample, dtype=np.float32)
         projection = None
@@ -103,10 +132,19 @@ class ResidualCodec:
         if len(sample) > MAX_FIT_SAMPLE:
             sample = sample[np.random.default_rng(seed).choice(len(sample), MAX_FIT_SAMPLE, replace=False)]
         dim = sample.shape[1]
+        if pq_m is not None and dim % pq_m:
+            raise InvalidConfig(f"residual_pq_m={pq_m} must divide the vector dimension {dim}")
         kmeans = faiss.Kmeans(dim, num_centroids, niter=KMEANS_ITERATIONS, seed=seed, spherical=True)
         kmeans.train(sample)
         centroids = kmeans.centroids.astype(np.float32)
-        residuals = sample - centroids[_nearest(centroids, sample)]
+        residuals = np.ascontiguousarray(sample - centroids[_nearest(centroids, sample)])
+        if pq_m is not None:
+            pq = faiss.ProductQuantizer(dim, pq_m, 8)
+            take = np.random.default_rng(seed).permutation(len(residuals))[:PQ_FIT_SAMPLE]
+            pq.train(np.ascontiguousarray(residuals[np.sort(take)]))
+            codebooks = faiss.vector_to_array(pq.centroids).reshape(pq_m, 256, dim // pq_m)
+            empty = np.zeros((dim, 0), np.float32)
+            return cls(centroids, empty, empty, 8, projection, codebooks)
         levels = 2**nbits
         cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
         weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
@@ -122,10 +160,24 @@ class ResidualCodec:
         vectors = np.ascontiguousarray(self.project(vectors))
         codes = _nearest(self.centroids, vectors)
         residuals = vectors - self.centroids[codes]
+        if self.num_centroids <= 2**16:
+            codes = codes.astype(np.uint16)
+        if self.codebooks is not None:
+            return codes, self._product_quantiser().compute_codes(np.ascontiguousarray(residuals))
         buckets = np.zeros(residuals.shape, dtype=np.uint8)
         for j in range(self.cutoffs.shape[1]):
             buckets += residuals > self.cutoffs[:, j]
         return codes, self.pack(buckets)
+
+    def _product_quantiser(self) -> Any:
+        """The FAISS product quantiser of the codebooks (encoding only; decoding uses the table)."""
+        if self._pq is None:
+            assert self.codebooks is not None
+            m, _, sub = self.codebooks.shape
+            pq = load_faiss().ProductQuantizer(m * sub, m, 8)
+            load_faiss().copy_array_to_vector(self.codebooks.ravel(), pq.centroids)
+            self._pq = pq
+        return self._pq
 
     def pack(self, buckets: np.ndarray) -> np.ndarray:
         """Bucket ids `(n, dim)` in `[0, 2**nbits)` -> packed bytes `(n, packed_width)`."""
@@ -162,6 +214,7 @@ class ResidualCodec:
             weights=self.weights,
             nbits=self.nbits,
             projection=np.zeros((0, 0), np.float32) if self.projection is None else self.projection,
+            codebooks=np.zeros((0, 0, 0), np.float32) if self.codebooks is None else self.codebooks,
         )
 
     @classmethod
@@ -169,12 +222,14 @@ class ResidualCodec:
         try:
             with np.load(path / FILE) as saved:
                 projection = saved["projection"]
+                codebooks = saved["codebooks"] if "codebooks" in saved else np.zeros(0)
                 return cls(
                     saved["centroids"],
                     saved["cutoffs"],
                     saved["weights"],
                     int(saved["nbits"]),
                     projection if projection.size else None,
+                    codebooks if codebooks.size else None,
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc

@@ -49,11 +49,13 @@ LEGACY_FILES = {
 
 
 class ResidualSettings(NamedTuple):
-    """How a residual store fits its codec: bits per dimension, centroids (None: auto), PCA dimension."""
+    """How a residual store fits its codec: bits per dimension, centroids (None: auto), PCA dimension,
+    and product-quantiser sub-vectors (None: `bits` per dimension instead)."""
 
     bits: int = 4
     num_centroids: int | None = None
     reduce_dim: int | None = None
+    pq_m: int | None = None
 
 
 DEFAULT_RESIDUAL = ResidualSettings()
@@ -247,7 +249,9 @@ class TokenStore:
     def _fit_residual(self, sample: np.ndarray) -> None:
         settings = self.residual
         k = settings.num_centroids or auto_num_centroids(len(sample))
-        self.codec_fit = ResidualCodec.fit(sample, min(k, len(sample)), settings.bits, settings.reduce_dim)
+        self.codec_fit = ResidualCodec.fit(
+            sample, min(k, len(sample)), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
+        )
 
     @property
     def residual_codec(self) -> ResidualCodec:

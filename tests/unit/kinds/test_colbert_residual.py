@@ -15,7 +15,12 @@ RESIDUAL = {"pool_factor": 1, "vector_codec": "residual", "num_centroids": 256, 
 
 @pytest.mark.parametrize(
     ("extra", "min_recall"),
-    [({"residual_bits": 4}, 0.8), ({"residual_bits": 2}, 0.65), ({"reduce_dim": 48}, 0.6)],
+    [
+        ({"residual_bits": 4}, 0.8),
+        ({"residual_bits": 2}, 0.65),
+        ({"reduce_dim": 48}, 0.6),
+        ({"residual_pq_m": 16}, 0.65),
+    ],
 )
 def test_residual_tracks_the_oracle(
     extra: dict,  # type: ignore[type-arg]

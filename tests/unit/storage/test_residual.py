@@ -88,3 +88,27 @@ def test_reduce_dim_projects_documents_and_queries(tmp_path: Path) -> None:
     assert np.abs(codec.project(data[:5]) @ decoded.T - exact).mean() < 0.2 * np.abs(exact).mean()
     codec.save(tmp_path)
     assert np.array_equal(ResidualCodec.load(tmp_path).projection, codec.projection)
+
+
+def test_product_quantised_residuals_beat_scalar_codes_at_equal_bytes(tmp_path: Path) -> None:
+    data = unit_vectors(6000, 32)
+    scalar = ResidualCodec.fit(data, 64, 2)  # 8 bytes per vector
+    pq = ResidualCodec.fit(data, 64, 2, pq_m=8)  # 8 one-byte codes of 4 dimensions
+    assert pq.packed_width == scalar.packed_width == 8 and pq.pq_m == 8 and scalar.pq_m is None
+    codes, packed = pq.encode(data)
+    assert codes.dtype == np.uint16 and packed.shape == (6000, 8)
+    err = {
+        name: np.linalg.norm(codec.decode(*codec.encode(data)) - data, axis=1).mean()
+        for name, codec in (("scalar", scalar), ("pq", pq))
+    }
+    assert err["pq"] < 0.9 * err["scalar"]
+    pq.save(tmp_path)
+    loaded = ResidualCodec.load(tmp_path)
+    assert loaded.pq_m == 8 and np.array_equal(
+        loaded.decode(*loaded.encode(data[:50])), pq.decode(codes[:50], packed[:50])
+    )
+
+
+def test_pq_m_must_divide_the_dimension() -> None:
+    with pytest.raises(InvalidConfig, match="residual_pq_m"):
+        ResidualCodec.fit(unit_vectors(3000, 32), 8, 4, pq_m=5)
