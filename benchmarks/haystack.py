@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.xtr_table import CachedDocuments
+from benchmarks.xtr_table import CachedDocuments, cached
 from evals.beir import build_config, quality, search_judged
 from evals.datasets import BeirDataset, load_beir
 from evals.report import cell, markdown_table, write_json, write_report
@@ -191,7 +191,7 @@ def cache_folder(dataset: BeirDataset, runs: Path) -> Path:
 def encode_once(dataset: BeirDataset, folder: Path) -> None:
     """Encode the corpus (`CachedDocuments`) and the split's queries into `folder` unless there."""
     queries_file = folder / f"queries-{dataset.split}.npz"
-    if (folder / "token_offsets.npy").is_file() and queries_file.is_file():
+    if cached(folder) and queries_file.is_file():
         return
     model = load_token_encoder(EncoderConfig())
     CachedDocuments.open(model, [d.full_text for d in dataset.docs], folder)

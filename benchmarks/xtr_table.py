@@ -45,12 +45,17 @@ from indexers.base import Index
 from indexers.cli_args import parse_args
 from indexers.models.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import open_index
-from indexers.storage.token_store import TokenStore
+from indexers.storage.token_store import SEGMENTS_FILE, TokenStore
 
-__all__ = ["CachedDocuments", "Row", "main"]
+__all__ = ["CachedDocuments", "Row", "cached", "main"]
 
 CACHE_CHUNK = 512
 ZERO_SHOT = "xtr minilm zero-shot"
+
+
+def cached(folder: Path) -> bool:
+    """Whether `folder` holds a saved token store (segmented, or a folder from before segments)."""
+    return (folder / SEGMENTS_FILE).is_file() or (folder / "token_offsets.npy").is_file()
 
 
 class CachedDocuments(TokenEncoder):
@@ -68,7 +73,7 @@ class CachedDocuments(TokenEncoder):
     @classmethod
     def open(cls, model: TokenEncoder, texts: Sequence[str], folder: Path) -> CachedDocuments:
         """The cache in `folder`, encoding `texts` into it first if it is not there."""
-        if not (folder / "token_offsets.npy").is_file():
+        if not cached(folder):
             store = TokenStore(model.dim)
             for start in range(0, len(texts), CACHE_CHUNK):
                 encoded = model.encode(texts[start : start + CACHE_CHUNK], is_query=False)
