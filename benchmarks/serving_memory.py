@@ -76,10 +76,10 @@ def read_into_memory(index: Index) -> None:
     """Replace the memory-mapped arrays of the index's token store by in-memory copies and read its
     FAISS codes into memory (the `in-memory` mode)."""
     store = getattr(index, "store", None)
-    if store is not None:
-        for name, value in list(vars(store).items()):
+    for segment in getattr(store, "segments", ()):
+        for name, value in list(vars(segment).items()):
             if isinstance(value, np.memmap):
-                setattr(store, name, np.array(value))
+                setattr(segment, name, np.array(value))
     ann = getattr(index, "ann", None)
     if isinstance(ann, TokenANN):
         ann.own()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benchmarks.serving_memory import main, serve_once
+from benchmarks.serving_memory import main, read_into_memory, serve_once
 from evals.datasets import load_beir
-from indexers import create_index, parse_config
+from indexers import create_index, open_index, parse_config
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -38,3 +39,10 @@ def test_reading_into_memory_counts_what_mapping_leaves_on_disk(saved: Path) -> 
 def test_unknown_modes_are_refused(saved: Path) -> None:
     args = ["--data", str(DATA), "--split", "test", "--index-dir", str(saved), "--modes", "mmap,swap"]
     assert main(args) == 2
+
+
+def test_read_into_memory_copies_every_segment(saved: Path) -> None:
+    index = open_index(saved)
+    assert any(isinstance(a, np.memmap) for s in index.store.segments for a in s.arrays().values())  # type: ignore[attr-defined]
+    read_into_memory(index)
+    assert not any(isinstance(a, np.memmap) for s in index.store.segments for a in s.arrays().values())  # type: ignore[attr-defined]
