@@ -61,6 +61,34 @@ class EncoderConfig(_Frozen):
     document_prefix: str = ""
 
 
+_ResidualBits = Annotated[Literal[2, 4], Field(description="residual codec: bits per dimension")]
+_ResidualPQM = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="residual codec: product-quantise each residual into this many one-byte codes "
+        "(must divide the dimension) instead of residual_bits per dimension",
+    ),
+]
+_NumCentroids = Annotated[
+    int | None,
+    Field(ge=16, description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors)"),
+]
+_ReduceDim = Annotated[
+    int | None,
+    Field(ge=8, description="residual codec: PCA dimension for documents and queries; None keeps it"),
+]
+_ResidualMinVectors = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="residual codec: vectors stored as float16 before the codec is fitted on all of "
+        "them (and the store re-encoded once)",
+    ),
+]
+"""The residual codec's settings (`indexers.storage.residual`), shared by the kinds that offer it."""
+
+
 class ExactConfig(_Frozen):
     """Brute-force MaxSim over every stored token vector: the reference oracle."""
 
@@ -89,19 +117,11 @@ class PooledColBERTConfig(_Frozen):
         "candidates from centroid posting lists (no ANN copy)",
     )
     pq_m: int = Field(48, ge=1, description="PQ sub-quantisers (must divide the dimension)")
-    residual_bits: Literal[2, 4] = Field(4, description="residual codec: bits per dimension")
-    residual_pq_m: int | None = Field(
-        None,
-        ge=1,
-        description="residual codec: product-quantise each residual into this many one-byte codes "
-        "(must divide the dimension) instead of residual_bits per dimension",
-    )
-    num_centroids: int | None = Field(
-        None, ge=16, description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors)"
-    )
-    reduce_dim: int | None = Field(
-        None, ge=8, description="residual codec: PCA dimension for documents and queries; None keeps it"
-    )
+    residual_bits: _ResidualBits = 4
+    residual_pq_m: _ResidualPQM = None
+    num_centroids: _NumCentroids = None
+    reduce_dim: _ReduceDim = None
+    residual_min_vectors: _ResidualMinVectors = 32_768
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 
@@ -177,21 +197,32 @@ class GenreConfig(_Frozen):
 
 
 class XTRConfig(_Frozen):
-    """XTR: one token ANN; documents scored from retrieved tokens only, missing similarities imputed."""
+    """XTR: token retrieval (a token ANN, or residual codes probed through centroid posting lists);
+    documents scored from retrieved tokens only, missing similarities imputed."""
 
     kind: Literal["xtr"] = "xtr"
     encoder: EncoderConfig = EncoderConfig()
     candidate_tokens: int = Field(
         256, ge=1, le=8192, description="k': document tokens retrieved per query token"
     )
+    vector_codec: Literal["ann", "residual"] = Field(
+        "ann",
+        description="where token vectors live; ann = only as the token ANN's codes, residual = centroid "
+        "id plus residual codes, tokens retrieved from the query tokens' nprobe nearest centroids' "
+        "posting lists (no ANN)",
+    )
     ann: Literal["auto", "flat", "ivf", "ivf_pq", "hnsw"] = Field(
         "auto", description="token ANN; auto = flat below 20k vectors, else IVF with 8-bit codes"
     )
     nlist: int | None = Field(None, ge=1, description="IVF lists; default sqrt(n_vectors)")
-    nprobe: int = Field(8, ge=1)
+    nprobe: int = Field(8, ge=1, description="IVF lists, or residual centroids, probed per query token")
     pq_m: int = Field(48, ge=1, description="ivf_pq: bytes per vector (must divide the dimension)")
     hnsw_m: int = Field(32, ge=4, le=128)
     ef_search: int = Field(128, ge=8)
+    residual_bits: _ResidualBits = 4
+    residual_pq_m: _ResidualPQM = None
+    num_centroids: _NumCentroids = None
+    reduce_dim: _ReduceDim = None
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 

@@ -1,11 +1,18 @@
 """XTR (ConteXtualized Token Retriever): ranking from retrieved document tokens alone.
 
-One FAISS index holds every document token vector. Each query token retrieves its top-k'
-(`candidate_tokens`) document tokens; a document is scored from the tokens it had retrieved, and
-query tokens that retrieved none of its tokens count with their k'-th retrieved similarity (the
-missing-similarity imputation, `indexers.scoring.imputation`). There is no gather or re-scoring stage:
-document vectors exist only as the ANN's codes (8-bit scalar codes with IVF, `pq_m`-byte product
-codes with `ivf_pq`); the token store keeps token ids and document offsets, no vectors.
+Each query token retrieves its top-k' (`candidate_tokens`) document tokens; a document is scored
+from the tokens it had retrieved, and query tokens that retrieved none of its tokens count with their
+k'-th retrieved similarity (the missing-similarity imputation, `indexers.scoring.imputation`). There
+is no gather or re-scoring stage. Where the token vectors live (`vector_codec`):
+
+- `ann` (default): one FAISS index holds every document token vector, only as its codes (8-bit scalar
+  codes with IVF, `pq_m`-byte product codes with `ivf_pq`); the token store keeps token ids and
+  document offsets, no vectors.
+- `residual` (WARP-style: XTR over PLAID's compression): the token store keeps each vector as a
+  centroid id plus residual codes (`indexers.storage.residual`), no FAISS index. Each query token
+  probes its `nprobe` nearest centroids and scores every row of their posting lists as the centroid
+  similarity plus its inner product with the row's residual, read from per-query-token tables over
+  the codes' byte values (no vector is decoded); its top k' rows are its retrieved tokens.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ from indexers.configs import XTRConfig
 from indexers.errors import DocumentNotFound, InvalidConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
 from indexers.scoring.imputation import imputed_similarity, score_retrieved
-from indexers.storage.token_store import TokenStore
+from indexers.storage.residual import ResidualCodec
+from indexers.storage.token_store import Codec, ResidualSettings, TokenStore
 
 __all__ = ["IMPUTED_TOKEN", "XTRIndex"]
 
 ADD_DOCS = 256
 """Documents whose vectors go to the ANN in one call."""
+LOOKUP_ROWS = 16_384
+"""Rows whose residual similarities are looked up in one step (bounds the index arrays' memory)."""
 IMPUTED_TOKEN = "[imputed]"
 """The document token named in explanations where the query token retrieved none of the document's."""
 
@@ -35,14 +45,28 @@ class XTRIndex(ANNTokenIndex):
     kind = "xtr"
     config: XTRConfig
 
+    def __init__(self, config: XTRConfig) -> None:
+        super().__init__(config)
+        self._byte_table: tuple[ResidualCodec, np.ndarray] | None = None
+
+    def _residual_settings(self) -> ResidualSettings:
+        cfg = self.config
+        return ResidualSettings(cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m)
+
     def _new_store(self, dim: int) -> TokenStore:
+        if self.config.vector_codec == "residual":
+            return TokenStore(dim, "residual", residual=self._residual_settings())
         return TokenStore(dim, "none")
 
     def _load_store(self, path: Path, dim: int) -> TokenStore:
-        return TokenStore.load(path, dim, "none", self.config.pq_m)
+        codec: Codec = "residual" if self.config.vector_codec == "residual" else "none"
+        return TokenStore.load(path, dim, codec, self.config.pq_m, self._residual_settings())
 
     def _after_chunk(self, vectors: list[np.ndarray], expected_vectors: int) -> None:
-        """Add the chunk's vectors to the ANN, creating (and training) it on the first chunk."""
+        """Add the chunk's vectors to the ANN, creating (and training) it on the first chunk (residual
+        stores have no ANN: the store encoded the chunk)."""
+        if self.config.vector_codec == "residual":
+            return
         if self.ann is None:
             order = np.random.default_rng(0).permutation(len(vectors))
             lengths = np.cumsum([len(vectors[i]) for i in order])
@@ -57,18 +81,82 @@ class XTRIndex(ANNTokenIndex):
         Raises:
             InvalidConfig: k' exceeds the number of indexed token vectors.
         """
-        assert self.ann is not None and self.store is not None
+        store, ann = self.store, self.ann
+        assert store is not None
+        residual = store.codec == "residual"
+        total = store.num_vectors if residual or ann is None else ann.ntotal
         k_prime = self.config.candidate_tokens
-        if k_prime > self.ann.ntotal:
+        if k_prime > total:
             raise InvalidConfig(
-                f"candidate_tokens (k') = {k_prime} exceeds the {self.ann.ntotal} token vectors in this "
-                f"index; use candidate_tokens <= {self.ann.ntotal} or index more documents"
+                f"candidate_tokens (k') = {k_prime} exceeds the {total} token vectors in this "
+                f"index; use candidate_tokens <= {total} or index more documents"
             )
-        sims, rows = self.ann.search(query, k_prime)
-        return sims, rows, self.store.doc_of(rows)
+        if residual:
+            sims, rows = self._probe_residuals(store, store.project(query), k_prime)
+        elif ann is not None:
+            sims, rows = ann.search(query, k_prime)
+        else:  # a residual store still keeping its first vectors uncompressed: retrieve exactly
+            every = query @ store.vectors(np.arange(store.num_vectors)).T
+            rows = np.argpartition(-every, k_prime - 1, axis=1)[:, :k_prime]
+            sims = np.take_along_axis(every, rows, axis=1)
+        return sims, rows, store.doc_of(rows)
+
+    def _probe_residuals(
+        self, store: TokenStore, query: np.ndarray, k_prime: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each query token's top-k' rows among those of its `nprobe` nearest centroids' posting lists,
+        scored as centroid similarity plus the inner product with the row's residual: similarities
+        `(q, k')` and rows `(q, k')`, -1 in slots beyond the rows probed."""
+        codec = store.residual_codec
+        centroid_sims = query @ codec.centroids.T  # (q, centroids)
+        nprobe = min(self.config.nprobe, codec.num_centroids)
+        probed = np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe].ravel()
+        rows, owner = _probe(store, probed)
+        token = owner // nprobe
+        scores = centroid_sims[token, probed[owner]] + self._residual_sims(
+            codec, query, token, store.rows[rows]
+        )
+        sims = np.zeros((len(query), k_prime), dtype=np.float32)
+        kept = np.full((len(query), k_prime), -1, dtype=np.int64)
+        bounds = np.searchsorted(token, np.arange(len(query) + 1))
+        for i in range(len(query)):
+            mine = scores[bounds[i] : bounds[i + 1]]
+            top = (
+                np.argpartition(-mine, k_prime - 1)[:k_prime] if len(mine) > k_prime else np.arange(len(mine))
+            )
+            sims[i, : len(top)], kept[i, : len(top)] = mine[top], rows[bounds[i] + top]
+        return sims, kept
+
+    def _residual_sims(
+        self, codec: ResidualCodec, query: np.ndarray, token: np.ndarray, codes: np.ndarray
+    ) -> np.ndarray:
+        """`<query[token[j]], residual of codes[j]>` per row `j`, from per-query-token tables of each
+        code byte's inner product at each byte position (one lookup per byte, nothing decoded)."""
+        if self._byte_table is None or self._byte_table[0] is not codec:
+            width, values = codec.packed_width, np.arange(256, dtype=np.uint8)
+            residuals = codec.decode(np.zeros(256, np.int64), np.repeat(values[:, None], width, axis=1))
+            table = (residuals - codec.centroids[0]).reshape(256, width, -1).transpose(1, 0, 2)
+            self._byte_table = codec, np.ascontiguousarray(table)  # (width, 256, dims per byte)
+        table = self._byte_table[1]
+        width = table.shape[0]
+        lookup = np.einsum("qpd,pbd->qpb", query.reshape(len(query), width, -1), table)  # (q, width, 256)
+        flat, columns = lookup.reshape(-1), np.arange(width) * 256
+        sims = np.empty(len(token), dtype=np.float32)
+        for start in range(0, len(token), LOOKUP_ROWS):
+            part = slice(start, start + LOOKUP_ROWS)
+            positions = (token[part, None] * (width * 256) + columns) + codes[part]
+            sims[part] = np.take(flat, positions).sum(axis=1)
+        return sims
+
+    def _retrieves(self) -> bool:
+        """Whether there is something to retrieve tokens from: a residual store or a token ANN."""
+        return self.store is not None and (self.config.vector_codec == "residual" or self.ann is not None)
+
+    def _keeps_ann(self) -> bool:
+        return self.config.vector_codec == "ann" and super()._keeps_ann()
 
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:
-        if self.ann is None:
+        if not self._retrieves():
             return []
         sims, _, docs = self._retrieve(query)
         retrieved = score_retrieved(sims, docs, self.docs.alive())
@@ -86,7 +174,7 @@ class XTRIndex(ANNTokenIndex):
         """
         validate_queries([query], 1)
         internal = self.docs.by_ext.get(doc_id)
-        if internal is None or self.store is None or self.ann is None:
+        if internal is None or self.store is None or not self._retrieves():
             raise DocumentNotFound(f"document {doc_id!r} is not in this index")
         encoded = self.encoder.encode([query], is_query=True)[0]
         sims, rows, docs = self._retrieve(encoded.vectors)
@@ -104,3 +192,19 @@ class XTRIndex(ANNTokenIndex):
                 doc_token, score = IMPUTED_TOKEN, float(imputed[i])
             matches.append(TokenMatch(query_token=query_token, doc_token=doc_token, score=score))
         return matches
+
+
+def _probe(store: TokenStore, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the posting lists of `centroids` `(n,)` in every segment of a residual store, and
+    for each row the position in `centroids` of the list that holds it, ascending."""
+    parts, owners = [], []
+    for starts, postings in store.postings():
+        lengths = starts[centroids + 1] - starts[centroids]
+        ends = np.cumsum(lengths)
+        parts.append(postings[np.repeat(starts[centroids] - (ends - lengths), lengths) + np.arange(ends[-1])])
+        owners.append(np.repeat(np.arange(len(centroids)), lengths))
+    if len(parts) == 1:
+        return parts[0], owners[0]
+    rows, owner = np.concatenate(parts), np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")
+    return rows[order], owner[order]
