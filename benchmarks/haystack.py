@@ -2,7 +2,8 @@
 PyLate's PLAID fed the same vectors, at several corpus sizes.
 
     python -m benchmarks.haystack --data ../shared/data/scifact --sizes 10000,100000 \
-        [--set vector_codec=residual --set reduce_dim=128] [--no-plaid] [--out docs/results/haystack]
+        [--kind xtr] [--set vector_codec=residual --set reduce_dim=128] [--no-plaid] \
+        [--out docs/results/haystack]
 
 Sizes count distractors; every haystack also holds the 5,183 real documents. The corpus and the dev
 queries are encoded once with the packaged MiniLM token encoder and cached under
@@ -17,7 +18,8 @@ Per size, each side runs in its own process, watched from here (peak RSS from `w
 anonymous memory sampled from `/proc/<pid>/status` every 0.2 s, so input files a process maps
 count in the first only):
 
-- ours: `colbert_pooled` with its default config plus `--set` overrides, fed through an encoder that
+- ours: `colbert_pooled` (or `--kind xtr`, which has no PLAID side) with its default config plus
+  `--set` overrides, fed through an encoder that
   returns the cached or generated vectors (`HaystackEncoder`); build (pooling included, vector
   lookup and generation excluded: the time spent inside the encoder is subtracted), save as a
   version, reopen, search every dev query one at a time (k=100, query vectors given, after one
@@ -107,6 +109,8 @@ PLAID_DEPS = [
 ]
 PLAID_NO_DEPS = ["pylate==1.6.0", "fast-plaid==1.4.6.2110"]
 PROJECT_TO = (1_000_000, 10_000_000)
+KINDS = ("colbert_pooled", "xtr")
+"""The kinds our side can run."""
 
 
 class Distractors:
@@ -231,12 +235,14 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure_ours(data: Path, size: int, overrides: Sequence[str], runs: Path) -> dict[str, Any]:
-    """Build, save, reopen, search and add-1,000 for `colbert_pooled` over one haystack (this process)."""
+def measure_ours(
+    data: Path, size: int, overrides: Sequence[str], runs: Path, kind: str = "colbert_pooled"
+) -> dict[str, Any]:
+    """Build, save, reopen, search and add-1,000 for `kind` over one haystack (this process)."""
     dataset = load_beir(data, SPLIT)
     store, queries = open_cache(dataset, cache_folder(dataset, runs))
     encoder = HaystackEncoder(store, [d.full_text for d in dataset.docs], queries)
-    config = build_config("colbert_pooled", None, overrides)
+    config = build_config(kind, None, overrides)
     docs = _haystack(dataset, size)
     with tempfile.TemporaryDirectory(prefix="tessera-haystack-") as tmp:
         root = Path(tmp)
@@ -428,14 +434,14 @@ def growth(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _ratio(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
-    return {"system": f"ratio colbert_pooled / {peer['system']}", "docs": ours["docs"]} | {
+    return {"system": f"ratio {ours['system']} / {peer['system']}", "docs": ours["docs"]} | {
         key: ours[key] / peer[key] if peer[key] else None for key, *_ in COLUMNS
     }
 
 
 def markdown(rows: list[dict[str, Any]], fits: list[dict[str, Any]], notes: list[str]) -> str:
     """The report: the table (rows and ratios per size), the growth fit, notes."""
-    ours = [r for r in rows if r["system"] == "colbert_pooled"]
+    ours = [r for r in rows if r["system"] in KINDS]
     lines = []
     for row in ours:
         lines.append(row)
@@ -521,6 +527,8 @@ def _self(args: argparse.Namespace, *extra: str) -> list[str]:
         str(args.data),
         "--runs-dir",
         str(args.runs_dir),
+        "--kind",
+        args.kind,
     ]
     return command + [f"--set={item}" for item in args.set] + list(extra)
 
@@ -538,10 +546,10 @@ def run_size(
     out = work / f"ours-{size}.json"
     watched = watch(_self(args, "--row", str(size), "--json", str(out)), log)
     if watched["returncode"] == 0:
-        rows.append(summarise("colbert_pooled", size, json.loads(out.read_text()), watched, dataset))
+        rows.append(summarise(args.kind, size, json.loads(out.read_text()), watched, dataset))
     else:
         print(
-            f"haystack: colbert_pooled at {size} failed (exit {watched['returncode']}); see {log}",
+            f"haystack: {args.kind} at {size} failed (exit {watched['returncode']}); see {log}",
             file=sys.stderr,
         )
     if plaid is None:
@@ -611,7 +619,13 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="colbert_pooled config override (repeatable)",
+        help="config override of the kind (repeatable)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="colbert_pooled",
+        help="our side's kind (PLAID runs beside colbert_pooled)",
     )
     parser.add_argument("--no-plaid", action="store_true", help="our side only")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="encoding cache and logs")
@@ -630,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     if args.row is not None:
-        write_json(args.json, measure_ours(args.data, args.row, args.set, args.runs_dir))
+        write_json(args.json, measure_ours(args.data, args.row, args.set, args.runs_dir, args.kind))
         return 0
     if args.export is not None:
         write_json(
@@ -642,7 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_beir(args.data, SPLIT)
     encode_once(dataset, cache_folder(dataset, args.runs_dir))
     log = args.runs_dir / "haystack.log"
-    plaid = None if args.no_plaid else ensure_plaid_venv(log)
+    plaid = None if args.no_plaid or args.kind != "colbert_pooled" else ensure_plaid_venv(log)
     load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tessera-haystack-", dir=args.runs_dir) as tmp:
@@ -655,13 +669,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     fits = growth(rows)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python -m benchmarks.haystack " + " ".join(sys.argv[1:] if argv is None else argv)
-    config = build_config("colbert_pooled", None, args.set)
+    config = build_config(args.kind, None, args.set)
     notes = [
         f"Generated {when} by `{command}` on {platform.system()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs; "
         f"load average (1, 5, 15 min) {', '.join(f'{x:.1f}' for x in load_before)} before, "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} after.",
-        f"colbert_pooled config: `{json.dumps(config.model_dump(mode='json'))}`.",
+        f"{args.kind} config: `{json.dumps(config.model_dump(mode='json'))}`.",
     ]
     if plaid is not None:
         notes.append(
