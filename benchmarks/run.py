@@ -18,12 +18,21 @@ A lineup file names itself and lists its runs:
     split = "dev"                  # optional: this run's qrels split instead of --split
     sample_queries = 40            # optional: a seeded sample of the split's queries (seed 0)
     title_queries = 60             # optional, instead: known-item queries (see evals.beir)
+    baseline = "bm25"              # optional: compare this run with that run instead of the lineup's
+
+    [[run]]
+    name = "dense + bm25 (RRF)"    # a fused row: no index of its own
+    kind = "rrf"                   # reciprocal rank fusion (indexers.scoring.fusion.rrf) of the runs'
+    fuse = ["dense", "bm25"]       # top-100 lists, equal weights, rrf k = config.k (default 60)
 
 Each run is `python -m evals.beir` in a fresh subprocess (peak RSS and model caches per run). Each
 run's JSON is kept under `--runs-dir`; the table and every result go to `--results-dir`
 (`evals.report`). With a `baseline`, the report adds each run's per-query nDCG@10 against it (mean
 difference, wins / losses / ties, paired sign-flip randomization p; `evals.paired`), for runs scored
-on the same queries. Exits 1 if a run failed, 2 for a bad lineup or bad arguments.
+on the same queries; a run naming its own `baseline` is compared with that one instead. A fused row
+needs no build: selecting it (`--only`) also runs its members; its cost columns are the sums of its
+members' (two indexes searched one after the other). Exits 1 if a run failed, 2 for a bad lineup or
+bad arguments.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,16 +54,25 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evals import report
-from evals.beir import EvalResult, markdown_table, result_filename
+from evals.beir import EvalResult, markdown_table, quality, result_filename
+from evals.datasets import load_beir
+from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
 from indexers.cli_args import parse_args
+from indexers.scoring.fusion import rrf
+
+FUSED_KIND = "rrf"
+"""The kind of a fused row: reciprocal rank fusion of other runs' rankings."""
+RRF_K = 60
+"""The rank offset of a fused row whose config sets no `k`."""
 
 __all__ = ["Lineup", "Run", "load_lineup", "main", "paired_against"]
 
 
 class Run(BaseModel):
     """One row of a lineup: a label, an index kind, overrides of its default config, an optional
-    split, and an optional query sample (`sample_queries`) or known-item task (`title_queries`)."""
+    split, an optional query sample (`sample_queries`) or known-item task (`title_queries`), and an
+    optional baseline of its own; or a fused row (`kind = "rrf"`, `fuse`: the runs it fuses)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,11 +82,17 @@ class Run(BaseModel):
     split: str | None = None
     sample_queries: int | None = Field(None, ge=1)
     title_queries: int | None = Field(None, ge=1)
+    baseline: str | None = Field(None, description="name of the run this one is compared with")
+    fuse: list[str] = Field(default_factory=list, description="runs whose rankings a kind 'rrf' row fuses")
 
     @model_validator(mode="after")
     def _one_query_set(self) -> Run:
         if self.sample_queries is not None and self.title_queries is not None:
             raise ValueError(f"run {self.name!r}: give sample_queries or title_queries, not both")
+        if (self.kind == FUSED_KIND) != bool(self.fuse):
+            raise ValueError(f"run {self.name!r}: kind {FUSED_KIND!r} goes with fuse (two runs or more)")
+        if self.fuse and (len(set(self.fuse)) < 2 or set(self.config) - {"k"}):
+            raise ValueError(f"run {self.name!r}: fuse two runs or more; the only config is k")
         return self
 
 
@@ -84,8 +110,14 @@ class Lineup(BaseModel):
 
     @model_validator(mode="after")
     def _baseline_is_a_run(self) -> Lineup:
-        if self.baseline is not None and self.baseline not in {r.name for r in self.runs}:
-            raise ValueError(f"baseline {self.baseline!r} names no run")
+        names = {r.name for r in self.runs}
+        for baseline in [self.baseline, *(r.baseline for r in self.runs)]:
+            if baseline is not None and baseline not in names:
+                raise ValueError(f"baseline {baseline!r} names no run")
+        for position, run in enumerate(self.runs):
+            earlier = {r.name for r in self.runs[:position] if not r.fuse}
+            if missing := [name for name in run.fuse if name not in earlier]:
+                raise ValueError(f"run {run.name!r} fuses {missing[0]!r}, which is no earlier index run")
         return self
 
 
@@ -115,7 +147,9 @@ def _select(lineup: Lineup, only: str | None) -> list[Run]:
         raise ValueError(
             f"--only names no run: {', '.join(sorted(wanted - known))}; known: {', '.join(sorted(known))}"
         )
-    return [r for r in lineup.runs if r.kind in wanted or r.name in wanted]
+    chosen = {r.name for r in lineup.runs if r.kind in wanted or r.name in wanted}
+    chosen |= {name for r in lineup.runs if r.name in chosen for name in r.fuse}  # a fused row's members
+    return [r for r in lineup.runs if r.name in chosen]
 
 
 def _scope(args: argparse.Namespace) -> str:
@@ -154,23 +188,80 @@ def _run_one(run: Run, args: argparse.Namespace, split: str, out: Path) -> EvalR
     return EvalResult.model_validate_json(out.read_text(encoding="utf-8"))
 
 
-def paired_against(baseline: str | None, results: list[EvalResult]) -> dict[str, dict[str, float]]:
-    """Per-query nDCG@10 of every other result against the `baseline` result (`evals.paired`), for
-    results scored on exactly the baseline's queries; empty without a baseline result."""
-    base = next((r for r in results if r.label == baseline), None)
-    if base is None or not base.ndcg_at_10_per_query:
-        return {}
-    return {
-        r.label: paired_comparison(r.ndcg_at_10_per_query, base.ndcg_at_10_per_query)
-        for r in results
-        if r is not base and r.ndcg_at_10_per_query.keys() == base.ndcg_at_10_per_query.keys()
+def _fused(
+    run: Run, done: Mapping[str, EvalResult], args: argparse.Namespace, split: str
+) -> EvalResult | None:
+    """The fused row `run`: reciprocal rank fusion of its members' rankings, scored on their queries."""
+    members = [done.get(name) for name in run.fuse]
+    if any(m is None or not m.ranked or m.split != split for m in members):
+        print(f"== {run.name}: a fused run failed or has no rankings on {split}", file=sys.stderr)
+        return None
+    parts = [m for m in members if m is not None]
+    if any(m.ranked.keys() != parts[0].ranked.keys() or m.num_docs != parts[0].num_docs for m in parts):
+        print(f"== {run.name}: its runs searched different queries or corpora", file=sys.stderr)
+        return None
+    weights = {m.label: 1.0 for m in parts}
+    ranked = {
+        query: [
+            doc
+            for doc, _ in rrf({m.label: m.ranked[query] for m in parts}, weights, run.config.get("k", RRF_K))
+        ]
+        for query in parts[0].ranked
     }
+    judged = load_beir(args.data, split)
+    dataset = replace(judged, qrels={query: judged.qrels[query] for query in ranked})
+    first = parts[0]
+    build_s = sum(m.build_s for m in parts)
+    return EvalResult(
+        label=run.name,
+        kind=FUSED_KIND,
+        config={"fuse": run.fuse, "k": run.config.get("k", RRF_K)},
+        dataset=first.dataset,
+        split=split,
+        limit_docs=first.limit_docs,
+        num_docs=first.num_docs,
+        num_queries=len(ranked),
+        **quality(ranked, dataset),
+        build_s=build_s,
+        build_docs_per_s=first.num_docs / max(build_s, 1e-9),
+        index_bytes=sum(m.index_bytes for m in parts),
+        bytes_per_doc=sum(m.bytes_per_doc for m in parts),
+        num_vectors=None,
+        latency_ms_p50=sum(m.latency_ms_p50 for m in parts),
+        latency_ms_p95=sum(m.latency_ms_p95 for m in parts),
+        latency_ms_mean=sum(m.latency_ms_mean for m in parts),
+        peak_rss_mb=sum(m.peak_rss_mb for m in parts),
+        created_at=datetime.now(UTC),
+        ndcg_at_10_per_query=per_query(ndcg_at_k, ranked, dataset.qrels, 10),
+        ranked=ranked,
+    )
 
 
-def _paired_lines(baseline: str, paired: dict[str, dict[str, float]]) -> list[str]:
+def paired_against(
+    baseline: str | None, results: list[EvalResult], own: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per-query nDCG@10 of every other result against the `baseline` result, or the result that
+    `own` names for its label (`evals.paired`; each comparison also names its `baseline`), for results
+    scored on exactly the baseline's queries; empty without a baseline result."""
+    by_label = {r.label: r for r in results}
+    paired: dict[str, dict[str, Any]] = {}
+    for r in results:
+        base = by_label.get((own or {}).get(r.label, baseline or ""))
+        if base is None or base is r or not base.ndcg_at_10_per_query:
+            continue
+        if r.ndcg_at_10_per_query.keys() == base.ndcg_at_10_per_query.keys():
+            comparison = paired_comparison(r.ndcg_at_10_per_query, base.ndcg_at_10_per_query)
+            paired[r.label] = {"baseline": base.label, **comparison}
+    return paired
+
+
+def _paired_lines(paired: dict[str, dict[str, Any]]) -> list[str]:
+    baselines = sorted({c["baseline"] for c in paired.values()})
+    against = baselines[0] if len(baselines) == 1 else "each row's baseline"
     rows = [
         [
             label,
+            c["baseline"],
             report.cell(c["mean_diff"], "+.3f"),
             f"{c['wins']} / {c['losses']} / {c['ties']}",
             report.cell(c["p_value"], ".4f"),
@@ -179,11 +270,20 @@ def _paired_lines(baseline: str, paired: dict[str, dict[str, float]]) -> list[st
     ]
     return [
         "",
-        f"Per query against {baseline} (nDCG@10): wins / losses / ties count queries; p is the two-sided "
-        "paired sign-flip randomization test of the mean difference (10,000 rounds).",
+        f"Per query against {against} (nDCG@10): wins / losses / "
+        "ties count queries; p is the two-sided paired sign-flip randomization test of the mean difference "
+        "(10,000 rounds).",
         "",
-        report.markdown_table(("kind/config", "nDCG@10 difference", "wins / losses / ties", "p"), rows),
+        report.markdown_table(
+            ("kind/config", "against", "nDCG@10 difference", "wins / losses / ties", "p"),
+            rows,
+            text_columns=2,
+        ),
     ]
+
+
+def _own_baselines(lineup: Lineup) -> dict[str, str]:
+    return {r.name: r.baseline for r in lineup.runs if r.baseline is not None}
 
 
 def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult], failed: list[str]) -> str:
@@ -214,9 +314,9 @@ def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult
     if lineup.notes:
         lines += ["", lineup.notes.strip()]
     lines += ["", markdown_table(results)]
-    paired = paired_against(lineup.baseline, results)
+    paired = paired_against(lineup.baseline, results, _own_baselines(lineup))
     if paired:
-        lines += _paired_lines(str(lineup.baseline), paired)
+        lines += _paired_lines(paired)
     if failed:
         lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
     return "\n".join(lines)
@@ -265,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         split = run.split or args.split
         out = args.runs_dir / result_filename(dataset, split, run.name, args.limit_docs or args.sample_docs)
-        result = _run_one(run, args, split, out)
+        if run.fuse:
+            result = _fused(run, {r.label: r for r in results}, args, split)
+        else:
+            result = _run_one(run, args, split, out)
         if result is None:
             failed.append(run.name)
         else:
@@ -280,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "limit_docs": args.limit_docs,
         "sample_docs": args.sample_docs,
         "results": [r.model_dump(mode="json") for r in results],
-        "paired": paired_against(lineup.baseline, results),
+        "paired": paired_against(lineup.baseline, results, _own_baselines(lineup)),
         "failed": failed,
     }
     md, js = report.write_report(stem, _markdown(lineup, args, results, failed), data)

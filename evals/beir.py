@@ -104,6 +104,12 @@ class EvalResult(BaseModel):
     ndcg_at_10_per_query: dict[str, float] = Field(
         default_factory=dict, description="query id -> nDCG@10 (empty in results written before it existed)"
     )
+    ranked: dict[str, list[str]] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="query id -> retrieved document ids, best first (top SEARCH_K); only in this "
+        "module's own JSON output, not in `model_dump`",
+    )
 
 
 def _cells(result: EvalResult) -> list[str]:
@@ -280,6 +286,7 @@ def run(
         peak_rss_mb=_peak_rss_mb(),
         created_at=datetime.now(UTC),
         ndcg_at_10_per_query=per_query(ndcg_at_k, ranked, dataset.qrels, 10),
+        ranked=ranked,
     )
 
 
@@ -448,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         build_bar.close()
         search_bar.close()
-    path = report.write_json(_output_path(args.out, result), result.model_dump(mode="json"))
+    data = {**result.model_dump(mode="json"), "ranked": result.ranked}  # benchmarks.run fuses rankings
+    path = report.write_json(_output_path(args.out, result), data)
     print(markdown_table([result]))
     print(f"wrote {path}", file=sys.stderr)
     return 0

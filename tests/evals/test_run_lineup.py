@@ -62,18 +62,29 @@ def test_every_run_gets_a_row_in_one_report(tmp_path: Path, data_dir: Path, caps
 
 def test_a_baseline_adds_a_paired_comparison_and_indexes_can_be_kept(tmp_path: Path, data_dir: Path) -> None:
     text = LINEUP.replace('notes = "Fake encoder."', 'notes = "Fake encoder."\nbaseline = "exact fake"')
-    lineup = _write(tmp_path, text.replace("sample_queries = 4\n", ""))
+    fused = '\n[[run]]\nname = "both"\nkind = "rrf"\nfuse = ["exact fake", "dense fake"]\n'
+    fused += 'baseline = "dense fake"\n'
+    lineup = _write(tmp_path, text.replace("sample_queries = 4\n", "") + fused)
     results = tmp_path / "results"
-    args = ["--data", str(data_dir), "--split", "test", "--results-dir", str(results)]
+    args = ["--data", str(data_dir), "--split", "test", "--results-dir", str(results), "--only", "both"]
     kept = tmp_path / "indexes"
     assert main([str(lineup), *args, "--runs-dir", str(tmp_path / "runs"), "--keep-indexes", str(kept)]) == 0
     assert sorted(p.name for p in kept.iterdir()) == ["data-test-dense_fake", "data-test-exact_fake"]
     data = json.loads((results / "data-test-tiny.json").read_text())
+    assert [r["label"] for r in data["results"]] == [
+        "exact fake",
+        "dense fake",
+        "both",
+    ]  # a fused row's runs run
     assert len(data["results"][0]["ndcg_at_10_per_query"]) == 10
     comparison = data["paired"]["dense fake"]
     assert comparison["wins"] + comparison["losses"] + comparison["ties"] == 10
-    assert 0 < comparison["p_value"] <= 1 and list(data["paired"]) == ["dense fake"]
-    assert "Per query against exact fake (nDCG@10)" in (results / "data-test-tiny.md").read_text()
+    assert 0 < comparison["p_value"] <= 1 and comparison["baseline"] == "exact fake"
+    both = data["results"][2]
+    assert both["kind"] == "rrf" and both["config"] == {"fuse": ["exact fake", "dense fake"], "k": 60}
+    assert both["num_queries"] == 10 and 0 < both["ndcg_at_10"] <= 1 and "ranked" not in both
+    assert data["paired"]["both"]["baseline"] == "dense fake"  # its own baseline
+    assert "Per query against each row's baseline (nDCG@10)" in (results / "data-test-tiny.md").read_text()
 
 
 def test_a_failed_run_is_listed_and_exits_1(tmp_path: Path, data_dir: Path) -> None:
@@ -94,6 +105,9 @@ def test_a_failed_run_is_listed_and_exits_1(tmp_path: Path, data_dir: Path) -> N
         (LINEUP + "\n[[run]]\nname = 'y'\nkind = 'bm25'\nbogus = 1\n", "bogus"),
         ("name = [", "bad lineup"),
         (LINEUP.replace('notes = "Fake encoder."', 'baseline = "nosuch"'), "baseline 'nosuch' names no run"),
+        (LINEUP + "\n[[run]]\nname = 'f'\nkind = 'rrf'\nfuse = ['exact fake', 'g']\n", "fuses 'g'"),
+        (LINEUP + "\n[[run]]\nname = 'f'\nkind = 'rrf'\n", "goes with fuse"),
+        (LINEUP + "\n[[run]]\nname = 'f'\nkind = 'bm25'\nbaseline = 'h'\n", "baseline 'h' names no run"),
     ],
 )
 def test_bad_lineups_exit_2(text: str, message: str, tmp_path: Path, data_dir: Path, capsys) -> None:
@@ -117,4 +131,5 @@ def test_shipped_lineups_validate(path: Path) -> None:
 
     lineup = load_lineup(path)
     for run in lineup.runs:
-        parse_config({"kind": run.kind, **run.config})  # every config is a valid index config
+        if not run.fuse:  # a fused row has no index config
+            parse_config({"kind": run.kind, **run.config})  # every config is a valid index config
