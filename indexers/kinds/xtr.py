@@ -33,8 +33,6 @@ __all__ = ["IMPUTED_TOKEN", "XTRIndex"]
 
 ADD_DOCS = 256
 """Documents whose vectors go to the ANN in one call."""
-LOOKUP_ROWS = 16_384
-"""Rows whose residual similarities are looked up in one step (bounds the index arrays' memory)."""
 IMPUTED_TOKEN = "[imputed]"
 """The document token named in explanations where the query token retrieved none of the document's."""
 
@@ -113,12 +111,11 @@ class XTRIndex(ANNTokenIndex):
         probed = np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe].ravel()
         rows, owner = _probe(store, probed)
         token = owner // nprobe
-        scores = centroid_sims[token, probed[owner]] + self._residual_sims(
-            codec, query, token, store.rows[rows]
-        )
+        bounds = np.searchsorted(token, np.arange(len(query) + 1))
+        scores = centroid_sims[token, probed[owner]]
+        scores += self._residual_sims(codec, query, bounds, np.asarray(store.rows[rows]))
         sims = np.zeros((len(query), k_prime), dtype=np.float32)
         kept = np.full((len(query), k_prime), -1, dtype=np.int64)
-        bounds = np.searchsorted(token, np.arange(len(query) + 1))
         for i in range(len(query)):
             mine = scores[bounds[i] : bounds[i + 1]]
             top = (
@@ -128,10 +125,11 @@ class XTRIndex(ANNTokenIndex):
         return sims, kept
 
     def _residual_sims(
-        self, codec: ResidualCodec, query: np.ndarray, token: np.ndarray, codes: np.ndarray
+        self, codec: ResidualCodec, query: np.ndarray, bounds: np.ndarray, codes: np.ndarray
     ) -> np.ndarray:
-        """`<query[token[j]], residual of codes[j]>` per row `j`, from per-query-token tables of each
-        code byte's inner product at each byte position (one lookup per byte, nothing decoded)."""
+        """`<query[i], residual of codes[j]>` for the rows `j` in `bounds[i]:bounds[i + 1]` of each
+        query token `i`, from the token's table of every code byte's inner product at every byte
+        position: one lookup per byte, nothing decoded."""
         if self._byte_table is None or self._byte_table[0] is not codec:
             width, values = codec.packed_width, np.arange(256, dtype=np.uint8)
             residuals = codec.decode(np.zeros(256, np.int64), np.repeat(values[:, None], width, axis=1))
@@ -140,12 +138,11 @@ class XTRIndex(ANNTokenIndex):
         table = self._byte_table[1]
         width = table.shape[0]
         lookup = np.einsum("qpd,pbd->qpb", query.reshape(len(query), width, -1), table)  # (q, width, 256)
-        flat, columns = lookup.reshape(-1), np.arange(width) * 256
-        sims = np.empty(len(token), dtype=np.float32)
-        for start in range(0, len(token), LOOKUP_ROWS):
-            part = slice(start, start + LOOKUP_ROWS)
-            positions = (token[part, None] * (width * 256) + columns) + codes[part]
-            sims[part] = np.take(flat, positions).sum(axis=1)
+        columns = np.arange(width, dtype=np.int32) * 256  # int32 offsets into one token's small table
+        sims = np.empty(len(codes), dtype=np.float32)
+        for i in range(len(query)):
+            part = slice(bounds[i], bounds[i + 1])
+            sims[part] = np.take(lookup[i].reshape(-1), codes[part] + columns).sum(axis=1)
         return sims
 
     def _retrieves(self) -> bool:
