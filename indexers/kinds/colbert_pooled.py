@@ -44,7 +44,9 @@ class PooledColBERTIndex(ANNTokenIndex):
 
     def _residual_settings(self) -> ResidualSettings:
         cfg = self.config
-        return ResidualSettings(cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m)
+        return ResidualSettings(
+            cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m, cfg.residual_min_vectors
+        )
 
     def _new_store(self, dim: int) -> TokenStore:
         return TokenStore(dim, self.config.vector_codec, self.config.pq_m, self._residual_settings())

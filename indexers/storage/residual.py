@@ -38,9 +38,11 @@ PQ_FIT_SAMPLE = 65_536
 FILE = "residual_codec.npz"
 
 
-def auto_num_centroids(num_vectors: int) -> int:
-    """A power of two near `16 * sqrt(num_vectors)` (PLAID's rule), at least 16, at most `num_vectors`."""
-    target = 16 * math.sqrt(max(num_vectors, 1))
+def auto_num_centroids(num_vectors: int, pq_m: int | None = None) -> int:
+    """A power of two near `16 * sqrt(num_vectors)` (PLAID's rule for scalar residuals), or near
+    `4 * sqrt(num_vectors)` for product-quantised residuals (whose finer residual codes need fewer
+    centroids, which keeps the codec small); at least 16, at most `num_vectors`."""
+    target = (16 if pq_m is None else 4) * math.sqrt(max(num_vectors, 1))
     return int(min(max(16, 2 ** round(math.log2(target))), max(num_vectors, 1)))
 
 

@@ -8,7 +8,10 @@ files of segments loaded from an earlier version folder instead of writing them 
 (`indexers.storage.segments`), so a write costs its own rows, not the store's. Rows are float16 by
 default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand,
 or PLAID-style residual codes (`codec="residual"`: a centroid id per row plus packed 2- or 4-bit
-residuals, `indexers.storage.residual`; the codec is fitted on the first batch and fixed after),
+residuals or product-quantiser bytes, `indexers.storage.residual`). A residual store keeps float16 rows
+until it holds `ResidualSettings.min_vectors` vectors; the append that reaches it fits the codec on
+every vector stored so far and re-encodes the store once, and the codec stays fixed after that (so a
+collection that starts with a few documents does not keep a codec fitted on them),
 or absent (`codec="none"`: only token ids and offsets, for kinds that never re-read vectors).
 Each row also keeps the vocabulary id of the token it stands for (for pooled rows: the member token
 closest to the pooled vector), which explanations use.
@@ -50,12 +53,14 @@ LEGACY_FILES = {
 
 class ResidualSettings(NamedTuple):
     """How a residual store fits its codec: bits per dimension, centroids (None: auto), PCA dimension,
-    and product-quantiser sub-vectors (None: `bits` per dimension instead)."""
+    product-quantiser sub-vectors (None: `bits` per dimension instead), and the vectors stored as
+    float16 before the codec is fitted."""
 
     bits: int = 4
     num_centroids: int | None = None
     reduce_dim: int | None = None
     pq_m: int | None = None
+    min_vectors: int = 32_768
 
 
 DEFAULT_RESIDUAL = ResidualSettings()
@@ -116,7 +121,9 @@ class TokenStore:
         if codec == "pq" and dim % pq_m:
             raise InvalidConfig(f"pq_m={pq_m} must divide the vector dimension {dim}")
         self.dim = dim
-        self.codec = codec
+        self.target: Codec = codec
+        """The configured codec; `codec` is float16 while a residual store waits for its fit."""
+        self.codec: Codec = "float16" if codec == "residual" else codec
         self.pq_m = pq_m
         self.residual = residual
         self._pq: Any = None  # a faiss.ProductQuantizer once trained or loaded
@@ -207,8 +214,6 @@ class TokenStore:
                     self._train_pq(block)
                 encoded = self._pq.compute_codes(np.ascontiguousarray(block))
             elif self.codec == "residual":
-                if self.codec_fit is None:
-                    self._fit_residual(block)
                 centroids, encoded = self.residual_codec.encode(block)
             else:
                 encoded = block.astype(np.float16)
@@ -217,15 +222,21 @@ class TokenStore:
         last = self.segments[-1] if self.segments else None
         if last is not None and last.files is None:
             last.extend(encoded, ids, lengths, centroids)
-            return
-        offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
-        self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
+        else:
+            offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
+            self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
+        if (
+            self.target == "residual"
+            and self.codec == "float16"
+            and self.num_vectors >= self.residual.min_vectors
+        ):
+            self._convert_to_residual()
 
     def select(self, internal_ids: np.ndarray) -> TokenStore:
         """A new one-segment store (in memory) holding only these documents, renumbered from 0 in
         the given order; their stored codes are copied as they are (nothing is encoded again)."""
-        store = TokenStore(self.dim, self.codec, self.pq_m, self.residual)
-        store._pq, store.codec_fit = self._pq, self.codec_fit
+        store = TokenStore(self.dim, self.target, self.pq_m, self.residual)
+        store.codec, store._pq, store.codec_fit = self.codec, self._pq, self.codec_fit
         rows = self.rows_of(internal_ids)
         lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
         offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
@@ -246,12 +257,21 @@ class TokenStore:
         pq.train(np.ascontiguousarray(sample[take]))
         self._pq = pq
 
-    def _fit_residual(self, sample: np.ndarray) -> None:
+    def _convert_to_residual(self) -> None:
+        """Fit the residual codec on every stored (float16) vector and re-encode the store as one
+        segment not saved yet."""
+        every = np.arange(self.num_vectors)
+        vectors = self.decode(self.rows[every])
         settings = self.residual
-        k = settings.num_centroids or auto_num_centroids(len(sample))
+        k = settings.num_centroids or auto_num_centroids(len(vectors), settings.pq_m)
         self.codec_fit = ResidualCodec.fit(
-            sample, min(k, len(sample)), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
+            vectors, min(k, len(vectors)), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
         )
+        centroids, encoded = self.codec_fit.encode(vectors)
+        token_ids, offsets = np.asarray(self.token_ids[every]), self.offsets.copy()
+        self.codec = "residual"
+        self.segments = [Segment(0, 0, encoded, token_ids, offsets, centroids)]
+        self._offsets = None
 
     @property
     def residual_codec(self) -> ResidualCodec:
@@ -351,11 +371,12 @@ class TokenStore:
     ) -> TokenStore:
         """Open a saved store; its segments' arrays are memory-mapped, not read, so searches page in
         what they touch. A folder saved before segments existed (`token_rows.npy`, ...) opens as one
-        segment; one saved with another codec than `codec` (float16 before residual codes existed,
-        say) opens with the codec it has."""
+        segment; one saved with another codec than `codec` opens with the codec it has (a residual
+        store saved before its fit, or before residual codes existed, opens float16 and is converted
+        by the append that brings it to `min_vectors`)."""
         faiss = load_faiss()
-        codec = _saved_codec(path, codec)
         store = cls(dim, codec, pq_m, residual)
+        codec = store.codec = _saved_codec(path, codec)
         try:
             if codec == "pq":
                 store._pq = faiss.read_ProductQuantizer(str(path / PQ_FILE))

@@ -10,7 +10,13 @@ import pytest
 from indexers import Doc, create_index, open_index
 from tests.unit.synthetic import config, recall_at_10
 
-RESIDUAL = {"pool_factor": 1, "vector_codec": "residual", "num_centroids": 256, "nprobe": 16}
+RESIDUAL = {
+    "pool_factor": 1,
+    "vector_codec": "residual",
+    "num_centroids": 256,
+    "nprobe": 16,
+    "residual_min_vectors": 0,
+}
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ from tests.unit.synthetic import config
 
 KINDS = {
     "ivf": ("colbert_pooled", {"pool_factor": 1, "ann": "ivf", "nlist": 16, "nprobe": 4}),
-    "residual": ("colbert_pooled", {"pool_factor": 1, "vector_codec": "residual", "num_centroids": 64}),
+    "residual": (
+        "colbert_pooled",
+        {"pool_factor": 1, "vector_codec": "residual", "num_centroids": 64, "residual_min_vectors": 0},
+    ),
     "xtr": ("xtr", {"ann": "ivf", "nlist": 16, "nprobe": 8, "candidate_tokens": 200}),
     "exact": ("exact", {}),
 }

@@ -74,7 +74,9 @@ def test_truncated_store_is_reported_corrupt(tmp_path: Path) -> None:
 def test_residual_codec_store_add_save_load_and_postings(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     vecs = blocks(rng, [40] * 30, 32)
-    store = TokenStore(32, "residual", residual=ResidualSettings(bits=4, num_centroids=32, reduce_dim=16))
+    store = TokenStore(
+        32, "residual", residual=ResidualSettings(bits=4, num_centroids=32, reduce_dim=16, min_vectors=0)
+    )
     store.append(vecs[:20], [np.arange(len(v)) for v in vecs[:20]])
     store.append(vecs[20:], [np.arange(len(v)) for v in vecs[20:]])  # encoded against the fitted codec
     assert store.rows.shape == (1200, 8) and store.rows.dtype == np.uint8
@@ -96,3 +98,21 @@ def test_float16_folder_opens_when_residual_is_configured(tmp_path: Path) -> Non
     store.save(tmp_path)
     loaded = TokenStore.load(tmp_path, 8, "residual", 48)
     assert loaded.codec == "float16" and np.allclose(loaded.doc_vectors(1), vecs[1], atol=1e-3)
+
+
+def test_residual_store_stays_float16_until_min_vectors_then_converts_every_row(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    vecs = blocks(rng, [40] * 30, 32)
+    settings = ResidualSettings(bits=4, num_centroids=32, min_vectors=600)
+    store = TokenStore(32, "residual", residual=settings)
+    store.append(vecs[:5], [np.arange(len(v)) for v in vecs[:5]])  # 200 vectors: too few to fit on
+    assert store.codec == "float16" and store.codec_fit is None
+    store.save(tmp_path)
+    reopened = TokenStore.load(tmp_path, 32, "residual", 48, settings)
+    assert reopened.codec == "float16" and reopened.target == "residual"
+    reopened.append(vecs[5:], [np.arange(len(v)) for v in vecs[5:]])  # 1,200 vectors: fitted on all
+    assert reopened.codec == "residual" and reopened.rows.shape == (1200, 16)
+    assert len(reopened.segments) == 1 and np.array_equal(reopened.offsets, np.arange(31) * 40)
+    assert np.array_equal(np.asarray(reopened.token_ids[np.arange(40)]), np.arange(40))
+    for doc in (0, 29):  # the early (float16) rows and the later ones decode close to their vectors
+        assert np.abs(reopened.doc_vectors(doc) - vecs[doc]).max() < 0.5
