@@ -47,6 +47,11 @@ class XTRIndex(ANNTokenIndex):
         super().__init__(config)
         self._byte_table: tuple[ResidualCodec, np.ndarray] | None = None
 
+    def memory_bytes(self) -> int:
+        """The token index's and ANN's bytes plus the residual byte table, once made."""
+        table = self._byte_table[1].nbytes if self._byte_table is not None else 0
+        return super().memory_bytes() + table
+
     def _residual_settings(self) -> ResidualSettings:
         cfg = self.config
         return ResidualSettings(cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m)
