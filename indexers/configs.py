@@ -249,8 +249,11 @@ class LensConfig(_Frozen):
     """LENS: max-pooled MLM logits aggregated over clusters of the vocabulary; FAISS and Qdrant sparse."""
 
     kind: Literal["lens"] = "lens"
-    encoder: EncoderConfig = EncoderConfig(model="splade-tiny")
-    n_clusters: int = Field(4096, ge=2, description="k-means clusters of the vocabulary (at most its size)")
+    encoder: EncoderConfig = Field(
+        EncoderConfig(model="splade-tiny", doc_max_length=512),
+        description="the MLM; documents up to 512 tokens (SPLADE-tiny's window) by default",
+    )
+    n_clusters: int = Field(16384, ge=2, description="k-means clusters of the vocabulary (at most its size)")
     aggregate: Literal["max", "logsumexp"] = Field("max", description="how a cluster's logits combine")
     sparse_top_k: int = Field(256, ge=1, description="largest entries per document kept in Qdrant sparse")
     backend: Literal["faiss", "qdrant"] = Field(

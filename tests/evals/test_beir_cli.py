@@ -17,7 +17,7 @@ from indexers.registry import KINDS, open_index
 
 # kinds with a text encoder (the fake one runs here); bm25 starts a JVM: see the slow test
 ENCODER_KINDS = sorted(kind for kind in KINDS if "encoder" in type(parse_config({"kind": kind})).model_fields)
-SLOW_CLI_KINDS = {"slim", "lens"}  # slim starts a JVM, lens clusters the vocabulary (4,096 clusters)
+SLOW_CLI_KINDS = {"slim", "lens"}  # slim starts a JVM, lens clusters the vocabulary (16,384 clusters)
 
 
 def _cli(tmp_path: Path, data_dir: Path, kind: str, *extra: str) -> tuple[int, Path]:
