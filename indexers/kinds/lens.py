@@ -81,7 +81,8 @@ def cluster_vocabulary(
             f"n_clusters={n_clusters} is larger than the model's vocabulary ({vocab_size} tokens)"
         )
     faiss = load_faiss()
-    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    # a copy: the embeddings may share memory with the model's weights, which must stay untouched
+    x = np.array(embeddings, dtype=np.float32, order="C", copy=True)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     kmeans = faiss.Kmeans(
         x.shape[1], n_clusters, niter=iterations, seed=seed, spherical=True,

@@ -149,3 +149,10 @@ def test_packaged_splade_tiny_lens(tiny_docs: list[Doc]) -> None:
     index.build(tiny_docs)
     results = index.search(["does insulin lower blood glucose", "smoking causes lung cancer"], k=3)
     assert [hits[0].doc_id for hits in results] == ["d01", "d04"]
+
+
+def test_clustering_leaves_the_embeddings_untouched() -> None:
+    embeddings = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    before = embeddings.copy()
+    cluster_vocabulary(embeddings, 4, 2, 0)
+    assert np.array_equal(embeddings, before)  # the model's own weights were normalised in place
