@@ -223,6 +223,7 @@ class XTRConfig(_Frozen):
     residual_pq_m: _ResidualPQM = None
     num_centroids: _NumCentroids = None
     reduce_dim: _ReduceDim = None
+    residual_min_vectors: _ResidualMinVectors = 32_768
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 

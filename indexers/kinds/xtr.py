@@ -54,7 +54,9 @@ class XTRIndex(ANNTokenIndex):
 
     def _residual_settings(self) -> ResidualSettings:
         cfg = self.config
-        return ResidualSettings(cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m)
+        return ResidualSettings(
+            cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m, cfg.residual_min_vectors
+        )
 
     def _new_store(self, dim: int) -> TokenStore:
         if self.config.vector_codec == "residual":
@@ -98,7 +100,7 @@ class XTRIndex(ANNTokenIndex):
             sims, rows = self._probe_residuals(store, store.project(query), k_prime)
         elif ann is not None:
             sims, rows = ann.search(query, k_prime)
-        else:  # a residual store still keeping its first vectors uncompressed: retrieve exactly
+        else:  # a residual store below residual_min_vectors keeps float16 rows: retrieve exactly
             every = query @ store.vectors(np.arange(store.num_vectors)).T
             rows = np.argpartition(-every, k_prime - 1, axis=1)[:, :k_prime]
             sims = np.take_along_axis(every, rows, axis=1)
