@@ -55,7 +55,8 @@ def maxsim_scores(query: np.ndarray, vectors: np.ndarray, offsets: np.ndarray) -
     if len(offsets) <= 1:
         return np.zeros(0, dtype=np.float32)
     sims = vectors.astype(np.float32, copy=False) @ query.astype(np.float32, copy=False).T
-    return segment_max(sims, offsets).sum(axis=1).astype(np.float32)
+    scores: np.ndarray = segment_max(sims, offsets).sum(axis=1).astype(np.float32)
+    return scores
 
 
 def maxsim_matches(query: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,4 +92,5 @@ def sparse_maxsim(query: sp.csr_matrix, docs: sp.csr_matrix, offsets: np.ndarray
     """
     sims = (docs @ query.T).toarray().astype(np.float32)
     best = segment_max(sims, offsets)
-    return np.where(np.isfinite(best), best, 0.0).sum(axis=1).astype(np.float32)
+    scores: np.ndarray = np.where(np.isfinite(best), best, 0.0).sum(axis=1).astype(np.float32)
+    return scores
