@@ -33,6 +33,8 @@ from indexers.storage.token_store import TokenStore
 __all__ = ["ANN_SAMPLE", "ANNTokenIndex", "TokenIndex"]
 
 INGEST_CHUNK = 2048
+FIT_HOLD_VECTORS = 2**21
+"""Most float16 vectors an ingest holds so that a residual codec is fitted on the whole ingest."""
 ANN_SAMPLE = 262_144
 """Most vectors an ANN is trained on."""
 META_FILE = "token_index.json"
@@ -103,6 +105,9 @@ class TokenIndex(UsesTokenEncoder, Index):
             if self.store is None:
                 self.store = self._new_store(self.encoder.dim)
             vectors = [p.vectors for p in pooled]
+            if start == 0:  # fit a pending residual codec on the whole ingest, not its first chunk
+                expected = sum(len(v) for v in vectors) * len(docs) // len(chunk)
+                self.store.hold_vectors = min(self.store.num_vectors + expected, FIT_HOLD_VECTORS)
             self.store.append(
                 vectors, [e.token_ids[p.representatives] for e, p in zip(encoded, pooled, strict=True)]
             )
@@ -110,6 +115,8 @@ class TokenIndex(UsesTokenEncoder, Index):
             self._after_chunk(vectors, sum(len(v) for v in vectors) * len(docs) // len(chunk))
         if self.store is not None and self.store.num_slots != self.docs.size:
             raise CorruptIndex("token store and document table are out of step")
+        if self.store is not None:
+            self.store.settle()
         self._after_ingest(first_row)
 
     def _after_chunk(self, vectors: list[np.ndarray], expected_vectors: int) -> None:

@@ -124,6 +124,9 @@ class TokenStore:
         self.target: Codec = codec
         """The configured codec; `codec` is float16 while a residual store waits for its fit."""
         self.codec: Codec = "float16" if codec == "residual" else codec
+        self.hold_vectors = 0
+        """A residual store waiting for its fit waits until it holds this many vectors too (an ingest
+        sets it to its own size, so that its codec is fitted on all of it, then calls `settle`)."""
         self.pq_m = pq_m
         self.residual = residual
         self._pq: Any = None  # a faiss.ProductQuantizer once trained or loaded
@@ -225,6 +228,13 @@ class TokenStore:
         else:
             offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
             self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
+        if self.num_vectors >= max(self.residual.min_vectors, self.hold_vectors):
+            self.settle()
+
+    def settle(self) -> None:
+        """Fit the residual codec (on every stored vector) and re-encode the store, if it is a residual
+        store still holding float16 rows and has `min_vectors`; ends a `hold_vectors` hold."""
+        self.hold_vectors = 0
         if (
             self.target == "residual"
             and self.codec == "float16"

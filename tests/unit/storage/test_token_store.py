@@ -116,3 +116,19 @@ def test_residual_store_stays_float16_until_min_vectors_then_converts_every_row(
     assert np.array_equal(np.asarray(reopened.token_ids[np.arange(40)]), np.arange(40))
     for doc in (0, 29):  # the early (float16) rows and the later ones decode close to their vectors
         assert np.abs(reopened.doc_vectors(doc) - vecs[doc]).max() < 0.5
+
+
+def test_an_ingest_hold_fits_the_residual_codec_on_all_of_it() -> None:
+    vecs = blocks(np.random.default_rng(8), [40] * 30, 32)
+    store = TokenStore(32, "residual", residual=ResidualSettings(bits=4, num_centroids=32, min_vectors=100))
+    store.hold_vectors = 1200  # what an ingest of all 30 documents asks for
+    for start in range(0, 30, 10):  # three chunks, each past min_vectors alone
+        store.append(vecs[start : start + 10], [np.arange(40)] * 10)
+        assert store.codec == ("residual" if start == 20 else "float16")
+    assert store.hold_vectors == 0 and store.rows.shape == (1200, 16)
+    early = TokenStore(32, "residual", residual=ResidualSettings(bits=4, num_centroids=32, min_vectors=100))
+    early.hold_vectors = 5000  # an overestimate: the ingest settles at its end
+    early.append(vecs, [np.arange(40)] * 30)
+    assert early.codec == "float16"
+    early.settle()
+    assert early.codec == "residual" and early.hold_vectors == 0
