@@ -34,7 +34,7 @@ from evals import report
 from evals.beir import SEARCH_K
 from evals.datasets import load_beir
 from evals.metrics import mean_metric, ndcg_at_k, recall_at_k
-from indexers.cli_args import parse_args
+from indexers.cli_args import log_progress, parse_args
 from indexers.configs import EncoderConfig, LensConfig
 from indexers.errors import InvalidConfig, InvalidInput
 from indexers.kinds.lens import cluster_vocabulary
@@ -226,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(_parser(), argv)
     if isinstance(args, int):
         return args
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logger.setLevel(logging.INFO)
+    log_progress(logger)
     try:
         result = sweep(
             args.data,

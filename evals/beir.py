@@ -35,7 +35,7 @@ from evals.datasets import BeirDataset, load_beir, sample_docs, sample_queries, 
 from evals.metrics import mean_metric, mrr_at_k, ndcg_at_k, per_query, recall_at_k
 from evals.report import cell
 from indexers.base import Index, Progress
-from indexers.cli_args import parse_args
+from indexers.cli_args import log_progress, parse_args
 from indexers.configs import IndexConfig, parse_config
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import TokenEncoder, UsesTokenEncoder
@@ -429,8 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(_parser(), argv)
     if isinstance(args, int):
         return args
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logger.setLevel(logging.INFO)
+    log_progress(logger)
     build_bar, search_bar = _Bar("build", "doc"), _Bar("search", "query")
     try:
         config = build_config(args.kind, args.config, args.overrides)

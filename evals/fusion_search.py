@@ -41,7 +41,7 @@ from evals.beir import SEARCH_K, build_config, config_label
 from evals.datasets import load_beir
 from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
-from indexers.cli_args import parse_args
+from indexers.cli_args import log_progress, parse_args
 from indexers.errors import InvalidConfig, InvalidInput
 from indexers.registry import create_index
 from indexers.scoring.fusion import SCORE_FUSIONS, normalised_sum, rrf
@@ -543,8 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(_parser(), argv)
     if isinstance(args, int):
         return args
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logger.setLevel(logging.INFO)
+    log_progress(logger)
     try:
         if args.command == "collect":
             data = collect(args.data, args.splits.split(","), args.kind, args.overrides, args.label)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 
-__all__ = ["parse_args"]
+__all__ = ["log_progress", "parse_args"]
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
@@ -22,3 +23,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
         return parser.parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+
+
+def log_progress(logger: logging.Logger) -> None:
+    """Log timestamped warnings from every library and `logger`'s progress (INFO) to stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logger.setLevel(logging.INFO)
