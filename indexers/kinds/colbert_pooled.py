@@ -97,13 +97,7 @@ class PooledColBERTIndex(ANNTokenIndex):
         centroid_sims = query @ codec.centroids.T  # (q, centroids)
         nprobe = min(self.config.nprobe, codec.num_centroids)
         probed = np.unique(np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe])
-        parts = []
-        for starts, postings in store.postings():  # one posting list per store segment
-            lengths = starts[probed + 1] - starts[probed]
-            ends = np.cumsum(lengths)
-            positions = np.repeat(starts[probed] - (ends - lengths), lengths) + np.arange(ends[-1])
-            parts.append(postings[positions])
-        rows = np.sort(np.concatenate(parts))
+        rows = np.sort(store.probe(probed)[0])
         docs = store.doc_of(rows)
         live = self.docs.alive()[docs]
         rows, docs = rows[live], docs[live]

@@ -116,7 +116,7 @@ class XTRIndex(ANNTokenIndex):
         centroid_sims = query @ codec.centroids.T  # (q, centroids)
         nprobe = min(self.config.nprobe, codec.num_centroids)
         probed = np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe].ravel()
-        rows, owner = _probe(store, probed)
+        rows, owner = store.probe(probed)
         token = owner // nprobe
         bounds = np.searchsorted(token, np.arange(len(query) + 1))
         scores = centroid_sims[token, probed[owner]]
@@ -196,19 +196,3 @@ class XTRIndex(ANNTokenIndex):
                 doc_token, score = IMPUTED_TOKEN, float(imputed[i])
             matches.append(TokenMatch(query_token=query_token, doc_token=doc_token, score=score))
         return matches
-
-
-def _probe(store: TokenStore, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of the posting lists of `centroids` `(n,)` in every segment of a residual store, and
-    for each row the position in `centroids` of the list that holds it, ascending."""
-    parts, owners = [], []
-    for starts, postings in store.postings():
-        lengths = starts[centroids + 1] - starts[centroids]
-        ends = np.cumsum(lengths)
-        parts.append(postings[np.repeat(starts[centroids] - (ends - lengths), lengths) + np.arange(ends[-1])])
-        owners.append(np.repeat(np.arange(len(centroids)), lengths))
-    if len(parts) == 1:
-        return parts[0], owners[0]
-    rows, owner = np.concatenate(parts), np.concatenate(owners)
-    order = np.argsort(owner, kind="stable")
-    return rows[order], owner[order]

@@ -9,9 +9,10 @@ files of segments loaded from an earlier version folder instead of writing them 
 default, or product-quantisation codes (`codec="pq"`, `pq_m` bytes per vector) decoded on demand,
 or PLAID-style residual codes (`codec="residual"`: a centroid id per row plus packed 2- or 4-bit
 residuals or product-quantiser bytes, `indexers.storage.residual`). A residual store keeps float16 rows
-until it holds `ResidualSettings.min_vectors` vectors; the append that reaches it fits the codec on
-every vector stored so far and re-encodes the store once, and the codec stays fixed after that (so a
-collection that starts with a few documents does not keep a codec fitted on them),
+until it holds `ResidualSettings.min_vectors` vectors (and, during an ingest, until the ingest's
+`hold_vectors`); then it fits the codec on every vector stored so far and re-encodes the store
+once, and the codec stays fixed after that (so a collection that starts with a few documents does
+not keep a codec fitted on them),
 or absent (`codec="none"`: only token ids and offsets, for kinds that never re-read vectors).
 Each row also keeps the vocabulary id of the token it stands for (for pooled rows: the member token
 closest to the pooled vector), which explanations use.
@@ -307,6 +308,24 @@ class TokenStore:
                 starts, rows = posting_lists(np.asarray(segment.centroid_ids), num_centroids)
                 segment.postings = starts, rows + segment.first_row
         return [segment.postings for segment in self.segments if segment.postings is not None]
+
+    def probe(self, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Residual stores: the rows of the posting lists of `centroids` `(n,)` in every segment, and
+        for each row the position in `centroids` of the list that holds it, ascending (rows grouped
+        by list)."""
+        parts, owners = [], []
+        for starts, postings in self.postings():
+            lengths = starts[centroids + 1] - starts[centroids]
+            ends = np.cumsum(lengths)
+            parts.append(
+                postings[np.repeat(starts[centroids] - (ends - lengths), lengths) + np.arange(ends[-1])]
+            )
+            owners.append(np.repeat(np.arange(len(centroids)), lengths))
+        if len(parts) == 1:
+            return parts[0], owners[0]
+        rows, owner = np.concatenate(parts), np.concatenate(owners)
+        order = np.argsort(owner, kind="stable")
+        return rows[order], owner[order]
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """Float32 vectors for row indices (in the stored space: a residual codec's PCA if any)."""
