@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from indexers.base import Doc
-from indexers.configs import parse_config
-from indexers.storage.versions import atomic_write, open_current, read_manifest
-from service.jobs import CollectionSpec, Layout
+from indexers.storage.versions import open_current, read_manifest
+from service.jobs import Layout
 from service.settings import get_settings
 from tests.workers.test_tasks import FAKE, payload, write
 
 
 @pytest.fixture()
-def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Layout]:
-    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("TESSERA_MODE", "embedded")
-    monkeypatch.setenv("TESSERA_MERGE_SEGMENTS", "3")
-    get_settings.cache_clear()
-    layout = Layout(tmp_path)
-    spec = CollectionSpec(
-        name="c",
-        tenant="t",
-        configs=[
-            parse_config({"kind": "colbert_pooled", "encoder": FAKE, "ann": "flat"}),
-            parse_config({"kind": "dense", "encoder": FAKE}),
-        ],
-    )
-    atomic_write(layout.spec_file("t", "c"), spec.model_dump_json())
-    yield layout
-    get_settings.cache_clear()
+def layout(make_layout: Callable[..., Layout]) -> Layout:
+    kinds = [{"kind": "colbert_pooled", "encoder": FAKE, "ann": "flat"}, {"kind": "dense", "encoder": FAKE}]
+    return make_layout(kinds, merge_segments="3")
 
 
 def segments(layout: Layout) -> int:

@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,9 @@ import pytest
 from celery.exceptions import Ignore
 
 from indexers.base import Doc
-from indexers.configs import parse_config
 from indexers.errors import IndexNotFound, InvalidInput
-from indexers.storage.versions import Manifest, atomic_write, current_version, open_current, read_manifest
-from service.jobs import CollectionSpec, JobRecord, Layout, WorkerInfo, collection_lock
+from indexers.storage.versions import Manifest, current_version, open_current, read_manifest
+from service.jobs import JobRecord, Layout, WorkerInfo, collection_lock
 from service.settings import get_settings
 from service.writelog import WriteOp, doc_line
 
@@ -27,22 +26,8 @@ FAKE = {"model": "fake:hash", "batch_size": 8}
 
 
 @pytest.fixture()
-def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Layout]:
-    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("TESSERA_MODE", "embedded")
-    get_settings.cache_clear()
-    layout = Layout(tmp_path)
-    spec = CollectionSpec(
-        name="c",
-        tenant="t",
-        configs=[
-            parse_config({"kind": "exact", "encoder": FAKE}),
-            parse_config({"kind": "dense", "encoder": FAKE}),
-        ],
-    )
-    atomic_write(layout.spec_file("t", "c"), spec.model_dump_json())
-    yield layout
-    get_settings.cache_clear()
+def layout(make_layout: Callable[..., Layout]) -> Layout:
+    return make_layout([{"kind": "exact", "encoder": FAKE}, {"kind": "dense", "encoder": FAKE}])
 
 
 def write(layout: Layout, op: WriteOp, job_id: str, items: list[Doc] | list[str]) -> int:
