@@ -468,6 +468,17 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _memory_option(p: argparse.ArgumentParser, name: str, kind: type[int] | type[float]) -> None:
+    """Add `--<name>` (dashes for underscores) with the default and description of `MemoryConfig.<name>`."""
+    info = MemoryConfig.model_fields[name]
+    p.add_argument(
+        "--" + name.replace("_", "-"),
+        type=kind,
+        default=info.default,
+        help=f"memory.{name}: {info.description}",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evals.locomo", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="LoCoMo JSON (e.g. locomo7.json)")
@@ -491,25 +502,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
     p.add_argument("--rag-k", type=int, default=10, help="raw turns retrieved by plain RAG before packing")
-    p.add_argument(
-        "--window",
-        type=int,
-        default=MemoryConfig.model_fields["window"].default,
-        help="memory.window: " + str(MemoryConfig.model_fields["window"].description),
-    )
-    p.add_argument(
-        "--extract-max-tokens",
-        type=int,
-        default=MemoryConfig.model_fields["extract_max_tokens"].default,
-        help="memory.extract_max_tokens: reply bound of one extraction",
-    )
+    _memory_option(p, "window", int)
+    _memory_option(p, "extract_max_tokens", int)
     p.add_argument("--llm-attempts", type=int, default=2, help="tries per LLM call before the fallback")
-    p.add_argument(
-        "--raw-coverage",
-        type=float,
-        default=MemoryConfig.model_fields["raw_coverage"].default,
-        help="memory.raw_coverage: " + str(MemoryConfig.model_fields["raw_coverage"].description),
-    )
+    _memory_option(p, "raw_coverage", float)
     p.add_argument(
         "--memory-set",
         action="append",
