@@ -110,7 +110,9 @@ class PooledColBERTConfig(_Frozen):
     hnsw_m: int = Field(32, ge=4, le=128)
     ef_search: int = Field(128, ge=8)
     candidate_tokens: int = Field(64, ge=1, le=4096, description="token neighbours per query token")
-    rerank_docs: int = Field(128, ge=1, description="candidate documents re-scored with exact MaxSim")
+    rerank_docs: int = Field(
+        128, ge=1, description="candidate documents re-scored with exact MaxSim (at least k are)"
+    )
     vector_codec: Literal["float16", "pq", "residual"] = Field(
         "float16",
         description="how token vectors are stored; residual = centroid id plus packed residual codes, "

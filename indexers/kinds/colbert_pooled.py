@@ -5,7 +5,7 @@ Search (PLAID-like, two stages):
    FAISS index; candidate documents get XTR's approximate score from the retrieved tokens alone
    (`indexers.scoring.imputation.score_retrieved`: best retrieved similarity per query token, the query
    token's lowest retrieved similarity imputed where it retrieved none of the document's vectors);
-2. the `rerank_docs` best candidates are re-scored with exact MaxSim over all their stored vectors.
+2. the `max(k, rerank_docs)` best candidates are re-scored with exact MaxSim over all their stored vectors.
 
 With `vector_codec="residual"` there is no FAISS copy: each query token probes its `nprobe` nearest
 codec centroids, the documents owning rows in those centroids' posting lists are scored from
@@ -24,7 +24,7 @@ from indexers.base import Hit
 from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
 from indexers.scoring.imputation import score_retrieved
-from indexers.scoring.maxsim import maxsim_scores
+from indexers.scoring.maxsim import segment_max
 from indexers.storage.token_store import ResidualSettings, TokenStore
 
 __all__ = ["PooledColBERTIndex"]
@@ -73,9 +73,11 @@ class PooledColBERTIndex(ANNTokenIndex):
         store, ann = self.store, self.ann
         if store is None:
             return []
+        centroid_sims = None
         if store.codec == "residual":
             query = store.project(query)
-            candidates, scores = self._centroid_candidates(store, query)
+            centroid_sims = query @ store.residual_codec.centroids.T  # (q, centroids)
+            candidates, scores = self._centroid_candidates(store, centroid_sims)
         elif ann is not None:
             sims, rows = ann.search(query, self.config.candidate_tokens)
             retrieved = score_retrieved(sims, store.doc_of(rows), self.docs.alive())
@@ -84,18 +86,19 @@ class PooledColBERTIndex(ANNTokenIndex):
             return []
         if len(candidates) == 0:
             return []
-        if len(candidates) > self.config.rerank_docs:
-            keep = np.argpartition(-scores, self.config.rerank_docs - 1)[: self.config.rerank_docs]
-            candidates = candidates[keep]
-        vectors, offsets = store.gather(candidates)
-        return self.docs.top_hits(candidates, maxsim_scores(query, vectors, offsets), k)
+        depth = max(k, self.config.rerank_docs)
+        if len(candidates) > depth:
+            candidates = candidates[np.argpartition(-scores, depth - 1)[:depth]]
+        sims, offsets = store.similarities(query, candidates, centroid_sims)
+        return self.docs.top_hits(candidates, segment_max(sims, offsets).sum(axis=1), k)
 
-    def _centroid_candidates(self, store: TokenStore, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _centroid_candidates(
+        self, store: TokenStore, centroid_sims: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Live documents with rows in the query tokens' `nprobe` nearest centroids' posting lists, and
-        their approximate scores: per query token the best centroid similarity among those rows, summed."""
-        codec = store.residual_codec
-        centroid_sims = query @ codec.centroids.T  # (q, centroids)
-        nprobe = min(self.config.nprobe, codec.num_centroids)
+        their approximate scores: per query token the best centroid similarity among those rows, summed.
+        `centroid_sims` is `(q, num_centroids)`."""
+        nprobe = min(self.config.nprobe, centroid_sims.shape[1])
         probed = np.unique(np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe])
         rows = np.sort(store.probe(probed)[0])
         docs = store.doc_of(rows)
@@ -104,5 +107,6 @@ class PooledColBERTIndex(ANNTokenIndex):
         if len(rows) == 0:
             return docs, np.zeros(0, dtype=np.float32)
         first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        best = np.maximum.reduceat(centroid_sims[:, store.centroid_ids[rows]], first, axis=1)  # (q, docs)
+        row_sims = np.take(centroid_sims, np.asarray(store.centroid_ids[rows], dtype=np.intp), axis=1)
+        best = np.maximum.reduceat(row_sims, first, axis=1)  # (q, docs)
         return docs[first], best.sum(axis=0)

@@ -43,15 +43,6 @@ class XTRIndex(ANNTokenIndex):
     kind = "xtr"
     config: XTRConfig
 
-    def __init__(self, config: XTRConfig) -> None:
-        super().__init__(config)
-        self._byte_table: tuple[ResidualCodec, np.ndarray] | None = None
-
-    def memory_bytes(self) -> int:
-        """The token index's and ANN's bytes plus the residual byte table, once made."""
-        table = self._byte_table[1].nbytes if self._byte_table is not None else 0
-        return super().memory_bytes() + table
-
     def _residual_settings(self) -> ResidualSettings:
         cfg = self.config
         return ResidualSettings(
@@ -137,12 +128,7 @@ class XTRIndex(ANNTokenIndex):
         """`<query[i], residual of codes[j]>` for the rows `j` in `bounds[i]:bounds[i + 1]` of each
         query token `i`, from the token's table of every code byte's inner product at every byte
         position: one lookup per byte, nothing decoded."""
-        if self._byte_table is None or self._byte_table[0] is not codec:
-            width, values = codec.packed_width, np.arange(256, dtype=np.uint8)
-            residuals = codec.decode(np.zeros(256, np.int64), np.repeat(values[:, None], width, axis=1))
-            table = (residuals - codec.centroids[0]).reshape(256, width, -1).transpose(1, 0, 2)
-            self._byte_table = codec, np.ascontiguousarray(table)  # (width, 256, dims per byte)
-        table = self._byte_table[1]
+        table = codec.byte_table  # (width, 256, dims per byte)
         width = table.shape[0]
         lookup = np.einsum("qpd,pbd->qpb", query.reshape(len(query), width, -1), table)  # (q, width, 256)
         columns = np.arange(width, dtype=np.int32) * 256  # int32 offsets into one token's small table

@@ -371,6 +371,23 @@ class TokenStore:
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         return self.vectors(self.rows_of(internal_ids)), offsets
 
+    def similarities(
+        self, query: np.ndarray, internal_ids: np.ndarray, centroid_sims: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products of `query` `(q, dim)` (in the stored space) with the vectors of several
+        documents back to back: `(n, q)` float32 and `(len(ids) + 1,)` offsets. Residual rows are
+        scored without decoding whole vectors (`ResidualCodec.inner_products`, reusing the query's
+        `centroid_sims` when given)."""
+        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        rows = self.rows_of(internal_ids)
+        if self.codec == "residual":
+            codec = self.residual_codec
+            sims = codec.inner_products(query, self.centroid_ids[rows], self.rows[rows], centroid_sims)
+        else:
+            sims = self.vectors(rows) @ np.asarray(query, dtype=np.float32).T
+        return sims, offsets
+
     def doc_of(self, rows: np.ndarray) -> np.ndarray:
         """Internal document id owning each row index; -1 (an empty ANN result slot) maps to -1."""
         return np.searchsorted(self.offsets, rows, side="right") - 1

@@ -70,3 +70,16 @@ def test_float16_folder_opens_under_a_residual_config(corpus: list[Doc], tmp_pat
     probe = " ".join(corpus[10].text.split()[:8])
     assert reopened.store.codec == "float16" and reopened.ann is not None
     assert reopened.search([probe], k=1)[0][0].doc_id == "doc10"
+
+
+def test_k_above_rerank_docs_rescores_k_documents(corpus: list[Doc], queries: list[str]) -> None:
+    """The re-scoring depth is `max(k, rerank_docs)`: a search for more hits than `rerank_docs` still
+    returns k documents, each with its exact MaxSim score (as a deeper re-scoring gives it)."""
+    shallow = create_index(config("colbert_pooled", **RESIDUAL, rerank_docs=4))
+    shallow.build(corpus)
+    deep = create_index(config("colbert_pooled", **RESIDUAL, rerank_docs=len(corpus)))
+    deep.build(corpus)
+    for ours, theirs in zip(shallow.search(queries[:5], k=20), deep.search(queries[:5], k=300), strict=True):
+        exact = {h.doc_id: h.score for h in theirs}
+        assert len(ours) == 20
+        assert all(h.score == pytest.approx(exact[h.doc_id], abs=1e-5) for h in ours)

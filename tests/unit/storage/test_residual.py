@@ -112,3 +112,21 @@ def test_product_quantised_residuals_beat_scalar_codes_at_equal_bytes(tmp_path: 
 def test_pq_m_must_divide_the_dimension() -> None:
     with pytest.raises(InvalidConfig, match="residual_pq_m"):
         ResidualCodec.fit(unit_vectors(3000, 32), 8, 4, pq_m=5)
+
+
+@pytest.mark.parametrize("pq_m", [None, 8])
+def test_inner_products_equal_the_decoded_vectors_times_the_query(pq_m: int | None) -> None:
+    import indexers.storage.residual as residual
+
+    data = unit_vectors(5000, 32)
+    codec = ResidualCodec.fit(data, 64, 4, pq_m=pq_m)
+    codes, packed = codec.encode(data)
+    query = unit_vectors(5, 32, seed=3)
+    expected = codec.decode(codes, packed) @ query.T
+    chunk, residual.SCORE_CHUNK = residual.SCORE_CHUNK, 1000  # several chunks and a short last one
+    try:
+        assert np.allclose(codec.inner_products(query, codes, packed), expected, atol=1e-5)
+        sims = query @ codec.centroids.T
+        assert np.allclose(codec.inner_products(query, codes, packed, sims), expected, atol=1e-5)
+    finally:
+        residual.SCORE_CHUNK = chunk

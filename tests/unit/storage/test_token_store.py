@@ -30,6 +30,9 @@ def test_float16_roundtrip_and_gather(tmp_path: Path) -> None:
     assert offsets.tolist() == [0, 4, 7]
     assert np.allclose(gathered[:4], vecs[2], atol=1e-3) and np.allclose(gathered[4:], vecs[0], atol=1e-3)
     assert store.doc_of(np.array([0, 2, 3, 7])).tolist() == [0, 0, 1, 2]
+    sims, sim_offsets = store.similarities(vecs[1], np.array([2, 0]))
+    assert sims.shape == (7, 1) and np.array_equal(sim_offsets, offsets)
+    assert np.allclose(sims, gathered @ vecs[1].T, atol=1e-5)
     store.save(tmp_path)
     loaded = TokenStore.load(tmp_path, 8, "float16", 48)
     assert all(isinstance(a, np.memmap) for a in (loaded.rows, loaded.token_ids, loaded.offsets))
@@ -89,6 +92,9 @@ def test_residual_codec_store_add_save_load_and_postings(tmp_path: Path) -> None
     loaded = TokenStore.load(tmp_path, 32, "float16", 48)  # the folder's codec wins over the configured one
     assert loaded.codec == "residual" and isinstance(loaded.rows, np.memmap)
     assert np.array_equal(loaded.gather(np.array([3, 25]))[0], store.gather(np.array([3, 25]))[0])
+    sims, offsets = loaded.similarities(query, np.array([25, 3]))
+    vectors, _ = loaded.gather(np.array([25, 3]))
+    assert offsets.tolist() == [0, 40, 80] and np.allclose(sims, vectors @ query.T, atol=1e-5)
 
 
 def test_float16_folder_opens_when_residual_is_configured(tmp_path: Path) -> None:
