@@ -113,6 +113,12 @@ class PooledColBERTConfig(_Frozen):
     rerank_docs: int = Field(
         128, ge=1, description="candidate documents re-scored with exact MaxSim (at least k are)"
     )
+    centroid_docs: int = Field(
+        256,
+        ge=0,
+        description="residual codec: candidate documents scored by centroid interaction (every vector "
+        "replaced by its centroid) to choose those re-scored exactly; at most rerank_docs: skipped",
+    )
     vector_codec: Literal["float16", "pq", "residual"] = Field(
         "float16",
         description="how token vectors are stored; residual = centroid id plus packed residual codes, "

@@ -7,11 +7,13 @@ Search (PLAID-like, two stages):
    token's lowest retrieved similarity imputed where it retrieved none of the document's vectors);
 2. the `max(k, rerank_docs)` best candidates are re-scored with exact MaxSim over all their stored vectors.
 
-With `vector_codec="residual"` there is no FAISS copy: each query token probes its `nprobe` nearest
-codec centroids, the documents owning rows in those centroids' posting lists are scored from
-centroid similarities alone (per query token, the best centroid similarity among the document's
-retrieved rows; PLAID's first stages), and the `rerank_docs` best are re-scored with exact MaxSim
-over their decompressed vectors.
+With `vector_codec="residual"` there is no FAISS copy (PLAID's stages): each query token probes its
+`nprobe` nearest codec centroids; the documents owning rows in those centroids' posting lists are
+scored from centroid similarities alone (per query token, the best centroid similarity among the
+document's probed rows); the `centroid_docs` best of those are scored by centroid interaction (MaxSim
+with each of the document's vectors replaced by its centroid); the `max(k, rerank_docs)` best are
+re-scored with exact MaxSim, each row as its centroid similarity plus the inner product with its
+decoded residual.
 """
 
 from __future__ import annotations
@@ -87,8 +89,11 @@ class PooledColBERTIndex(ANNTokenIndex):
         if len(candidates) == 0:
             return []
         depth = max(k, self.config.rerank_docs)
-        if len(candidates) > depth:
-            candidates = candidates[np.argpartition(-scores, depth - 1)[:depth]]
+        if centroid_sims is not None and len(candidates) > depth and self.config.centroid_docs > depth:
+            candidates, scores = self._centroid_interaction(
+                store, centroid_sims, _best(candidates, scores, self.config.centroid_docs)
+            )
+        candidates = _best(candidates, scores, depth)
         sims, offsets = store.similarities(query, candidates, centroid_sims)
         return self.docs.top_hits(candidates, segment_max(sims, offsets).sum(axis=1), k)
 
@@ -110,3 +115,20 @@ class PooledColBERTIndex(ANNTokenIndex):
         row_sims = np.take(centroid_sims, np.asarray(store.centroid_ids[rows], dtype=np.intp), axis=1)
         best = np.maximum.reduceat(row_sims, first, axis=1)  # (q, docs)
         return docs[first], best.sum(axis=0)
+
+    def _centroid_interaction(
+        self, store: TokenStore, centroid_sims: np.ndarray, candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`candidates` and their MaxSim over all their rows with each row replaced by its centroid
+        (PLAID's centroid interaction): one look-up in `centroid_sims` `(q, num_centroids)` per row."""
+        lengths = store.offsets[candidates + 1] - store.offsets[candidates]
+        codes = np.asarray(store.centroid_ids[store.rows_of(candidates)], dtype=np.intp)
+        best = np.maximum.reduceat(
+            np.take(centroid_sims, codes, axis=1), np.cumsum(lengths) - lengths, axis=1
+        )
+        return candidates, best.sum(axis=0)
+
+
+def _best(candidates: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The `n` highest-scoring candidates (all of them when there are at most `n`), in no order."""
+    return candidates if len(candidates) <= n else candidates[np.argpartition(-scores, n - 1)[:n]]

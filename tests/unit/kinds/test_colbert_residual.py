@@ -83,3 +83,21 @@ def test_k_above_rerank_docs_rescores_k_documents(corpus: list[Doc], queries: li
         exact = {h.doc_id: h.score for h in theirs}
         assert len(ours) == 20
         assert all(h.score == pytest.approx(exact[h.doc_id], abs=1e-5) for h in ours)
+
+
+def test_centroid_interaction_is_maxsim_over_the_documents_centroids(corpus: list[Doc]) -> None:
+    index = create_index(config("colbert_pooled", **RESIDUAL))
+    index.build(corpus[:100])
+    store = index.store  # type: ignore[attr-defined]
+    query = store.project(np.random.default_rng(0).standard_normal((4, store.dim)).astype(np.float32))
+    centroid_sims = query @ store.residual_codec.centroids.T
+    candidates = np.array([7, 3, 42])
+    _, scores = index._centroid_interaction(store, centroid_sims, candidates)  # type: ignore[attr-defined]
+    centroids = store.residual_codec.centroids
+    expected = [
+        (query @ centroids[np.asarray(store.centroid_ids[store.doc_rows(d)], dtype=np.intp)].T)
+        .max(axis=1)
+        .sum()
+        for d in candidates
+    ]
+    assert np.allclose(scores, expected, atol=1e-5)
