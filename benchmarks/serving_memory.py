@@ -18,7 +18,9 @@ Reported per mode, from `/proc/self/status` (Linux): resident memory (VmRSS) aft
 searching, the parts of it that are anonymous memory (RssAnon) and pages of the index's memory-mapped
 files (from `/proc/self/smaps`; file pages the kernel can drop and read again, like those of shared
 libraries, which make up most of the rest), peak resident memory (VmHWM), the index's `memory_bytes`,
-nDCG@10, median latency and the 1-minute load average at the end. Writes
+nDCG@10, the median latency of a request (query encoding included, `--k` hits), the median time to
+encode a query alone with the index's token encoder and the ratio of the two, the throughput of one
+batch of every query, and the 1-minute load average at the end. Writes
 `<dataset>-<split>-serving-memory.md` and `.json` under `--results-dir`.
 """
 
@@ -30,21 +32,23 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evals import report
-from evals.beir import config_label, quality, search_judged
+from evals.beir import SEARCH_K, config_label, quality, search_judged
 from evals.datasets import DatasetError, load_beir
 from indexers.base import Index
 from indexers.cli_args import parse_args
 from indexers.errors import IndexNotFound
+from indexers.models.encoders import TokenEncoder
 from indexers.registry import open_index
 from indexers.storage.token_ann import TokenANN
 
-__all__ = ["MODES", "main", "mapped_mb", "read_into_memory", "serve_once", "status_mb"]
+__all__ = ["MODES", "encode_ms", "main", "mapped_mb", "read_into_memory", "serve_once", "status_mb"]
 
 MODES = ("mmap", "in-memory")
 _FIELDS = ("VmRSS", "RssAnon", "RssFile", "VmHWM")
@@ -85,7 +89,22 @@ def read_into_memory(index: Index) -> None:
         ann.own()
 
 
-def serve_once(data: Path, split: str, index_dir: Path, mode: str) -> dict[str, Any]:
+def encode_ms(index: Index, queries: list[str]) -> np.ndarray | None:
+    """Milliseconds to encode each query alone with the index's token encoder (None: the kind has
+    none), after one untimed warm-up."""
+    encoder = getattr(index, "encoder", None)
+    if not isinstance(encoder, TokenEncoder) or not queries:
+        return None
+    encoder.encode(queries[:1], is_query=True)
+    times = np.empty(len(queries))
+    for i, query in enumerate(queries):
+        started = time.perf_counter()
+        encoder.encode([query], is_query=True)
+        times[i] = (time.perf_counter() - started) * 1000
+    return times
+
+
+def serve_once(data: Path, split: str, index_dir: Path, mode: str, k: int = SEARCH_K) -> dict[str, Any]:
     """Open the index in this process, search the split's queries, and measure (one mode)."""
     dataset = load_beir(data, split)
     start = status_mb()
@@ -93,7 +112,12 @@ def serve_once(data: Path, split: str, index_dir: Path, mode: str) -> dict[str, 
     if mode == "in-memory":
         read_into_memory(index)
     opened = status_mb()
-    ranked, latencies_ms = search_judged(index, dataset)
+    ranked, latencies_ms = search_judged(index, dataset, k=k)
+    queries = list(dataset.queries.values())
+    encoding_ms = encode_ms(index, queries)
+    started = time.perf_counter()
+    index.search(queries, k=k)
+    batch_seconds = time.perf_counter() - started
     searched = status_mb() | {"index_pages": mapped_mb(index_dir)}
     return {
         "mode": mode,
@@ -108,7 +132,10 @@ def serve_once(data: Path, split: str, index_dir: Path, mode: str) -> dict[str, 
         "opened_mb": opened,
         "searched_mb": searched,
         "ndcg_at_10": quality(ranked, dataset)["ndcg_at_10"],
+        "k": k,
         "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
+        "encode_ms_p50": None if encoding_ms is None else float(np.percentile(encoding_ms, 50)),
+        "batch_queries_per_s": len(queries) / batch_seconds,
         "load_1min": os.getloadavg()[0],
     }
 
@@ -120,7 +147,7 @@ def _run_mode(args: argparse.Namespace, index_dir: Path, mode: str) -> dict[str,
         command = [
             sys.executable, "-m", "benchmarks.serving_memory",
             "--data", str(args.data), "--split", args.split, "--index-dir", str(index_dir),
-            "--mode", mode, "--json", str(out),
+            "--mode", mode, "--k", str(args.k), "--json", str(out),
         ]  # fmt: skip
         print(f"== {mode}: {' '.join(command)}", file=sys.stderr, flush=True)
         code = subprocess.run(command, check=False).returncode
@@ -143,7 +170,11 @@ def _markdown(results: list[dict[str, Any]], command: str) -> str:
         "peak RSS MB",
         "memory_bytes MB",
         "nDCG@10",
+        "k",
         "p50 ms",
+        "encode p50 ms",
+        "p50 / encode",
+        "batch q/s",
         "load (1 min)",
     ]
     rows = [
@@ -157,7 +188,13 @@ def _markdown(results: list[dict[str, Any]], command: str) -> str:
             report.cell(r["searched_mb"]["VmHWM"], ",.0f"),
             report.cell(r["memory_bytes"] / 2**20, ",.1f"),
             report.cell(r["ndcg_at_10"], ".3f"),
+            str(r["k"]),
             report.cell(r["latency_ms_p50"], ".1f"),
+            report.cell(r["encode_ms_p50"], ".1f"),
+            report.cell(
+                None if r["encode_ms_p50"] is None else r["latency_ms_p50"] / r["encode_ms_p50"], ".2f"
+            ),
+            report.cell(r["batch_queries_per_s"], ",.0f"),
             report.cell(r["load_1min"], ".1f"),
         ]
         for r in results
@@ -187,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--results-dir", type=Path, default=Path("docs/results"), help="table and JSON")
+    parser.add_argument("--k", type=int, default=SEARCH_K, help=f"hits per query (default {SEARCH_K})")
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)  # one mode, in this process
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # where that mode writes its result
     return parser
@@ -199,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         return args
     if args.mode is not None:
         try:
-            result = serve_once(args.data, args.split, args.index_dir[0], args.mode)
+            result = serve_once(args.data, args.split, args.index_dir[0], args.mode, args.k)
         except (DatasetError, IndexNotFound) as exc:
             print(f"benchmarks.serving_memory: error: {exc}", file=sys.stderr)
             return 2

@@ -180,20 +180,20 @@ def _index_folder(index_dir: Path | None) -> Iterator[Path]:
 
 
 def search_judged(
-    index: Index, dataset: BeirDataset, progress: Progress | None = None
+    index: Index, dataset: BeirDataset, progress: Progress | None = None, k: int = SEARCH_K
 ) -> tuple[dict[str, list[str]], np.ndarray]:
-    """Search every judged query one at a time for `SEARCH_K` hits, after one untimed warm-up query.
+    """Search every judged query one at a time for `k` hits, after one untimed warm-up query.
 
     Returns:
         The ranked document ids per query id, and each query's latency in milliseconds.
     """
     query_ids = list(dataset.queries)
-    index.search([dataset.queries[query_ids[0]]], k=SEARCH_K)  # warm-up: lazy model loads, caches
+    index.search([dataset.queries[query_ids[0]]], k=k)  # warm-up: lazy model loads, caches
     ranked: dict[str, list[str]] = {}
     latencies_ms = np.empty(len(query_ids))
     for position, query_id in enumerate(query_ids):
         started = time.perf_counter()
-        hits = index.search([dataset.queries[query_id]], k=SEARCH_K)[0]
+        hits = index.search([dataset.queries[query_id]], k=k)[0]
         latencies_ms[position] = (time.perf_counter() - started) * 1000
         ranked[query_id] = [hit.doc_id for hit in hits]
         if progress is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def test_reading_into_memory_counts_what_mapping_leaves_on_disk(saved: Path) -> 
     assert mapped["num_docs"] == in_memory["num_docs"] == 20
     assert mapped["ndcg_at_10"] == pytest.approx(in_memory["ndcg_at_10"])
     assert 0 < mapped["memory_bytes"] < in_memory["memory_bytes"]
+    assert mapped["k"] == 100 and 0 < mapped["encode_ms_p50"] and 0 < mapped["batch_queries_per_s"]
     for result in (mapped, in_memory):
         searched = result["searched_mb"]
         assert 0 < searched["RssAnon"] <= searched["VmRSS"] <= searched["VmHWM"]
@@ -46,3 +48,10 @@ def test_read_into_memory_copies_every_segment(saved: Path) -> None:
     assert any(isinstance(a, np.memmap) for s in index.store.segments for a in s.arrays().values())  # type: ignore[attr-defined]
     read_into_memory(index)
     assert not any(isinstance(a, np.memmap) for s in index.store.segments for a in s.arrays().values())  # type: ignore[attr-defined]
+
+
+def test_k_reaches_the_fresh_process_and_the_table(saved: Path, tmp_path: Path) -> None:
+    args = ["--data", str(DATA), "--split", "test", "--index-dir", str(saved), "--modes", "mmap"]
+    assert main([*args, "--k", "3", "--results-dir", str(tmp_path)]) == 0
+    (result,) = json.loads((tmp_path / "data-test-serving-memory.json").read_text())
+    assert result["k"] == 3 and result["encode_ms_p50"] > 0
