@@ -56,6 +56,8 @@ import numpy as np
 from benchmarks.xtr_table import CachedDocuments, cached
 from evals.beir import build_config, quality, search_judged
 from evals.datasets import BeirDataset, load_beir
+from evals.metrics import ndcg_at_k, per_query
+from evals.paired import paired_comparison
 from evals.report import cell, markdown_table, write_json, write_report
 from indexers.base import Progress
 from indexers.cli_args import parse_args
@@ -80,6 +82,7 @@ __all__ = [
     "growth",
     "main",
     "markdown",
+    "paired_lines",
     "measure_ours",
     "open_cache",
     "plot",
@@ -402,6 +405,7 @@ def summarise(
         "peak_anon_mb": watched["peak_anon_mb"],
         "ndcg_at_10": scores["ndcg_at_10"],
         "recall_at_100": scores["recall_at_100"],
+        "ndcg_per_query": per_query(ndcg_at_k, result["ranked"], dataset.qrels, 10),
         "wall_seconds": watched["wall_seconds"],
         "load_1min": os.getloadavg()[0],
         "extra": {k: v for k, v in result.items() if k not in ("ranked", "latencies_ms")},
@@ -439,14 +443,29 @@ def _ratio(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def paired_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Per size, our side's per-query nDCG@10 against each peer's: a paired randomization test."""
+    out = []
+    for row in (r for r in rows if r["system"] in KINDS):
+        for peer in (r for r in rows if r["docs"] == row["docs"] and r is not row):
+            test = paired_comparison(row["ndcg_per_query"], peer["ndcg_per_query"])
+            out.append(
+                f"- {row['docs']:,} docs, nDCG@10 {row['system']} - {peer['system']}: "
+                f"{test['mean_diff']:+.4f} ({test['wins']} better, {test['losses']} worse, "
+                f"{test['ties']} tied; paired randomization p = {test['p_value']:.3f})"
+            )
+    return out
+
+
 def markdown(rows: list[dict[str, Any]], fits: list[dict[str, Any]], notes: list[str]) -> str:
-    """The report: the table (rows and ratios per size), the growth fit, notes."""
+    """The report: the table (rows and ratios per size), the paired quality tests, the growth fit, notes."""
     ours = [r for r in rows if r["system"] in KINDS]
     lines = []
     for row in ours:
         lines.append(row)
         peers = [r for r in rows if r["docs"] == row["docs"] and r is not row]
         lines += peers + [_ratio(row, peer) for peer in peers]
+    paired = paired_lines(rows)
     table = markdown_table(
         ["system", "docs", *(h for _, h, _, _ in COLUMNS)],
         [
@@ -473,6 +492,7 @@ def markdown(rows: list[dict[str, Any]], fits: list[dict[str, Any]], notes: list
         "\n\n".join(
             [
                 table,
+                *(["Per-query nDCG@10, paired:", "\n".join(paired)] if paired else []),
                 "Growth (log-log least squares over the sizes measured; projections are extrapolations):",
                 fit_table,
                 *notes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.haystack import Distractors, HaystackEncoder, fit_growth
+from benchmarks.haystack import Distractors, HaystackEncoder, fit_growth, paired_lines
 from indexers.models.encoders import TokenEmbeddings
 from indexers.storage.token_store import TokenStore
 
@@ -54,3 +54,11 @@ def test_fit_growth_recovers_a_power_law() -> None:
     assert (a, b) == pytest.approx((3, 0.5))
     assert fit_growth([1e4], [1.0]) is None
     assert fit_growth([1e4, 1e5], [0.0, 1.0]) is None
+
+
+def test_paired_lines_compare_our_side_with_each_peer_at_its_size() -> None:
+    ours = {"system": "colbert_pooled", "docs": 100, "ndcg_per_query": {"q1": 1.0, "q2": 0.5, "q3": 0.2}}
+    peer = {"system": "PLAID", "docs": 100, "ndcg_per_query": {"q1": 0.5, "q2": 0.5, "q3": 0.4}}
+    other_size = {"system": "PLAID", "docs": 200, "ndcg_per_query": {"q1": 0.0, "q2": 0.0, "q3": 0.0}}
+    (line,) = paired_lines([ours, peer, other_size])
+    assert line.startswith("- 100 docs, nDCG@10 colbert_pooled - PLAID: +0.1000 (1 better, 1 worse, 1 tied")
