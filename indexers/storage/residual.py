@@ -31,13 +31,21 @@ from indexers.errors import CorruptIndex, InvalidConfig
 from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.resident import array_bytes
 
-__all__ = ["ResidualCodec", "auto_num_centroids", "posting_lists"]
+__all__ = [
+    "ENCODE_CHUNK",
+    "MAX_FIT_SAMPLE",
+    "SCORE_CHUNK",
+    "ResidualCodec",
+    "auto_num_centroids",
+    "posting_lists",
+]
 
 KMEANS_ITERATIONS = 20
 MAX_FIT_SAMPLE = 200_000
 PQ_FIT_SAMPLE = 65_536
 FILE = "residual_codec.npz"
 SCORE_CHUNK = 2048
+ENCODE_CHUNK = 65_536
 """Rows decoded at a time when scoring: their float32 residuals (3 MB at 384 dimensions) stay in cache."""
 
 
@@ -163,12 +171,19 @@ class ResidualCodec:
         return vectors if self.projection is None else vectors @ self.projection
 
     def encode(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(n, dim)` vectors -> centroid ids `(n,)` int32 and packed residuals `(n, packed_width)` uint8."""
-        vectors = np.ascontiguousarray(self.project(vectors))
+        """`(n, dim)` vectors -> centroid ids `(n,)` (uint16 up to 65,536 centroids, else int32) and
+        packed residuals `(n, packed_width)` uint8, `ENCODE_CHUNK` rows at a time (bounded memory)."""
+        codes = np.empty(len(vectors), dtype=np.uint16 if self.num_centroids <= 2**16 else np.int32)
+        packed = np.empty((len(vectors), self.packed_width), dtype=np.uint8)
+        for start in range(0, len(vectors), ENCODE_CHUNK):
+            part = slice(start, start + ENCODE_CHUNK)
+            codes[part], packed[part] = self._encode_chunk(vectors[part])
+        return codes, packed
+
+    def _encode_chunk(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vectors = np.ascontiguousarray(self.project(vectors), dtype=np.float32)
         codes = _nearest(self.centroids, vectors)
         residuals = vectors - self.centroids[codes]
-        if self.num_centroids <= 2**16:
-            codes = codes.astype(np.uint16)
         if self.codebooks is not None:
             return codes, self._product_quantiser().compute_codes(np.ascontiguousarray(residuals))
         buckets = np.zeros(residuals.shape, dtype=np.uint8)
@@ -274,7 +289,7 @@ class ResidualCodec:
             raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc
 
 
-def _nearest(centroids: np.ndarray, vectors: np.ndarray, batch: int = 65536) -> np.ndarray:
+def _nearest(centroids: np.ndarray, vectors: np.ndarray, batch: int = 16_384) -> np.ndarray:
     """Index of the highest-inner-product centroid for each vector, in batches."""
     out = np.empty(len(vectors), dtype=np.int32)
     for start in range(0, len(vectors), batch):

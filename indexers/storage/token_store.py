@@ -32,8 +32,15 @@ import numpy as np
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.resident import array_bytes
+from indexers.storage.residual import (
+    ENCODE_CHUNK,
+    MAX_FIT_SAMPLE,
+    SCORE_CHUNK,
+    ResidualCodec,
+    auto_num_centroids,
+    posting_lists,
+)
 from indexers.storage.residual import FILE as RESIDUAL_FILE
-from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
 from indexers.storage.segments import Column, link_or_copy, save_array
 
 __all__ = ["Codec", "ResidualSettings", "Segment", "TokenStore"]
@@ -269,17 +276,23 @@ class TokenStore:
         self._pq = pq
 
     def _convert_to_residual(self) -> None:
-        """Fit the residual codec on every stored (float16) vector and re-encode the store as one
-        segment not saved yet."""
-        every = np.arange(self.num_vectors)
-        vectors = self.decode(self.rows[every])
-        settings = self.residual
-        k = settings.num_centroids or auto_num_centroids(len(vectors), settings.pq_m)
+        """Fit the residual codec on the stored (float16) vectors (a uniform sample of at most
+        `MAX_FIT_SAMPLE` of them) and re-encode the store as one segment not saved yet, a chunk of
+        rows at a time."""
+        n, settings = self.num_vectors, self.residual
+        sample = np.arange(n)
+        if n > MAX_FIT_SAMPLE:
+            sample = np.sort(np.random.default_rng(0).choice(n, MAX_FIT_SAMPLE, replace=False))
+        k = settings.num_centroids or auto_num_centroids(n, settings.pq_m)
         self.codec_fit = ResidualCodec.fit(
-            vectors, min(k, len(vectors)), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
+            self.vectors(sample), min(k, n), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
         )
-        centroids, encoded = self.codec_fit.encode(vectors)
-        token_ids, offsets = np.asarray(self.token_ids[every]), self.offsets.copy()
+        parts = [
+            self.codec_fit.encode(self.vectors(np.arange(start, min(start + ENCODE_CHUNK, n))))
+            for start in range(0, n, ENCODE_CHUNK)
+        ]
+        centroids, encoded = np.concatenate([c for c, _ in parts]), np.concatenate([e for _, e in parts])
+        token_ids, offsets = np.asarray(self.token_ids[np.arange(n)]), self.offsets.copy()
         self.codec = "residual"
         self.segments = [Segment(0, 0, encoded, token_ids, offsets, centroids)]
         self._offsets = None
@@ -383,9 +396,17 @@ class TokenStore:
         rows = self.rows_of(internal_ids)
         if self.codec == "residual":
             codec = self.residual_codec
-            sims = codec.inner_products(query, self.centroid_ids[rows], self.rows[rows], centroid_sims)
-        else:
-            sims = self.vectors(rows) @ np.asarray(query, dtype=np.float32).T
+            return codec.inner_products(
+                query, self.centroid_ids[rows], self.rows[rows], centroid_sims
+            ), offsets
+        sims = np.empty((len(rows), len(query)), dtype=np.float32)
+        query_t = np.asarray(query, dtype=np.float32).T
+        for start in range(0, len(rows), SCORE_CHUNK):  # decoded a cache-sized chunk at a time
+            np.matmul(
+                self.vectors(rows[start : start + SCORE_CHUNK]),
+                query_t,
+                out=sims[start : start + SCORE_CHUNK],
+            )
         return sims, offsets
 
     def doc_of(self, rows: np.ndarray) -> np.ndarray:

@@ -130,3 +130,18 @@ def test_inner_products_equal_the_decoded_vectors_times_the_query(pq_m: int | No
         assert np.allclose(codec.inner_products(query, codes, packed, sims), expected, atol=1e-5)
     finally:
         residual.SCORE_CHUNK = chunk
+
+
+def test_encoding_in_chunks_gives_the_codes_of_one_pass() -> None:
+    import indexers.storage.residual as residual
+
+    data = unit_vectors(3000, 32)
+    codec = ResidualCodec.fit(data, 64, 4, pq_m=8)
+    whole = codec.encode(data)
+    chunk, residual.ENCODE_CHUNK = residual.ENCODE_CHUNK, 700
+    try:
+        chunked = codec.encode(data)
+    finally:
+        residual.ENCODE_CHUNK = chunk
+    assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
+    assert whole[0].dtype == np.uint16 and whole[1].shape == (3000, 8)
