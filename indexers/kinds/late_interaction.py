@@ -25,6 +25,7 @@ from indexers.base import (
 )
 from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.models.encoders import TokenEmbeddings, UsesTokenEncoder
+from indexers.scoring.blas import one_blas_thread
 from indexers.scoring.maxsim import maxsim_matches
 from indexers.scoring.pooling import pool_tokens
 from indexers.storage.token_ann import TokenANN
@@ -156,7 +157,8 @@ class TokenIndex(UsesTokenEncoder, Index):
         if self.store is None or self.num_docs == 0:
             return [[] for _ in queries]
         encoded = self.encoder.encode(list(queries), is_query=True)
-        return [self._search_one(e.vectors, k) for e in encoded]
+        with one_blas_thread():
+            return [self._search_one(e.vectors, k) for e in encoded]
 
     @abstractmethod
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:
