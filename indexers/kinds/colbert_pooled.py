@@ -90,9 +90,8 @@ class PooledColBERTIndex(ANNTokenIndex):
             return []
         depth = max(k, self.config.rerank_docs)
         if centroid_sims is not None and len(candidates) > depth and self.config.centroid_docs > depth:
-            candidates, scores = self._centroid_interaction(
-                store, centroid_sims, _best(candidates, scores, self.config.centroid_docs)
-            )
+            candidates = _best(candidates, scores, self.config.centroid_docs)
+            scores = self._centroid_interaction(store, centroid_sims, candidates)
         candidates = _best(candidates, scores, depth)
         sims, offsets = store.similarities(query, candidates, centroid_sims)
         return self.docs.top_hits(candidates, segment_max(sims, offsets).sum(axis=1), k)
@@ -118,15 +117,14 @@ class PooledColBERTIndex(ANNTokenIndex):
 
     def _centroid_interaction(
         self, store: TokenStore, centroid_sims: np.ndarray, candidates: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`candidates` and their MaxSim over all their rows with each row replaced by its centroid
+    ) -> np.ndarray:
+        """The `candidates`' MaxSim over all their rows with each row replaced by its centroid
         (PLAID's centroid interaction): one look-up in `centroid_sims` `(q, num_centroids)` per row."""
-        lengths = store.offsets[candidates + 1] - store.offsets[candidates]
         codes = np.asarray(store.centroid_ids[store.rows_of(candidates)], dtype=np.intp)
-        best = np.maximum.reduceat(
-            np.take(centroid_sims, codes, axis=1), np.cumsum(lengths) - lengths, axis=1
-        )
-        return candidates, best.sum(axis=0)
+        starts = store.offsets_of(candidates)[:-1]
+        best = np.maximum.reduceat(np.take(centroid_sims, codes, axis=1), starts, axis=1)  # (q, docs)
+        scores: np.ndarray = best.sum(axis=0)
+        return scores
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:

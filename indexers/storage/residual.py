@@ -22,6 +22,7 @@ Rows assigned to each centroid form posting lists (CSR) for candidate generation
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "SCORE_CHUNK",
     "ResidualCodec",
     "auto_num_centroids",
+    "chunked_inner_products",
     "posting_lists",
 ]
 
@@ -45,8 +47,9 @@ MAX_FIT_SAMPLE = 200_000
 PQ_FIT_SAMPLE = 65_536
 FILE = "residual_codec.npz"
 SCORE_CHUNK = 2048
-ENCODE_CHUNK = 65_536
 """Rows decoded at a time when scoring: their float32 residuals (3 MB at 384 dimensions) stay in cache."""
+ENCODE_CHUNK = 65_536
+"""Rows encoded at a time: bounds the float32 temporaries of encoding a large store."""
 
 
 def auto_num_centroids(num_vectors: int, pq_m: int | None = None) -> int:
@@ -245,10 +248,7 @@ class ResidualCodec:
         query = np.ascontiguousarray(query, dtype=np.float32)
         if centroid_sims is None:
             centroid_sims = query @ self.centroids.T
-        out = np.empty((len(packed), len(query)), dtype=np.float32)
-        for start in range(0, len(packed), SCORE_CHUNK):
-            part = slice(start, start + SCORE_CHUNK)
-            np.matmul(self.decode_residuals(packed[part]), query.T, out=out[part])
+        out = chunked_inner_products(query, len(packed), lambda part: self.decode_residuals(packed[part]))
         out += np.take(centroid_sims, np.asarray(codes, dtype=np.intp), axis=1).T
         return out
 
@@ -287,6 +287,17 @@ class ResidualCodec:
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc
+
+
+def chunked_inner_products(query: np.ndarray, n: int, decode: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """`(n, q)` float32 inner products of `n` stored rows with `query` `(q, dim)`, where `decode(part)`
+    returns the float32 rows of the slice `part`, `SCORE_CHUNK` rows at a time (they stay in cache)."""
+    out = np.empty((n, len(query)), dtype=np.float32)
+    query_t = np.asarray(query, dtype=np.float32).T
+    for start in range(0, n, SCORE_CHUNK):
+        part = slice(start, start + SCORE_CHUNK)
+        np.matmul(decode(part), query_t, out=out[part])
+    return out
 
 
 def _nearest(centroids: np.ndarray, vectors: np.ndarray, batch: int = 16_384) -> np.ndarray:

@@ -35,9 +35,9 @@ from indexers.storage.resident import array_bytes
 from indexers.storage.residual import (
     ENCODE_CHUNK,
     MAX_FIT_SAMPLE,
-    SCORE_CHUNK,
     ResidualCodec,
     auto_num_centroids,
+    chunked_inner_products,
     posting_lists,
 )
 from indexers.storage.residual import FILE as RESIDUAL_FILE
@@ -378,11 +378,14 @@ class TokenStore:
         before = np.cumsum(lengths) - lengths
         return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
 
+    def offsets_of(self, internal_ids: np.ndarray) -> np.ndarray:
+        """`(len(ids) + 1,)` offsets of several documents' rows laid back to back (as `rows_of`)."""
+        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
+        return np.concatenate([[0], np.cumsum(lengths)])
+
     def gather(self, internal_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of several documents back to back: `(n, dim)` float32 and `(len(ids) + 1,)` offsets."""
-        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        return self.vectors(self.rows_of(internal_ids)), offsets
+        return self.vectors(self.rows_of(internal_ids)), self.offsets_of(internal_ids)
 
     def similarities(
         self, query: np.ndarray, internal_ids: np.ndarray, centroid_sims: np.ndarray | None = None
@@ -391,22 +394,12 @@ class TokenStore:
         documents back to back: `(n, q)` float32 and `(len(ids) + 1,)` offsets. Residual rows are
         scored without decoding whole vectors (`ResidualCodec.inner_products`, reusing the query's
         `centroid_sims` when given)."""
-        lengths = self.offsets[internal_ids + 1] - self.offsets[internal_ids]
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        rows = self.rows_of(internal_ids)
+        rows, offsets = self.rows_of(internal_ids), self.offsets_of(internal_ids)
         if self.codec == "residual":
             codec = self.residual_codec
-            return codec.inner_products(
-                query, self.centroid_ids[rows], self.rows[rows], centroid_sims
-            ), offsets
-        sims = np.empty((len(rows), len(query)), dtype=np.float32)
-        query_t = np.asarray(query, dtype=np.float32).T
-        for start in range(0, len(rows), SCORE_CHUNK):  # decoded a cache-sized chunk at a time
-            np.matmul(
-                self.vectors(rows[start : start + SCORE_CHUNK]),
-                query_t,
-                out=sims[start : start + SCORE_CHUNK],
-            )
+            sims = codec.inner_products(query, self.centroid_ids[rows], self.rows[rows], centroid_sims)
+        else:
+            sims = chunked_inner_products(query, len(rows), lambda part: self.vectors(rows[part]))
         return sims, offsets
 
     def doc_of(self, rows: np.ndarray) -> np.ndarray:
