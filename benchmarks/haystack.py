@@ -58,7 +58,7 @@ from evals.beir import build_config, quality, search_judged
 from evals.datasets import BeirDataset, load_beir
 from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
-from evals.report import cell, markdown_table, write_json, write_report
+from evals.report import cell, markdown_table, paired_table, write_json, write_report
 from indexers.base import Progress
 from indexers.cli_args import parse_args
 from indexers.configs import EncoderConfig
@@ -444,17 +444,19 @@ def _ratio(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
 
 
 def paired_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Per size, our side's per-query nDCG@10 against each peer's: a paired randomization test."""
-    out = []
-    for row in (r for r in rows if r["system"] in KINDS):
-        for peer in (r for r in rows if r["docs"] == row["docs"] and r is not row):
-            test = paired_comparison(row["ndcg_per_query"], peer["ndcg_per_query"])
-            out.append(
-                f"- {row['docs']:,} docs, nDCG@10 {row['system']} - {peer['system']}: "
-                f"{test['mean_diff']:+.4f} ({test['wins']} better, {test['losses']} worse, "
-                f"{test['ties']} tied; paired randomization p = {test['p_value']:.3f})"
-            )
-    return out
+    """Per size, our side's per-query nDCG@10 against each peer's at that size (`paired_comparison`),
+    as `paired_table`'s lines; empty without a peer."""
+    return paired_table(
+        (
+            f"{row['system']} at {row['docs']:,} docs",
+            f"{peer['system']} at {peer['docs']:,} docs",
+            paired_comparison(row["ndcg_per_query"], peer["ndcg_per_query"]),
+        )
+        for row in rows
+        if row["system"] in KINDS
+        for peer in rows
+        if peer["docs"] == row["docs"] and peer is not row
+    )
 
 
 def markdown(rows: list[dict[str, Any]], fits: list[dict[str, Any]], notes: list[str]) -> str:
@@ -492,7 +494,7 @@ def markdown(rows: list[dict[str, Any]], fits: list[dict[str, Any]], notes: list
         "\n\n".join(
             [
                 table,
-                *(["Per-query nDCG@10, paired:", "\n".join(paired)] if paired else []),
+                *(["\n".join(paired)] if paired else []),
                 "Growth (log-log least squares over the sizes measured; projections are extrapolations):",
                 fit_table,
                 *notes,

@@ -255,33 +255,6 @@ def paired_against(
     return paired
 
 
-def _paired_lines(paired: dict[str, dict[str, Any]]) -> list[str]:
-    baselines = sorted({c["baseline"] for c in paired.values()})
-    against = baselines[0] if len(baselines) == 1 else "each row's baseline"
-    rows = [
-        [
-            label,
-            c["baseline"],
-            report.cell(c["mean_diff"], "+.3f"),
-            f"{c['wins']} / {c['losses']} / {c['ties']}",
-            report.cell(c["p_value"], ".4f"),
-        ]
-        for label, c in paired.items()
-    ]
-    return [
-        "",
-        f"Per query against {against} (nDCG@10): wins / losses / "
-        "ties count queries; p is the two-sided paired sign-flip randomization test of the mean difference "
-        "(10,000 rounds).",
-        "",
-        report.markdown_table(
-            ("kind/config", "against", "nDCG@10 difference", "wins / losses / ties", "p"),
-            rows,
-            text_columns=2,
-        ),
-    ]
-
-
 def _own_baselines(lineup: Lineup) -> dict[str, str]:
     return {r.name: r.baseline for r in lineup.runs if r.baseline is not None}
 
@@ -316,7 +289,7 @@ def _markdown(lineup: Lineup, args: argparse.Namespace, results: list[EvalResult
     lines += ["", markdown_table(results)]
     paired = paired_against(lineup.baseline, results, _own_baselines(lineup))
     if paired:
-        lines += _paired_lines(paired)
+        lines += ["", *report.paired_table((label, c["baseline"], c) for label, c in paired.items())]
     if failed:
         lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ from evals.beir import EvalResult, build_config, quality, run, search_judged
 from evals.datasets import BeirDataset, load_beir, sample_docs
 from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
-from evals.report import cell, markdown_table, write_json, write_report
+from evals.report import cell, markdown_table, paired_table, write_json, write_report
 from indexers.base import Index
 from indexers.cli_args import parse_args
 from indexers.models.encoders import Progress, TokenEmbeddings, TokenEncoder, load_token_encoder
@@ -239,38 +239,24 @@ def _run_row(row: Row, args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
-def _paired_lines(records: dict[str, dict[str, Any]], baseline: str) -> list[str]:
-    """Per-query nDCG@10 of each trained XTR row against `baseline` at every shared k'."""
+def _paired_rows(
+    records: dict[str, dict[str, Any]], baseline: str
+) -> list[tuple[str, str, dict[str, float]]]:
+    """Per-query nDCG@10 of each other row against `baseline` at every k' both swept
+    (`paired_comparison`), as `paired_table` rows."""
     base = {p["candidate_tokens"]: p for p in records[baseline].get("sweep", [])}
-    rows: list[list[object]] = []
+    rows = []
     for label, record in records.items():
         if label == baseline:
             continue
         for point in record.get("sweep", []):
-            other = base.get(point["candidate_tokens"])
+            k = point["candidate_tokens"]
+            other = base.get(k)
             if other is None or "ndcg_at_10_per_query" not in point or "ndcg_at_10_per_query" not in other:
                 continue
             c = paired_comparison(point["ndcg_at_10_per_query"], other["ndcg_at_10_per_query"])
-            rows.append(
-                [
-                    label,
-                    point["candidate_tokens"],
-                    cell(c["mean_diff"], "+.4f"),
-                    f"{c['wins']} / {c['losses']} / {c['ties']}",
-                    cell(c["p_value"], ".3f"),
-                ]
-            )
-    if not rows:
-        return []
-    return [
-        "",
-        f"## Per query against {baseline} (nDCG@10)",
-        "",
-        "Wins / losses / ties count queries; p: two-sided paired sign-flip randomization test of the "
-        "mean difference (10,000 rounds).",
-        "",
-        markdown_table(["row", "k'", "mean difference", "wins / losses / ties", "p"], rows),
-    ]
+            rows.append((f"{label} at k'={k}", f"{baseline} at k'={k}", c))
+    return rows
 
 
 def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed: list[str]) -> str:
@@ -377,8 +363,9 @@ def _report(args: argparse.Namespace, records: dict[str, dict[str, Any]], failed
                 text_columns=0,
             ),
         ]
-    if ZERO_SHOT in records:
-        lines += _paired_lines(records, ZERO_SHOT)
+    paired = paired_table(_paired_rows(records, ZERO_SHOT)) if ZERO_SHOT in records else []
+    if paired:
+        lines += ["", f"## Per query against {ZERO_SHOT}", "", *paired]
     if failed:
         lines += ["", f"Failed (see the run's log): {', '.join(failed)}."]
     return "\n".join(lines) + "\n"

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MISSING", "cell", "markdown_table", "write_json", "write_report"]
+__all__ = ["MISSING", "cell", "markdown_table", "paired_table", "write_json", "write_report"]
 
 MISSING = "—"
 """The cell shown for a value that was not measured."""
@@ -44,6 +44,49 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, t
             raise ValueError(f"a row has {len(row)} cells for {len(header)} columns: {row!r}")
         lines.append("| " + " | ".join(MISSING if c is None else str(c) for c in row) + " |")
     return "\n".join(lines)
+
+
+def paired_table(
+    rows: Iterable[tuple[str, str, Mapping[str, Any]]], *, measure: str = "nDCG@10", rounds: int = 10_000
+) -> list[str]:
+    """The paired per-query comparisons of a report: the sentence that explains them, a blank line and
+    the table, as lines to join with newlines; empty without rows.
+
+    Each row is (label, against, comparison): the system compared, the one it is compared with on the
+    same queries, and `evals.paired.paired_comparison`'s result (`mean_diff`, `wins`, `losses`,
+    `ties`, `p_value`; other keys are ignored). `rounds` is the randomization rounds the comparisons
+    ran with (`paired_comparison`'s default).
+
+    >>> c = {"mean_diff": 0.0123, "wins": 5, "losses": 2, "ties": 3, "p_value": 0.04}
+    >>> print("\\n".join(paired_table([("dense", "bm25", c)])[2:]))
+    | compared | against | nDCG@10 difference | wins / losses / ties | p |
+    |---|---|---:|---:|---:|
+    | dense | bm25 | +0.0123 | 5 / 2 / 3 | 0.0400 |
+    """
+    table = [
+        [
+            label,
+            against,
+            cell(c["mean_diff"], "+.4f"),
+            f"{c['wins']} / {c['losses']} / {c['ties']}",
+            cell(c["p_value"], ".4f"),
+        ]
+        for label, against, c in rows
+    ]
+    if not table:
+        return []
+    return [
+        "Paired per query: the difference is the mean over the queries of the compared system's "
+        f"{measure} minus that of the system it is against; wins / losses / ties "
+        "count the queries where the compared system scores higher / lower / the same; p is the "
+        f"two-sided paired sign-flip randomization test of the mean difference ({rounds:,} rounds).",
+        "",
+        markdown_table(
+            ["compared", "against", f"{measure} difference", "wins / losses / ties", "p"],
+            table,
+            text_columns=2,
+        ),
+    ]
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -60,5 +60,8 @@ def test_paired_lines_compare_our_side_with_each_peer_at_its_size() -> None:
     ours = {"system": "colbert_pooled", "docs": 100, "ndcg_per_query": {"q1": 1.0, "q2": 0.5, "q3": 0.2}}
     peer = {"system": "PLAID", "docs": 100, "ndcg_per_query": {"q1": 0.5, "q2": 0.5, "q3": 0.4}}
     other_size = {"system": "PLAID", "docs": 200, "ndcg_per_query": {"q1": 0.0, "q2": 0.0, "q3": 0.0}}
-    (line,) = paired_lines([ours, peer, other_size])
-    assert line.startswith("- 100 docs, nDCG@10 colbert_pooled - PLAID: +0.1000 (1 better, 1 worse, 1 tied")
+    sentence, blank, table = paired_lines([ours, peer, other_size])
+    assert sentence.startswith("Paired per query") and blank == ""
+    (row,) = table.splitlines()[2:]  # one comparison: the 200-doc PLAID row has no ours at its size
+    assert row.startswith("| colbert_pooled at 100 docs | PLAID at 100 docs | +0.1000 | 1 / 1 / 1 | ")
+    assert paired_lines([ours, other_size]) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import evals.report
-from evals.report import MISSING, cell, markdown_table, write_report
+from evals.report import MISSING, cell, markdown_table, paired_table, write_report
 
 
 def test_doctests_pass() -> None:
@@ -42,3 +42,18 @@ def test_write_report_writes_both_files(tmp_path: Path) -> None:
     assert (md.name, js.name) == ("scifact-dev-beir.md", "scifact-dev-beir.json")
     assert md.read_text() == "# Title\n\n| a |\n"
     assert json.loads(js.read_text()) == {"at": str(when), "p": str(tmp_path)}
+
+
+def test_paired_table_explains_and_lists_each_comparison() -> None:
+    better = {"mean_diff": 0.05, "wins": 6, "losses": 1, "ties": 3, "p_value": 0.00019998}
+    worse = {"mean_diff": -0.0012, "wins": 2, "losses": 4, "ties": 4, "p_value": 0.5, "baseline": "bm25"}
+    sentence, blank, table = paired_table([("dense", "bm25", better), ("rrf", "dense", worse)], rounds=2000)
+    assert blank == "" and "mean difference (2,000 rounds)" in sentence
+    assert table.splitlines() == [
+        "| compared | against | nDCG@10 difference | wins / losses / ties | p |",
+        "|---|---|---:|---:|---:|",
+        "| dense | bm25 | +0.0500 | 6 / 1 / 3 | 0.0002 |",
+        "| rrf | dense | -0.0012 | 2 / 4 / 4 | 0.5000 |",
+    ]
+    assert "F1 difference" in paired_table([("memory", "rag", better)], measure="F1")[2]
+    assert paired_table([]) == []

@@ -84,7 +84,8 @@ def test_a_baseline_adds_a_paired_comparison_and_indexes_can_be_kept(tmp_path: P
     assert both["kind"] == "rrf" and both["config"] == {"fuse": ["exact fake", "dense fake"], "k": 60}
     assert both["num_queries"] == 10 and 0 < both["ndcg_at_10"] <= 1 and "ranked" not in both
     assert data["paired"]["both"]["baseline"] == "dense fake"  # its own baseline
-    assert "Per query against each row's baseline (nDCG@10)" in (results / "data-test-tiny.md").read_text()
+    report = (results / "data-test-tiny.md").read_text()
+    assert "Paired per query" in report and "| both | dense fake | " in report
 
 
 def test_a_failed_run_is_listed_and_exits_1(tmp_path: Path, data_dir: Path) -> None:
