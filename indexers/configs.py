@@ -72,7 +72,11 @@ _ResidualPQM = Annotated[
 ]
 _NumCentroids = Annotated[
     int | None,
-    Field(ge=16, description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors)"),
+    Field(
+        ge=16,
+        description="residual codec: k-means centroids; default about 16 * sqrt(n_vectors), "
+        "4 * sqrt(n_vectors) with residual_pq_m",
+    ),
 ]
 _ReduceDim = Annotated[
     int | None,
@@ -84,6 +88,14 @@ _ResidualMinVectors = Annotated[
         ge=0,
         description="residual codec: vectors stored as float16 before the codec is fitted on all of "
         "them (and the store re-encoded once)",
+    ),
+]
+_ResidualRefitGrowth = Annotated[
+    float,
+    Field(
+        ge=0,
+        description="residual codec: once the store holds this many times the vectors the codec was "
+        "fitted for, the next merge refits it on the decoded vectors and re-encodes the store (0: never)",
     ),
 ]
 """The residual codec's settings (`indexers.storage.residual`), shared by the kinds that offer it."""
@@ -130,6 +142,7 @@ class PooledColBERTConfig(_Frozen):
     num_centroids: _NumCentroids = None
     reduce_dim: _ReduceDim = None
     residual_min_vectors: _ResidualMinVectors = 32_768
+    residual_refit_growth: _ResidualRefitGrowth = 4.0
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 
@@ -232,6 +245,7 @@ class XTRConfig(_Frozen):
     num_centroids: _NumCentroids = None
     reduce_dim: _ReduceDim = None
     residual_min_vectors: _ResidualMinVectors = 32_768
+    residual_refit_growth: _ResidualRefitGrowth = 4.0
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 

@@ -204,7 +204,7 @@ def merge_collection(
     check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Compact every token kind whose store has more than `max_segments` segments (or, with `deleted`,
-    holds deleted documents) into one segment
+    holds deleted documents, or whose residual codec is due a refit) into one segment
     of its live documents (`TokenIndex.compact`) and commit them with the other kinds' live versions,
     the sequence number unchanged (call with the collection's write lock held). Returns the sequence
     number and the new version of each merged kind.
@@ -226,7 +226,9 @@ def merge_collection(
             continue
         index = open_version(root, config.kind, live)
         if isinstance(index, TokenIndex) and (
-            index.num_segments > max_segments or (deleted and index.docs.size > index.num_docs)
+            index.num_segments > max_segments
+            or (deleted and index.docs.size > index.num_docs)
+            or index.refit_due
         ):
             index.compact()
             merged[config.kind] = versions[config.kind] = save_version(index, root, config.kind)

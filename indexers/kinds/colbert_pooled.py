@@ -27,7 +27,7 @@ from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
 from indexers.scoring.imputation import score_retrieved
 from indexers.scoring.maxsim import segment_max
-from indexers.storage.token_store import ResidualSettings, TokenStore
+from indexers.storage.token_store import TokenStore
 
 __all__ = ["PooledColBERTIndex"]
 
@@ -43,12 +43,6 @@ class PooledColBERTIndex(ANNTokenIndex):
     def __init__(self, config: PooledColBERTConfig) -> None:
         super().__init__(config)
         self.pool_factor = config.pool_factor
-
-    def _residual_settings(self) -> ResidualSettings:
-        cfg = self.config
-        return ResidualSettings(
-            cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m, cfg.residual_min_vectors
-        )
 
     def _new_store(self, dim: int) -> TokenStore:
         return TokenStore(dim, self.config.vector_codec, self.config.pq_m, self._residual_settings())

@@ -29,7 +29,7 @@ from indexers.scoring.blas import one_blas_thread
 from indexers.scoring.maxsim import maxsim_matches
 from indexers.scoring.pooling import pool_tokens
 from indexers.storage.token_ann import TokenANN
-from indexers.storage.token_store import TokenStore
+from indexers.storage.token_store import ResidualSettings, TokenStore
 
 __all__ = ["ANN_SAMPLE", "ANNTokenIndex", "TokenIndex"]
 
@@ -132,10 +132,17 @@ class TokenIndex(UsesTokenEncoder, Index):
         """Segments of the token store (each add saved since the last compaction makes one)."""
         return len(self.store.segments) if self.store is not None else 0
 
+    @property
+    def refit_due(self) -> bool:
+        """Whether the store's residual codec is due a refit (`TokenStore.refit_due`; `compact` does it)."""
+        return self.store is not None and self.store.refit_due
+
     def compact(self) -> None:
         """Rewrite the token store as one segment of the live documents: tombstoned documents are
         dropped and internal ids renumbered (document table and ANN alike). Stored codes are copied,
-        nothing is encoded again; the index changes only once the new state is complete."""
+        nothing is encoded again, unless the residual codec is due a refit (`refit_due`): then the
+        store is re-encoded with a codec fitted on its decoded vectors. The index changes only once
+        the new state is complete."""
         if self.store is None:
             return
         live = np.flatnonzero(self.docs.alive())
@@ -143,6 +150,8 @@ class TokenIndex(UsesTokenEncoder, Index):
         fresh._encoder = self._encoder
         fresh.docs = self.docs.select(live.tolist())
         fresh.store = self.store.select(live)
+        if fresh.store.refit_due:
+            fresh.store.refit()
         self._compact_into(fresh, self.store.rows_of(live))
         self.__dict__.update(fresh.__dict__)
 
@@ -246,12 +255,25 @@ class ANNTokenIndex(TokenIndex):
     """A TokenIndex whose vectors are also in a FAISS token ANN (`self.ann`, same row numbers).
 
     The config carries the ANN settings: `ann`, `nlist`, `nprobe`, `hnsw_m`, `ef_search`,
-    `use_gpu` (and `pq_m` for `ann="ivf_pq"`).
+    `use_gpu` (and `pq_m` for `ann="ivf_pq"`), and the residual codec's settings for
+    `vector_codec="residual"` (`residual_bits`, `num_centroids`, `reduce_dim`, `residual_pq_m`,
+    `residual_min_vectors`, `residual_refit_growth`).
     """
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.ann: TokenANN | None = None
+
+    def _residual_settings(self) -> ResidualSettings:
+        cfg = self.config
+        return ResidualSettings(
+            cfg.residual_bits,
+            cfg.num_centroids,
+            cfg.reduce_dim,
+            cfg.residual_pq_m,
+            cfg.residual_min_vectors,
+            cfg.residual_refit_growth,
+        )
 
     def _new_ann(self, sample: np.ndarray, n_total: int) -> TokenANN:
         """An empty ANN trained on `sample` `(n, dim)`, sized for `n_total` vectors."""

@@ -27,7 +27,7 @@ from indexers.errors import DocumentNotFound, InvalidConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
 from indexers.scoring.imputation import imputed_similarity, score_retrieved
 from indexers.storage.residual import ResidualCodec
-from indexers.storage.token_store import Codec, ResidualSettings, TokenStore
+from indexers.storage.token_store import Codec, TokenStore
 
 __all__ = ["IMPUTED_TOKEN", "XTRIndex"]
 
@@ -42,12 +42,6 @@ class XTRIndex(ANNTokenIndex):
 
     kind = "xtr"
     config: XTRConfig
-
-    def _residual_settings(self) -> ResidualSettings:
-        cfg = self.config
-        return ResidualSettings(
-            cfg.residual_bits, cfg.num_centroids, cfg.reduce_dim, cfg.residual_pq_m, cfg.residual_min_vectors
-        )
 
     def _new_store(self, dim: int) -> TokenStore:
         if self.config.vector_codec == "residual":

@@ -79,6 +79,7 @@ class ResidualCodec:
         nbits: int,
         projection: np.ndarray | None = None,
         codebooks: np.ndarray | None = None,
+        fit_vectors: int = 0,
     ) -> None:
         dim = centroids.shape[1]
         if codebooks is None:
@@ -92,6 +93,8 @@ class ResidualCodec:
         self.nbits = nbits
         self.projection = None if projection is None else np.ascontiguousarray(projection, dtype=np.float32)
         self.codebooks = None if codebooks is None else np.ascontiguousarray(codebooks, dtype=np.float32)
+        self.fit_vectors = fit_vectors
+        """Vectors in the store the codec was fitted for (0: not recorded)."""
         self._per_byte = 8 // nbits
         self._shifts = (8 - nbits * (1 + np.arange(self._per_byte))).astype(np.uint8)
         self._lut = self._byte_table() if self.codebooks is None else self.codebooks
@@ -130,9 +133,11 @@ class ResidualCodec:
         reduce_dim: int | None = None,
         seed: int = 0,
         pq_m: int | None = None,
+        fit_vectors: int = 0,
     ) -> ResidualCodec:
         """Fit an optional PCA to `reduce_dim`, centroids (FAISS spherical k-means) and the residual
-        quantiser (per-dimension buckets, or `pq_m` product-quantiser codebooks) on `(n, dim)` vectors.
+        quantiser (per-dimension buckets, or `pq_m` product-quantiser codebooks) on `(n, dim)` vectors
+        (a sample of a store of `fit_vectors` vectors, recorded in the codec).
 
         Raises:
             InvalidConfig: fewer vectors than centroids, or `pq_m` does not divide the dimension.
@@ -162,11 +167,11 @@ class ResidualCodec:
             pq.train(np.ascontiguousarray(residuals[np.sort(take)]))
             codebooks = faiss.vector_to_array(pq.centroids).reshape(pq_m, 256, dim // pq_m)
             empty = np.zeros((dim, 0), np.float32)
-            return cls(centroids, empty, empty, 8, projection, codebooks)
+            return cls(centroids, empty, empty, 8, projection, codebooks, fit_vectors)
         levels = 2**nbits
         cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
         weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
-        return cls(centroids, cutoffs, weights, nbits, projection)
+        return cls(centroids, cutoffs, weights, nbits, projection, fit_vectors=fit_vectors)
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors (documents or queries) in the codec's space: the PCA projection, if any."""
@@ -269,6 +274,7 @@ class ResidualCodec:
             nbits=self.nbits,
             projection=np.zeros((0, 0), np.float32) if self.projection is None else self.projection,
             codebooks=np.zeros((0, 0, 0), np.float32) if self.codebooks is None else self.codebooks,
+            fit_vectors=self.fit_vectors,
         )
 
     @classmethod
@@ -284,6 +290,7 @@ class ResidualCodec:
                     int(saved["nbits"]),
                     projection if projection.size else None,
                     codebooks if codebooks.size else None,
+                    int(saved["fit_vectors"]) if "fit_vectors" in saved else 0,
                 )
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptIndex(f"{path}: unreadable residual codec: {exc}") from exc

@@ -11,8 +11,10 @@ or PLAID-style residual codes (`codec="residual"`: a centroid id per row plus pa
 residuals or product-quantiser bytes, `indexers.storage.residual`). A residual store keeps float16 rows
 until it holds `ResidualSettings.min_vectors` vectors (and, during an ingest, until the ingest's
 `hold_vectors`); then it fits the codec on every vector stored so far and re-encodes the store
-once, and the codec stays fixed after that (so a collection that starts with a few documents does
-not keep a codec fitted on them),
+once (so a collection that starts with a few documents does not keep a codec fitted on them). Appends
+are encoded with that codec; once the store has grown `ResidualSettings.refit_growth` times past the
+size the codec was fitted for, `refit_due` says so and `refit` (run by a compaction) fits a new codec
+on the decoded vectors and re-encodes the store,
 or absent (`codec="none"`: only token ids and offsets, for kinds that never re-read vectors).
 Each row also keeps the vocabulary id of the token it stands for (for pooled rows: the member token
 closest to the pooled vector), which explanations use.
@@ -61,14 +63,16 @@ LEGACY_FILES = {
 
 class ResidualSettings(NamedTuple):
     """How a residual store fits its codec: bits per dimension, centroids (None: auto), PCA dimension,
-    product-quantiser sub-vectors (None: `bits` per dimension instead), and the vectors stored as
-    float16 before the codec is fitted."""
+    product-quantiser sub-vectors (None: `bits` per dimension instead), the vectors stored as
+    float16 before the codec is fitted, and the growth (store size over the size the codec was
+    fitted for) past which a compaction refits it (0: never)."""
 
     bits: int = 4
     num_centroids: int | None = None
     reduce_dim: int | None = None
     pq_m: int | None = None
     min_vectors: int = 32_768
+    refit_growth: float = 4.0
 
 
 DEFAULT_RESIDUAL = ResidualSettings()
@@ -276,26 +280,50 @@ class TokenStore:
         self._pq = pq
 
     def _convert_to_residual(self) -> None:
-        """Fit the residual codec on the stored (float16) vectors (a uniform sample of at most
-        `MAX_FIT_SAMPLE` of them) and re-encode the store as one segment not saved yet, a chunk of
-        rows at a time."""
+        """Fit the residual codec on the stored vectors (a uniform sample of at most `MAX_FIT_SAMPLE`
+        of them; float16 rows, or residual rows decoded with the current codec) and re-encode the
+        store as one segment not saved yet, a chunk of rows at a time."""
         n, settings = self.num_vectors, self.residual
         sample = np.arange(n)
         if n > MAX_FIT_SAMPLE:
             sample = np.sort(np.random.default_rng(0).choice(n, MAX_FIT_SAMPLE, replace=False))
         k = settings.num_centroids or auto_num_centroids(n, settings.pq_m)
-        self.codec_fit = ResidualCodec.fit(
-            self.vectors(sample), min(k, n), settings.bits, settings.reduce_dim, pq_m=settings.pq_m
+        codec = ResidualCodec.fit(
+            self.vectors(sample),
+            min(k, n),
+            settings.bits,
+            settings.reduce_dim,
+            pq_m=settings.pq_m,
+            fit_vectors=n,
         )
         parts = [
-            self.codec_fit.encode(self.vectors(np.arange(start, min(start + ENCODE_CHUNK, n))))
+            codec.encode(self.vectors(np.arange(start, min(start + ENCODE_CHUNK, n))))
             for start in range(0, n, ENCODE_CHUNK)
         ]
         centroids, encoded = np.concatenate([c for c, _ in parts]), np.concatenate([e for _, e in parts])
         token_ids, offsets = np.asarray(self.token_ids[np.arange(n)]), self.offsets.copy()
-        self.codec = "residual"
+        self.codec, self.codec_fit = "residual", codec
         self.segments = [Segment(0, 0, encoded, token_ids, offsets, centroids)]
         self._offsets = None
+
+    @property
+    def refit_due(self) -> bool:
+        """Whether the residual codec was fitted for fewer than `1 / refit_growth` of the stored
+        vectors (its centroids are then too few for the posting lists to stay short)."""
+        growth, fit = self.residual.refit_growth, self.codec_fit
+        return (
+            fit is not None
+            and growth > 0
+            and fit.fit_vectors > 0
+            and self.num_vectors >= growth * fit.fit_vectors
+        )
+
+    def refit(self) -> None:
+        """Fit a new residual codec on the decoded stored vectors and re-encode the store with it (the
+        rows are then quantised twice: a small loss against re-encoding the original vectors)."""
+        if self.codec != "residual":
+            raise UnsupportedOperation("only a residual store refits its codec")
+        self._convert_to_residual()
 
     @property
     def residual_codec(self) -> ResidualCodec:

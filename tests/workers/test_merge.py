@@ -92,3 +92,29 @@ def test_a_merge_that_crashes_before_its_commit_leaves_the_previous_version(
         merge_index(**payload("m1", 0))
     assert read_manifest(root) == before and segments(layout) == 2
     assert open_current(root, "colbert_pooled").num_docs == 20
+
+
+def test_a_sync_that_grows_a_residual_codec_past_its_fit_refits_it(
+    make_layout: Callable[..., Layout], tiny_docs: list[Doc]
+) -> None:
+    from workers.tasks import add_documents
+
+    residual = {
+        "vector_codec": "residual",
+        "nprobe": 256,
+        "residual_min_vectors": 20,
+        "residual_refit_growth": 2.0,
+    }
+    layout = make_layout([{"kind": "colbert_pooled", "encoder": FAKE, **residual}])
+    result = add_documents(**payload("j1", write(layout, "add", "j1", tiny_docs[:4])))
+    root = layout.index_root("t", "c")
+    store = open_current(root, "colbert_pooled").store  # type: ignore[attr-defined]
+    assert "merged" not in result and store.codec == "residual"
+    fitted = store.residual_codec.fit_vectors
+    assert fitted == store.num_vectors
+    result = add_documents(**payload("j2", write(layout, "add", "j2", tiny_docs[4:])))  # grown > 2x
+    assert result["merged"] == {"colbert_pooled": result["versions"]["colbert_pooled"]}
+    index = open_current(root, "colbert_pooled")
+    assert index.store.residual_codec.fit_vectors == index.store.num_vectors > 2 * fitted  # type: ignore[attr-defined]
+    assert not index.refit_due  # type: ignore[attr-defined]
+    assert {h.doc_id for h in index.search(["insulin diabetes"], k=30)[0]} == {d.id for d in tiny_docs}

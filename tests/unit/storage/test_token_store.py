@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
 from indexers.storage.token_store import ResidualSettings, TokenStore
 
 
@@ -138,3 +138,40 @@ def test_an_ingest_hold_fits_the_residual_codec_on_all_of_it() -> None:
     assert early.codec == "float16"
     early.settle()
     assert early.codec == "residual" and early.hold_vectors == 0
+
+
+def test_a_grown_residual_store_is_due_a_refit_that_fits_on_all_of_it(tmp_path: Path) -> None:
+    vecs = blocks(np.random.default_rng(9), [40] * 60, 32)
+    settings = ResidualSettings(bits=4, min_vectors=200, refit_growth=4.0)
+    store = TokenStore(32, "residual", residual=settings)
+    store.append(vecs[:5], [np.arange(40)] * 5)  # 200 vectors: the codec is fitted for them
+    first = store.residual_codec
+    assert first.fit_vectors == 200 and not store.refit_due
+    store.append(vecs[5:19], [np.arange(40)] * 14)  # 760 vectors: grown 3.8 times
+    assert not store.refit_due
+    store.append(vecs[19:], [np.arange(40)] * 41)  # 2,400 vectors: 12 times
+    assert store.refit_due and store.residual_codec is first
+    store.save(tmp_path)
+    reopened = TokenStore.load(tmp_path, 32, "residual", 48, settings)
+    assert reopened.residual_codec.fit_vectors == 200 and reopened.refit_due
+    before = reopened.doc_vectors(59)
+    reopened.refit()
+    codec = reopened.residual_codec
+    assert codec.fit_vectors == 2400 and codec.num_centroids > first.num_centroids
+    assert not reopened.refit_due and len(reopened.segments) == 1 and reopened.rows.shape == (2400, 16)
+    assert np.array_equal(reopened.offsets, np.arange(61) * 40)
+    # decoded vectors quantised again: most still nearest their own original among the document's
+    after = reopened.doc_vectors(59)
+    assert np.mean(np.argmax(after @ vecs[59].T, axis=1) == np.arange(40)) >= 0.85
+    assert np.linalg.norm(after - vecs[59]) < 1.5 * np.linalg.norm(before - vecs[59])
+    never = TokenStore(32, "residual", residual=settings._replace(refit_growth=0))
+    never.append(vecs, [np.arange(40)] * 60)  # fitted at 200 vectors, grown 12 times
+    assert never.codec == "residual" and not never.refit_due
+
+
+def test_only_a_residual_store_refits() -> None:
+    store = TokenStore(8, "float16")
+    store.append(blocks(np.random.default_rng(1), [4], 8), [np.arange(4)])
+    assert not store.refit_due
+    with pytest.raises(UnsupportedOperation):
+        store.refit()
