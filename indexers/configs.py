@@ -63,11 +63,11 @@ class EncoderConfig(_Frozen):
 
 _ResidualBits = Annotated[Literal[2, 4], Field(description="residual codec: bits per dimension")]
 _ResidualPQM = Annotated[
-    int | None,
+    Annotated[int, Field(ge=0)] | Literal["auto"] | None,
     Field(
-        ge=1,
         description="residual codec: product-quantise each residual into this many one-byte codes "
-        "(must divide the dimension) instead of residual_bits per dimension",
+        "(must divide the dimension; auto: about one byte per 6 dimensions, 64 for 384); "
+        "0 or None: residual_bits per dimension instead",
     ),
 ]
 _NumCentroids = Annotated[
@@ -122,8 +122,11 @@ class PooledColBERTConfig(_Frozen):
     hnsw_m: int = Field(32, ge=4, le=128)
     ef_search: int = Field(128, ge=8)
     candidate_tokens: int = Field(64, ge=1, le=4096, description="token neighbours per query token")
-    rerank_docs: int = Field(
-        128, ge=1, description="candidate documents re-scored with exact MaxSim (at least k are)"
+    rerank_docs: int | None = Field(
+        None,
+        ge=1,
+        description="candidate documents re-scored with exact MaxSim (at least k are); default 32 with "
+        "residual codes (centroid interaction chose them), 128 otherwise",
     )
     centroid_docs: int = Field(
         256,
@@ -132,13 +135,13 @@ class PooledColBERTConfig(_Frozen):
         "replaced by its centroid) to choose those re-scored exactly; at most rerank_docs: skipped",
     )
     vector_codec: Literal["float16", "pq", "residual"] = Field(
-        "float16",
-        description="how token vectors are stored; residual = centroid id plus packed residual codes, "
-        "candidates from centroid posting lists (no ANN copy)",
+        "residual",
+        description="how token vectors are stored; residual = centroid id plus residual codes, candidates "
+        "from centroid posting lists (no ANN copy); float16 = vectors plus a FAISS ANN copy",
     )
     pq_m: int = Field(48, ge=1, description="PQ sub-quantisers (must divide the dimension)")
     residual_bits: _ResidualBits = 4
-    residual_pq_m: _ResidualPQM = None
+    residual_pq_m: _ResidualPQM = "auto"
     num_centroids: _NumCentroids = None
     reduce_dim: _ReduceDim = None
     residual_min_vectors: _ResidualMinVectors = 32_768

@@ -28,6 +28,7 @@ from indexers.models.encoders import TokenEmbeddings, UsesTokenEncoder
 from indexers.scoring.blas import one_blas_thread
 from indexers.scoring.maxsim import maxsim_matches
 from indexers.scoring.pooling import pool_tokens
+from indexers.storage.residual import auto_pq_m
 from indexers.storage.token_ann import TokenANN
 from indexers.storage.token_store import ResidualSettings, TokenStore
 
@@ -264,13 +265,18 @@ class ANNTokenIndex(TokenIndex):
         super().__init__(config)
         self.ann: TokenANN | None = None
 
-    def _residual_settings(self) -> ResidualSettings:
+    def _residual_settings(self, dim: int) -> ResidualSettings:
+        """The config's residual codec settings for `dim`-dimensional vectors (`residual_pq_m="auto"`
+        resolved for the coded dimension)."""
         cfg = self.config
+        pq_m = cfg.residual_pq_m
+        if pq_m == "auto":
+            pq_m = auto_pq_m(min(cfg.reduce_dim or dim, dim))
         return ResidualSettings(
             cfg.residual_bits,
             cfg.num_centroids,
             cfg.reduce_dim,
-            cfg.residual_pq_m,
+            pq_m or None,
             cfg.residual_min_vectors,
             cfg.residual_refit_growth,
         )

@@ -45,12 +45,12 @@ class XTRIndex(ANNTokenIndex):
 
     def _new_store(self, dim: int) -> TokenStore:
         if self.config.vector_codec == "residual":
-            return TokenStore(dim, "residual", residual=self._residual_settings())
+            return TokenStore(dim, "residual", residual=self._residual_settings(dim))
         return TokenStore(dim, "none")
 
     def _load_store(self, path: Path, dim: int) -> TokenStore:
         codec: Codec = "residual" if self.config.vector_codec == "residual" else "none"
-        return TokenStore.load(path, dim, codec, self.config.pq_m, self._residual_settings())
+        return TokenStore.load(path, dim, codec, self.config.pq_m, self._residual_settings(dim))
 
     def _after_chunk(self, vectors: list[np.ndarray], expected_vectors: int) -> None:
         """Add the chunk's vectors to the ANN, creating (and training) it on the first chunk (residual

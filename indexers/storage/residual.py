@@ -38,6 +38,7 @@ __all__ = [
     "SCORE_CHUNK",
     "ResidualCodec",
     "auto_num_centroids",
+    "auto_pq_m",
     "chunked_inner_products",
     "posting_lists",
 ]
@@ -58,6 +59,12 @@ def auto_num_centroids(num_vectors: int, pq_m: int | None = None) -> int:
     centroids, which keeps the codec small); at least 16, at most `num_vectors`."""
     target = (16 if pq_m is None else 4) * math.sqrt(max(num_vectors, 1))
     return int(min(max(16, 2 ** round(math.log2(target))), max(num_vectors, 1)))
+
+
+def auto_pq_m(dim: int) -> int:
+    """Product-quantiser bytes per vector for `dim` dimensions: the largest divisor of `dim` that
+    leaves at least 6 dimensions per byte (64 for 384), at least 1."""
+    return max((m for m in range(1, dim // 6 + 1) if dim % m == 0), default=1)
 
 
 def posting_lists(codes: np.ndarray, num_centroids: int) -> tuple[np.ndarray, np.ndarray]:

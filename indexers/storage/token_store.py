@@ -50,6 +50,7 @@ __all__ = ["Codec", "ResidualSettings", "Segment", "TokenStore"]
 Codec = Literal["float16", "pq", "residual", "none"]
 
 MIN_PQ_TRAINING = 1024
+MIN_PQ_FIT = 256
 PQ_FILE = "token_pq.faiss"
 SEGMENTS_FILE = "token_segments.json"
 LEGACY_FILES = {
@@ -132,6 +133,12 @@ class TokenStore:
     ) -> None:
         if codec == "pq" and dim % pq_m:
             raise InvalidConfig(f"pq_m={pq_m} must divide the vector dimension {dim}")
+        coded_dim = min(residual.reduce_dim or dim, dim)
+        if codec == "residual" and residual.pq_m and coded_dim % residual.pq_m:
+            raise InvalidConfig(
+                f"residual_pq_m={residual.pq_m} must divide the coded dimension {coded_dim} "
+                "(the vector dimension, or reduce_dim)"
+            )
         self.dim = dim
         self.target: Codec = codec
         """The configured codec; `codec` is float16 while a residual store waits for its fit."""
@@ -240,18 +247,14 @@ class TokenStore:
         else:
             offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
             self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
-        if self.num_vectors >= max(self.residual.min_vectors, self.hold_vectors):
+        if self.num_vectors >= max(self._fit_vectors, self.hold_vectors):
             self.settle()
 
     def settle(self) -> None:
         """Fit the residual codec (on every stored vector) and re-encode the store, if it is a residual
         store still holding float16 rows and has `min_vectors`; ends a `hold_vectors` hold."""
         self.hold_vectors = 0
-        if (
-            self.target == "residual"
-            and self.codec == "float16"
-            and self.num_vectors >= self.residual.min_vectors
-        ):
+        if self.target == "residual" and self.codec == "float16" and self.num_vectors >= self._fit_vectors:
             self._convert_to_residual()
 
     def select(self, internal_ids: np.ndarray) -> TokenStore:
@@ -305,6 +308,12 @@ class TokenStore:
         self.codec, self.codec_fit = "residual", codec
         self.segments = [Segment(0, 0, encoded, token_ids, offsets, centroids)]
         self._offsets = None
+
+    @property
+    def _fit_vectors(self) -> int:
+        """Vectors a residual store waits for before fitting: `min_vectors`, and at least the 256
+        training vectors each product quantiser's k-means needs."""
+        return max(self.residual.min_vectors, MIN_PQ_FIT if self.residual.pq_m else 0)
 
     @property
     def refit_due(self) -> bool:

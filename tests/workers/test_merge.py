@@ -104,6 +104,7 @@ def test_a_sync_that_grows_a_residual_codec_past_its_fit_refits_it(
         "nprobe": 256,
         "residual_min_vectors": 20,
         "residual_refit_growth": 2.0,
+        "residual_pq_m": 0,  # scalar codes: product quantisers need 256 vectors
     }
     layout = make_layout([{"kind": "colbert_pooled", "encoder": FAKE, **residual}])
     result = add_documents(**payload("j1", write(layout, "add", "j1", tiny_docs[:4])))

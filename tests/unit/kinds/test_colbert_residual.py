@@ -16,6 +16,7 @@ RESIDUAL = {
     "num_centroids": 256,
     "nprobe": 16,
     "residual_min_vectors": 0,
+    "residual_pq_m": 0,  # scalar codes: residual_bits per dimension
 }
 
 
@@ -37,7 +38,7 @@ def test_residual_tracks_the_oracle(
 ) -> None:
     """Random fake-encoder vectors are the codec's worst case (no structure), so the bar is the target
     first and most of the oracle's near-tied top 10."""
-    index = create_index(config("colbert_pooled", **RESIDUAL, **extra))
+    index = create_index(config("colbert_pooled", **{**RESIDUAL, **extra}))
     index.build(corpus)
     assert index.ann is None  # type: ignore[attr-defined]
     top1 = [hits[0].doc_id for hits in index.search(queries, k=1)]

@@ -118,7 +118,7 @@ def test_ann_stays_the_default() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("vector_codec", "pq"), ("residual_bits", 3), ("num_centroids", 8), ("residual_pq_m", 0)],
+    [("vector_codec", "pq"), ("residual_bits", 3), ("num_centroids", 8), ("residual_pq_m", -1)],
 )
 def test_config_errors_are_typed(field: str, value: object) -> None:
     with pytest.raises(InvalidConfig, match=field):
