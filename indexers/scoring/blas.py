@@ -3,20 +3,38 @@ and slow the next query's encoding in torch, whose threads want the same cores."
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["one_blas_thread"]
 
+_lock = threading.Lock()
 _controller: ThreadpoolController | None = None
+_limiter: Any = None  # threadpoolctl's limiter while any context is open
+_open = 0  # contexts open, across threads
 
 
-def one_blas_thread() -> AbstractContextManager[object]:
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
     """A context in which the BLAS libraries loaded in this process run on one thread (about 10 us
-    to enter and leave); the previous thread counts come back on exit."""
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    limiter: AbstractContextManager[object] = _controller.limit(limits=1, user_api="blas")
-    return limiter
+    to enter and leave). Thread counts are process-wide, so concurrent contexts (searches on several
+    threads) share one limit: the previous counts come back when the last of them exits."""
+    global _controller, _limiter, _open
+    with _lock:
+        if _open == 0:
+            if _controller is None:
+                _controller = ThreadpoolController()
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _open += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _open -= 1
+            if _open == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

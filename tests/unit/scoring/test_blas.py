@@ -19,3 +19,15 @@ def test_blas_runs_on_one_thread_inside_and_as_before_after() -> None:
     with one_blas_thread():
         assert set(blas_threads()) == {1}
     assert blas_threads() == before
+
+
+def test_overlapping_contexts_keep_one_thread_until_the_last_exits() -> None:
+    np.ones((4, 4)) @ np.ones((4, 4))
+    before = blas_threads()
+    first, second = one_blas_thread(), one_blas_thread()  # as two searches on two threads
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first search ends while the second still scores
+    assert set(blas_threads()) == {1}
+    second.__exit__(None, None, None)
+    assert blas_threads() == before
