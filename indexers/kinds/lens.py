@@ -105,7 +105,7 @@ _CLUSTERINGS: dict[tuple[str, str, int, int, int], tuple[np.ndarray, np.ndarray]
 """Vocabulary clusterings computed in this process, by (model, vocabulary, clusters, iterations, seed)."""
 
 
-class LensIndex(UsesVocabEncoder, DenseIndex):
+class LensIndex(UsesVocabEncoder, DenseIndex):  # type: ignore[misc]  # its encoder is the MLM's
     """LENS with the cluster count, aggregation, backend and optional dense fusion of `LensConfig`.
 
     Not safe for a mutation running concurrently with searches (single writer).
@@ -198,7 +198,7 @@ class LensIndex(UsesVocabEncoder, DenseIndex):
         if self._index is None or self.num_docs == 0 or not queries:
             return [[] for _ in queries]
         vectors = self._encode(list(queries), is_query=True)
-        empty = ~vectors[:, : self.config.n_clusters].any(axis=1)
+        empty: list[bool] = np.logical_not(vectors[:, : self.config.n_clusters].any(axis=1)).tolist()
         if self.config.backend == "qdrant":
             hits = [self._search_qdrant(v[: self.config.n_clusters], k) for v in vectors]
         else:
