@@ -8,10 +8,13 @@ question three ways with the same answering prompt and LLM:
 - rag: the top raw turns by dense similarity, packed into the same token budget;
 - full: the whole (selected) conversation, cut from the start to fit the model window.
 
-Scores: token F1 and BLEU-1 per category 1-4; category 5 (adversarial) separately as the share of
-answers that abstain ("Not mentioned"). Costs: answer-prompt tokens per question, memory build time,
-retrieval latency and answer time. `--retrieval-only` skips the answers and measures what reaches
-the prompt (evidence in context, context tokens, retrieval latency): minutes instead of an hour.
+Scores (`evals.qa_metrics`): LoCoMo's own per-category F1 (`locomo_f1`: stemmed tokens, multi-hop
+answers split on commas) and SimpleMem's BLEU-1 per category 1-4; category 5 (adversarial)
+separately as the share of answers that say "not mentioned" or "no information available", LoCoMo's
+rule. Each record also keeps SimpleMem's set-overlap F1 (`simplemem_f1`). Costs: answer-prompt
+tokens per question, memory build time, retrieval latency and answer time. `--retrieval-only` skips
+the answers and measures what reaches the prompt (evidence in context, context tokens, retrieval
+latency): minutes instead of an hour.
 
     python -m evals.locomo --data ../shared/data/locomo/locomo7.json --conversations 0 --sessions 3 \
         --questions 30 --llm qwen2.5-0.5b --out docs/results
@@ -42,7 +45,7 @@ from pydantic import ValidationError
 from evals.beir import apply_override
 from evals.datasets import DatasetError, read_locomo
 from evals.paired import paired_comparison
-from evals.qa_metrics import abstained, bleu1, token_f1
+from evals.qa_metrics import bleu1, locomo_abstained, locomo_f1, simplemem_f1, simplemem_reference
 from evals.report import cell, markdown_table, write_report
 from indexers.base import Doc
 from indexers.cli_args import parse_args
@@ -285,11 +288,13 @@ def run(
                         max_tokens=memory_config.answer_max_tokens,
                         stop=["\n"],
                     )
+                    reference = simplemem_reference(q.answer, q.category)
                     record |= {
                         "prediction": reply.text,
-                        "f1": token_f1(reply.text, q.answer),
-                        "bleu1": bleu1(reply.text, q.answer),
-                        "abstained": abstained(reply.text),
+                        "f1": locomo_f1(reply.text, q.answer, q.category),
+                        "bleu1": bleu1(reply.text, reference),
+                        "simplemem_f1": simplemem_f1(reply.text, reference),
+                        "abstained": locomo_abstained(reply.text),
                         "prompt_tokens": reply.prompt_tokens,
                         "answer_s": reply.seconds,
                     }
