@@ -19,8 +19,9 @@ searching, the parts of it that are anonymous memory (RssAnon) and pages of the 
 files (from `/proc/self/smaps`; file pages the kernel can drop and read again, like those of shared
 libraries, which make up most of the rest), peak resident memory (VmHWM), the index's `memory_bytes`,
 nDCG@10, the median latency of a request (query encoding included, `--k` hits), the median time to
-encode a query alone with the index's token encoder and the ratio of the two, the throughput of one
-batch of every query, and the 1-minute load average at the end. Writes
+encode a query alone with the index's token encoder and the ratio of the two, the median and 95th
+percentile time to search with a query already encoded (token-level kinds: `search_encoded`), the
+throughput of one batch of every query, and the 1-minute load average at the end. Writes
 `<dataset>-<split>-serving-memory.md` and `.json` under `--results-dir`.
 """
 
@@ -44,11 +45,21 @@ from evals.datasets import DatasetError, load_beir
 from indexers.base import Index
 from indexers.cli_args import parse_args
 from indexers.errors import IndexNotFound
-from indexers.models.encoders import TokenEncoder
+from indexers.kinds.late_interaction import TokenIndex
+from indexers.models.encoders import TokenEmbeddings, TokenEncoder
 from indexers.registry import open_index
 from indexers.storage.token_ann import TokenANN
 
-__all__ = ["MODES", "encode_ms", "main", "mapped_mb", "read_into_memory", "serve_once", "status_mb"]
+__all__ = [
+    "MODES",
+    "encode_ms",
+    "main",
+    "mapped_mb",
+    "read_into_memory",
+    "search_ms",
+    "serve_once",
+    "status_mb",
+]
 
 MODES = ("mmap", "in-memory")
 _FIELDS = ("VmRSS", "RssAnon", "RssFile", "VmHWM")
@@ -89,17 +100,30 @@ def read_into_memory(index: Index) -> None:
         ann.own()
 
 
-def encode_ms(index: Index, queries: list[str]) -> np.ndarray | None:
-    """Milliseconds to encode each query alone with the index's token encoder (None: the kind has
-    none), after one untimed warm-up."""
+def encode_ms(index: Index, queries: list[str]) -> tuple[np.ndarray, list[TokenEmbeddings]] | None:
+    """Milliseconds to encode each query alone with the index's token encoder, and the encodings
+    (None: the kind has none), after one untimed warm-up."""
     encoder = getattr(index, "encoder", None)
     if not isinstance(encoder, TokenEncoder) or not queries:
         return None
     encoder.encode(queries[:1], is_query=True)
     times = np.empty(len(queries))
+    encoded = []
     for i, query in enumerate(queries):
         started = time.perf_counter()
-        encoder.encode([query], is_query=True)
+        encoded += encoder.encode([query], is_query=True)
+        times[i] = (time.perf_counter() - started) * 1000
+    return times, encoded
+
+
+def search_ms(index: Index, encoded: list[TokenEmbeddings], k: int) -> np.ndarray | None:
+    """Milliseconds to search each already encoded query alone (None: the kind cannot take encodings)."""
+    if not isinstance(index, TokenIndex):
+        return None
+    times = np.empty(len(encoded))
+    for i, query in enumerate(encoded):
+        started = time.perf_counter()
+        index.search_encoded([query], k)
         times[i] = (time.perf_counter() - started) * 1000
     return times
 
@@ -114,7 +138,9 @@ def serve_once(data: Path, split: str, index_dir: Path, mode: str, k: int = SEAR
     opened = status_mb()
     ranked, latencies_ms = search_judged(index, dataset, k=k)
     queries = list(dataset.queries.values())
-    encoding_ms = encode_ms(index, queries)
+    encoding = encode_ms(index, queries)
+    encoding_ms = None if encoding is None else encoding[0]
+    searching_ms = None if encoding is None else search_ms(index, encoding[1], k)
     started = time.perf_counter()
     index.search(queries, k=k)
     batch_seconds = time.perf_counter() - started
@@ -135,6 +161,8 @@ def serve_once(data: Path, split: str, index_dir: Path, mode: str, k: int = SEAR
         "k": k,
         "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
         "encode_ms_p50": None if encoding_ms is None else float(np.percentile(encoding_ms, 50)),
+        "search_ms_p50": None if searching_ms is None else float(np.percentile(searching_ms, 50)),
+        "search_ms_p95": None if searching_ms is None else float(np.percentile(searching_ms, 95)),
         "batch_queries_per_s": len(queries) / batch_seconds,
         "load_1min": os.getloadavg()[0],
     }
@@ -174,6 +202,8 @@ def _markdown(results: list[dict[str, Any]], command: str) -> str:
         "p50 ms",
         "encode p50 ms",
         "p50 / encode",
+        "search p50 ms",
+        "search p95 ms",
         "batch q/s",
         "load (1 min)",
     ]
@@ -194,6 +224,8 @@ def _markdown(results: list[dict[str, Any]], command: str) -> str:
             report.cell(
                 None if r["encode_ms_p50"] is None else r["latency_ms_p50"] / r["encode_ms_p50"], ".2f"
             ),
+            report.cell(r.get("search_ms_p50"), ".1f"),
+            report.cell(r.get("search_ms_p95"), ".1f"),
             report.cell(r["batch_queries_per_s"], ",.0f"),
             report.cell(r["load_1min"], ".1f"),
         ]

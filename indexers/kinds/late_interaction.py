@@ -166,9 +166,14 @@ class TokenIndex(UsesTokenEncoder, Index):
         validate_queries(queries, k)
         if self.store is None or self.num_docs == 0:
             return [[] for _ in queries]
-        encoded = self.encoder.encode(list(queries), is_query=True)
+        return self.search_encoded(self.encoder.encode(list(queries), is_query=True), k)
+
+    def search_encoded(self, queries: Sequence[TokenEmbeddings], k: int = 10) -> list[list[Hit]]:
+        """Top-k hits for queries already encoded by this index's encoder (`is_query=True`)."""
+        if self.store is None or self.num_docs == 0:
+            return [[] for _ in queries]
         with one_blas_thread():
-            return [self._search_one(e.vectors, k) for e in encoded]
+            return [self._search_one(e.vectors, k) for e in queries]
 
     @abstractmethod
     def _search_one(self, query: np.ndarray, k: int) -> list[Hit]:

@@ -32,6 +32,7 @@ def test_reading_into_memory_counts_what_mapping_leaves_on_disk(saved: Path) -> 
     assert mapped["ndcg_at_10"] == pytest.approx(in_memory["ndcg_at_10"])
     assert 0 < mapped["memory_bytes"] < in_memory["memory_bytes"]
     assert mapped["k"] == 100 and 0 < mapped["encode_ms_p50"] and 0 < mapped["batch_queries_per_s"]
+    assert 0 < mapped["search_ms_p50"] <= mapped["search_ms_p95"]
     for result in (mapped, in_memory):
         searched = result["searched_mb"]
         assert 0 < searched["RssAnon"] <= searched["VmRSS"] <= searched["VmHWM"]

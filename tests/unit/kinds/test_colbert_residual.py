@@ -102,3 +102,10 @@ def test_centroid_interaction_is_maxsim_over_the_documents_centroids(corpus: lis
         for d in candidates
     ]
     assert np.allclose(scores, expected, atol=1e-5)
+
+
+def test_search_encoded_takes_the_queries_search_would_encode(corpus: list[Doc], queries: list[str]) -> None:
+    index = create_index(config("colbert_pooled", **RESIDUAL))
+    index.build(corpus[:100])
+    encoded = index.encoder.encode(queries[:3], is_query=True)  # type: ignore[attr-defined]
+    assert index.search_encoded(encoded, k=5) == index.search(queries[:3], k=5)  # type: ignore[attr-defined]
