@@ -43,7 +43,7 @@ class _Frozen(BaseModel):
 class EncoderConfig(_Frozen):
     """Which model encodes text, and how.
 
-    `model` is a packaged alias (`minilm`, `splade-tiny`), a local folder, a Hugging Face hub
+    `model` is a packaged alias (`minilm`, `mpnet`, `splade-tiny`), a local folder, a Hugging Face hub
     name, or `fake:hash` / `fake:hash:<dim>` for the deterministic test encoder.
     """
 

