@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexers.errors import InvalidInput, LLMError
+from indexers.memory.retrieve import render
 from indexers.memory.text import candidate_entities, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, unit_id
 from indexers.models.llm import LLM, ChatMessage
@@ -88,8 +89,9 @@ def _strings(value: object) -> list[str]:
 
 
 def abstract_unit(llm: LLM, group: Sequence[MemoryUnit], config: MemoryConfig) -> MemoryUnit | None:
-    """An abstract unit over `group` written by the LLM; None when it gives nothing usable."""
-    facts = "\n".join(f"- [{u.time or 'undated'}] {u.text}" for u in group)
+    """An abstract unit over `group` (shown to the LLM as a context shows units) written by the LLM;
+    None when it gives nothing usable."""
+    facts = "\n".join(render(unit) for unit in group)
     messages: list[ChatMessage] = [
         {"role": "system", "content": ABSTRACT_SYSTEM},
         {"role": "user", "content": f"Facts:\n{facts}"},

@@ -11,7 +11,7 @@ from typing import Literal
 
 from qdrant_client import models
 
-from indexers.memory.text import candidate_entities, query_vector, terms
+from indexers.memory.text import candidate_entities, format_date, format_time, query_vector, terms
 from indexers.memory.units import MemoryConfig, MemoryUnit, Turn
 
 __all__ = [
@@ -94,13 +94,15 @@ def lexical_query(query: str) -> models.SparseVector | None:
 
 
 def render_turn(turn: Turn) -> str:
-    """A turn as one context line: date, speaker, text."""
-    return f"[{turn.timestamp:%Y-%m-%d}] {turn.speaker}: {turn.text}"
+    """A turn as one context line: date (as the conversation writes dates, '8 May 2023'), speaker,
+    text."""
+    return f"[{format_date(turn.timestamp)}] {turn.speaker}: {turn.text}"
 
 
 def render(unit: MemoryUnit, turns: Sequence[Turn] = ()) -> str:
-    """A unit as a context line, followed by the source `turns` shown with it (indented)."""
-    when = f"[{unit.time}] " if unit.time else ""
+    """A unit as a context line, its date written as `render_turn` writes one, followed by the
+    source `turns` shown with it (indented)."""
+    when = f"[{format_time(unit.time)}] " if unit.time else ""
     return "\n".join([f"- {when}{unit.text}", *(f"  {render_turn(t)}" for t in turns)])
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "absolute_times",
     "candidate_entities",
     "format_date",
+    "format_time",
     "lexical_vector",
     "query_vector",
     "symbols",
@@ -86,6 +87,15 @@ def symbols(names: list[str]) -> set[str]:
 def format_date(day: datetime) -> str:
     """'7 May 2023'."""
     return f"{day.day} {day:%B %Y}"
+
+
+def format_time(value: str) -> str:
+    """A unit's ISO date or date-time as `format_date` writes it ('2023-05-07' -> '7 May 2023');
+    any other text as it is."""
+    try:
+        return format_date(datetime.fromisoformat(value))
+    except ValueError:
+        return value
 
 
 def _month_shift(anchor: datetime, months: int) -> datetime:

@@ -11,9 +11,23 @@ import pytest
 from evals.qa_metrics import abstained, bleu1, token_f1
 from indexers.memory import MemoryConfig, MemoryUnit, Turn
 from indexers.memory.consolidate import duplicates, group_units
-from indexers.memory.retrieve import classify, pack_context
-from indexers.memory.text import absolute_times, candidate_entities, lexical_vector, query_vector, symbols
-from indexers.memory.write import fact_strings, information_score, parse_facts, uncovered, windows
+from indexers.memory.retrieve import classify, pack_context, render, render_turn
+from indexers.memory.text import (
+    absolute_times,
+    candidate_entities,
+    format_time,
+    lexical_vector,
+    query_vector,
+    symbols,
+)
+from indexers.memory.write import (
+    fact_strings,
+    information_score,
+    parse_facts,
+    raw_units,
+    uncovered,
+    windows,
+)
 
 ANCHOR = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)  # a Monday
 
@@ -83,20 +97,31 @@ def test_complexity_classes(query: str, complexity: str) -> None:
     assert classify(query) == complexity
 
 
-def _unit(uid: str, text: str, time: str = "2023-05-08", **fields: object) -> MemoryUnit:
-    return MemoryUnit(id=uid, text=text, time=time, **fields)  # type: ignore[arg-type]
+def _unit(uid: str, text: str, time: str | None = "2023-05-08", **fields: object) -> MemoryUnit:
+    return MemoryUnit(id=uid, text=text, time=time, **fields)
+
+
+def test_turns_and_units_show_dates_as_the_conversation_writes_them() -> None:
+    turn = Turn(id="t1", speaker="Ann", text="I adopted a cat", timestamp=ANCHOR)
+    assert render_turn(turn) == "[8 May 2023] Ann: I adopted a cat"
+    (kept,) = raw_units([turn])  # the turn as memory keeps it: the same date on its line
+    assert render(kept) == "- [8 May 2023] Ann said on 8 May 2023: I adopted a cat"
+    assert render(_unit("f", "Ann adopted a cat", "2023-05-07")) == "- [7 May 2023] Ann adopted a cat"
+    assert render(_unit("f", "Ann adopted a cat", None)) == "- Ann adopted a cat"
+    assert format_time("2023-05-07T18:30:00+00:00") == "7 May 2023"
+    assert format_time("spring 2023") == "spring 2023"  # an edited unit's free text stays as it is
 
 
 def test_context_respects_the_budget_in_relevance_or_time_order() -> None:
     units = [_unit("b", "two three", "2023-06-01"), _unit("a", "one", "2023-05-01"), _unit("c", "x " * 50)]
     words = lambda t: len(t.split())  # noqa: E731
-    context, chosen, tokens = pack_context(units, budget=8, count_tokens=words)
+    context, chosen, tokens = pack_context(units, budget=12, count_tokens=words)
     assert [u.id for u in chosen] == ["b", "a"]
-    assert context.splitlines() == ["- [2023-06-01] two three", "- [2023-05-01] one"]
-    assert tokens == 7
-    context, chosen, _ = pack_context(units, budget=8, count_tokens=words, order="time")
+    assert context.splitlines() == ["- [1 June 2023] two three", "- [1 May 2023] one"]
+    assert tokens == 11
+    context, chosen, _ = pack_context(units, budget=12, count_tokens=words, order="time")
     assert [u.id for u in chosen] == ["b", "a"]
-    assert context.splitlines() == ["- [2023-05-01] one", "- [2023-06-01] two three"]
+    assert context.splitlines() == ["- [1 May 2023] one", "- [1 June 2023] two three"]
 
 
 def test_packing_shows_source_turns_under_facts_and_skips_raw_units_already_shown() -> None:
@@ -108,12 +133,12 @@ def test_packing_shows_source_turns_under_facts_and_skips_raw_units_already_show
     context, chosen, _ = pack_context([fact, raw, other], 32, words, {"f": [turn], "o": []}, "time")
     assert [u.id for u in chosen] == ["f", "o"]
     assert context.splitlines() == [
-        "- [2023-05-08] Ann adopted a cat",
-        "  [2023-05-08] Ann: I adopted a cat",
-        "- [2023-05-09] Ann likes tea",
+        "- [8 May 2023] Ann adopted a cat",
+        "  [8 May 2023] Ann: I adopted a cat",
+        "- [9 May 2023] Ann likes tea",
     ]
     # too tight for the turn: the fact alone, and the raw unit still brings the turn's words
-    context, chosen, _ = pack_context([fact, raw], 11, words, {"f": [turn]})
+    context, chosen, _ = pack_context([fact, raw], 15, words, {"f": [turn]})
     assert [u.id for u in chosen] == ["f", "r"]
     assert "Ann: I adopted" not in context
 
