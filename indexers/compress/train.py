@@ -16,10 +16,13 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from indexers.base import Doc
 from indexers.compress.distill import LabeledText, distill_label, fit_head
 from indexers.compress.lingua import WordReader
 from indexers.compress.words import split_words
@@ -31,6 +34,15 @@ from indexers.storage.versions import atomic_write
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
+
+
+def _drawn(corpora: Sequence[Path], limit: int, seed: int) -> list[Doc]:
+    """`limit` documents of each corpus, drawn with `seed`."""
+    drawn = []
+    for path in corpora:
+        docs = list(read_corpus(path))
+        drawn += [docs[int(i)] for i in np.random.default_rng(seed).permutation(len(docs))[:limit]]
+    return drawn
 
 
 def _label(args: argparse.Namespace) -> int:
@@ -46,21 +58,23 @@ def _label(args: argparse.Namespace) -> int:
                 "base_url": args.base_url,
                 "timeout_s": args.timeout,
                 "context_window": args.context_window,
+                "threads": args.llm_threads,
+                "parallel": args.concurrency,
             }
         )
     )
-    docs = list(read_corpus(args.corpus))
-    picked = np.random.default_rng(args.seed).permutation(len(docs))[: args.limit]
+    todo = [doc for doc in _drawn(args.corpus, args.limit, args.seed) if doc.id not in done]
+    texts = [" ".join(split_words(doc.text)[0][: args.max_words]) for doc in todo]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     kept = skipped = 0
-    with open(args.out, "a", encoding="utf-8") as out:
-        for number, index in enumerate(picked, start=1):
-            doc = docs[int(index)]
-            if doc.id in done:
-                continue
-            text = " ".join(split_words(doc.text)[0][: args.max_words])
-            started = time.perf_counter()
-            sample = distill_label(llm, text)
+    started = time.perf_counter()
+    with (
+        open(args.out, "a", encoding="utf-8") as out,
+        ThreadPoolExecutor(args.concurrency, thread_name_prefix="label") as pool,
+    ):
+        for number, (doc, sample) in enumerate(
+            zip(todo, pool.map(partial(distill_label, llm), texts), strict=True), 1
+        ):
             if sample is None:
                 skipped += 1
             else:
@@ -69,8 +83,8 @@ def _label(args: argparse.Namespace) -> int:
                 out.write(json.dumps(record) + "\n")
                 out.flush()
             print(
-                f"{number}/{len(picked)} doc {doc.id}: {'kept' if sample else 'skipped'} "
-                f"({time.perf_counter() - started:.1f}s; {kept} kept, {skipped} skipped)",
+                f"{number}/{len(todo)} doc {doc.id}: {'kept' if sample else 'skipped'} "
+                f"({time.perf_counter() - started:.0f}s; {kept} kept, {skipped} skipped)",
                 flush=True,
             )
     return 0
@@ -104,14 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indexers.compress.train", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     label = commands.add_parser("label", help="distil keep / drop labels from an LLM")
-    label.add_argument("--corpus", type=Path, required=True, help="JSONL documents (BEIR layout)")
+    label.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        required=True,
+        help="JSONL documents (BEIR layout), repeatable",
+    )
     label.add_argument("--out", type=Path, required=True, help="labels JSONL (appended, resumable)")
-    label.add_argument("--limit", type=int, default=200, help="documents drawn (seeded)")
+    label.add_argument("--limit", type=int, default=200, help="documents drawn from each corpus (seeded)")
     label.add_argument("--max-words", type=int, default=120, help="words per document kept for labelling")
     label.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
     label.add_argument("--base-url", help="an OpenAI-compatible endpoint serving --llm instead")
     label.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call")
     label.add_argument("--context-window", type=int, default=2048)
+    label.add_argument("--concurrency", type=int, default=2, help="texts labelled at once (llama.cpp slots)")
+    label.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: cores less one)")
     label.add_argument("--seed", type=int, default=0)
     fit = commands.add_parser("fit", help="fit the 2-label head on the frozen encoder")
     fit.add_argument("--labels", type=Path, required=True)
