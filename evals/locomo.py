@@ -35,8 +35,10 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -247,62 +249,77 @@ def run(
     """
     scores = {method: MethodScores() for method in methods}
     builds: list[dict[str, Any]] = []
-    for conv in conversations:
-        # seeded per conversation: its sample does not depend on the other conversations of the run
-        rng = random.Random(f"{seed}:{conv.sample_id}")
-        sample = sample_questions(conv.questions, rng, questions, per_category)
-        memory, build = _conversation_memory(conv, llm, memory_config, consolidate, work_dir / conv.sample_id)
-        rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
-        rag_started = time.perf_counter()
-        rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
-        by_id = {t.id: t for t in conv.turns}
-        builds.append({**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started})
-        logger.info("%s built: %s", conv.sample_id, builds[-1])
-        for number, q in enumerate(sample):
-            for method in methods:
-                t0 = time.perf_counter()
-                if method == "memory":
-                    recall = memory.recall(q.question, token_budget)
-                    context = recall.context
-                    seen = {turn for unit in recall.units for turn in unit.source_turn_ids}
-                else:
-                    if method == "rag":
-                        hits = rag.search([q.question], k=rag_k)[0]
-                        shown = pack_turns([by_id[h.doc_id] for h in hits], token_budget, llm.count_tokens)
+    with ThreadPoolExecutor(len(methods), thread_name_prefix="locomo-answer") as answers:
+        for conv in conversations:
+            # seeded per conversation: its sample does not depend on the other conversations of the run
+            rng = random.Random(f"{seed}:{conv.sample_id}")
+            sample = sample_questions(conv.questions, rng, questions, per_category)
+            memory, build = _conversation_memory(
+                conv, llm, memory_config, consolidate, work_dir / conv.sample_id
+            )
+            rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
+            rag_started = time.perf_counter()
+            rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
+            by_id = {t.id: t for t in conv.turns}
+            builds.append(
+                {**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started}
+            )
+            logger.info("%s built: %s", conv.sample_id, builds[-1])
+            for number, q in enumerate(sample):
+                contexts: list[str] = []
+                for method in methods:
+                    t0 = time.perf_counter()
+                    if method == "memory":
+                        recall = memory.recall(q.question, token_budget)
+                        context = recall.context
+                        seen = {turn for unit in recall.units for turn in unit.source_turn_ids}
                     else:
-                        shown = full_context(conv.turns, llm, q.question)
-                    context = "\n".join(render_turn(turn) for turn in shown)
-                    seen = {turn.id for turn in shown}
-                record = {
-                    "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
-                    "category": q.category,
-                    "evidence_in_context": bool(seen & set(q.evidence)),
-                    "context_tokens": llm.count_tokens(context) if context else 0,
-                    "retrieval_ms": (time.perf_counter() - t0) * 1000,
-                }
-                if not retrieval_only:
-                    reply = llm.chat(
-                        answer_messages(
-                            question=q.question, context=context, system=CONVERSATION_ANSWER_SYSTEM
-                        ),
-                        max_tokens=memory_config.answer_max_tokens,
-                        stop=["\n"],
+                        if method == "rag":
+                            hits = rag.search([q.question], k=rag_k)[0]
+                            shown = pack_turns(
+                                [by_id[h.doc_id] for h in hits], token_budget, llm.count_tokens
+                            )
+                        else:
+                            shown = full_context(conv.turns, llm, q.question)
+                        context = "\n".join(render_turn(turn) for turn in shown)
+                        seen = {turn.id for turn in shown}
+                    contexts.append(context)
+                    scores[method].records.append(
+                        {
+                            "qid": q.qid,  # no question or answer text: LoCoMo data stays out of results
+                            "category": q.category,
+                            "evidence_in_context": bool(seen & set(q.evidence)),
+                            "context_tokens": llm.count_tokens(context) if context else 0,
+                            "retrieval_ms": (time.perf_counter() - t0) * 1000,
+                        }
                     )
-                    reference = simplemem_reference(q.answer, q.category)
-                    record |= {
-                        "prediction": reply.text,
-                        "f1": locomo_f1(reply.text, q.answer, q.category),
-                        "bleu1": bleu1(reply.text, reference),
-                        "simplemem_f1": simplemem_f1(reply.text, reference),
-                        "abstained": locomo_abstained(reply.text),
-                        "prompt_tokens": reply.prompt_tokens,
-                        "answer_s": reply.seconds,
-                    }
-                scores[method].records.append(record)
-            logger.info("%s question %d/%d done", conv.sample_id, number + 1, len(sample))
-            if checkpoint:
-                checkpoint(_result(scores, builds))
+                if not retrieval_only:  # the methods' answers decode together (the LLM's parallel slots)
+                    replies = answers.map(partial(_answer, llm, q, memory_config), contexts)
+                    for method, scored in zip(methods, replies, strict=True):
+                        scores[method].records[-1] |= scored
+                logger.info("%s question %d/%d done", conv.sample_id, number + 1, len(sample))
+                if checkpoint:
+                    checkpoint(_result(scores, builds))
     return _result(scores, builds)
+
+
+def _answer(llm: LLM, q: Question, config: MemoryConfig, context: str) -> dict[str, Any]:
+    """The LLM's answer to `q` from `context`, scored (LoCoMo's F1 and abstention, SimpleMem's BLEU-1)."""
+    reply = llm.chat(
+        answer_messages(question=q.question, context=context, system=CONVERSATION_ANSWER_SYSTEM),
+        max_tokens=config.answer_max_tokens,
+        stop=["\n"],
+    )
+    reference = simplemem_reference(q.answer, q.category)
+    return {
+        "prediction": reply.text,
+        "f1": locomo_f1(reply.text, q.answer, q.category),
+        "bleu1": bleu1(reply.text, reference),
+        "simplemem_f1": simplemem_f1(reply.text, reference),
+        "abstained": locomo_abstained(reply.text),
+        "prompt_tokens": reply.prompt_tokens,
+        "answer_s": reply.seconds,
+    }
 
 
 def _conversation_memory(
