@@ -12,9 +12,7 @@ PASSAGE_ANSWER_SYSTEM = (
 )
 CONVERSATION_ANSWER_SYSTEM = (
     "Answer the question about the conversation using only the context. Reply with a short phrase, "
-    "no explanation. Write dates as the context writes them (7 May 2023); count a relative time "
-    "(yesterday, last week) from the date of its line (the week before 9 June 2023). "
-    "If the context does not contain the answer, reply: Not mentioned."
+    "no explanation. If the context does not contain the answer, reply: Not mentioned."
 )
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
-from indexers.memory.text import format_date
 from indexers.models.prompts import CONVERSATION_ANSWER_SYSTEM, PASSAGE_ANSWER_SYSTEM, answer_messages
 
 
@@ -23,7 +20,3 @@ def test_answer_messages_takes_keywords_only() -> None:
     with pytest.raises(TypeError):
         answer_messages("Who?", "Ada met Ben.", PASSAGE_ANSWER_SYSTEM)  # type: ignore[call-arg]
 
-
-def test_conversation_prompt_asks_for_dates_as_the_context_writes_them() -> None:
-    assert format_date(datetime(2023, 5, 7)) in CONVERSATION_ANSWER_SYSTEM
-    assert f"the week before {format_date(datetime(2023, 6, 9))}" in CONVERSATION_ANSWER_SYSTEM
