@@ -85,13 +85,26 @@ def test_loading_keeps_the_selected_sessions_and_their_questions(data: Path) -> 
     assert conv.questions[2].answer == "nothing"
 
 
+class TogetherLLM(ScriptedLLM):
+    """Answers a question only once every method has asked (a barrier): sequential answers time out."""
+
+    def __init__(self) -> None:
+        super().__init__(answer)
+        self.barrier = threading.Barrier(len(locomo.METHODS), timeout=10)
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
+        if messages[0]["content"] == CONVERSATION_ANSWER_SYSTEM:
+            self.barrier.wait()
+        return super().chat(messages, **kwargs)
+
+
 def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     conversations = locomo.load_locomo(data, sessions=1)
     config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
     seen: list[int] = []
     result = locomo.run(
         conversations,
-        ScriptedLLM(answer),
+        TogetherLLM(),  # the methods' answers to a question are asked at once
         config,
         questions=None,
         seed=0,
@@ -114,36 +127,6 @@ def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     assert set(result["paired_f1"]) == {"memory vs rag", "memory vs full"}
     assert result["paired_f1"]["memory vs rag"]["ties"] == 2  # both answerable questions, both right
     assert "memory vs rag, F1 1-4 per question: mean difference +0.000, 0 better / 0 worse / 2 tied" in table
-
-
-class TogetherLLM(ScriptedLLM):
-    """Answers a question only once every method has asked (a barrier): sequential answers time out."""
-
-    def __init__(self) -> None:
-        super().__init__(answer)
-        self.barrier = threading.Barrier(len(locomo.METHODS), timeout=10)
-
-    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Completion:
-        if messages[0]["content"] == CONVERSATION_ANSWER_SYSTEM:
-            self.barrier.wait()
-        return super().chat(messages, **kwargs)
-
-
-def test_the_methods_answers_to_a_question_decode_together(data: Path, tmp_path: Path) -> None:
-    config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
-    result = locomo.run(
-        locomo.load_locomo(data, sessions=1),
-        TogetherLLM(),
-        config,
-        questions=None,
-        seed=0,
-        token_budget=64,
-        rag_k=5,
-        consolidate=False,
-        work_dir=tmp_path / "work",
-    )
-    for method in locomo.METHODS:  # each reply scored into its own method's record
-        assert result["summary"][method]["f1_c2"] == 1.0 and result["summary"][method]["c5_abstain"] == 1.0
 
 
 def test_stratified_sample_takes_each_category_in_turn() -> None:
