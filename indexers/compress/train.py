@@ -4,8 +4,9 @@
         --out labels.jsonl --limit 200 --max-words 120 --llm qwen2.5-0.5b
     python -m indexers.compress.train fit --labels labels.jsonl --out indexers/compress/heads/minilm-keep.npz
 
-`label` appends one JSON line per usable text and resumes where an earlier run stopped. `fit` writes the
-head and, next to it, a `.json` record of the data, the LLM and the held-out scores.
+`label` appends one JSON line per text (marked `rejected` when the reply was unusable) and resumes
+where an earlier run stopped. `fit` writes the head and, next to it, a `.json` record of the data,
+the LLM and the held-out scores.
 """
 
 from __future__ import annotations
@@ -75,13 +76,15 @@ def _label(args: argparse.Namespace) -> int:
         for number, (doc, sample) in enumerate(
             zip(todo, pool.map(partial(distill_label, llm), texts), strict=True), 1
         ):
-            if sample is None:
+            record: dict[str, object] = {"id": doc.id, "llm": args.llm}
+            if sample is None:  # recorded, so a resumed run does not ask again
                 skipped += 1
+                record["rejected"] = True
             else:
                 kept += 1
-                record = {"id": doc.id, "llm": args.llm, "words": sample.words, "keep": sample.keep}
-                out.write(json.dumps(record) + "\n")
-                out.flush()
+                record |= {"words": sample.words, "keep": sample.keep}
+            out.write(json.dumps(record) + "\n")
+            out.flush()
             print(
                 f"{number}/{len(todo)} doc {doc.id}: {'kept' if sample else 'skipped'} "
                 f"({time.perf_counter() - started:.0f}s; {kept} kept, {skipped} skipped)",
@@ -92,7 +95,7 @@ def _label(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     with open(args.labels, encoding="utf-8") as handle:
-        records = [record for _, record in iter_json_lines(handle)]
+        records = [record for _, record in iter_json_lines(handle) if not record.get("rejected")]
     if not records:
         print(f"no labelled texts in {args.labels}", file=sys.stderr)
         return 2

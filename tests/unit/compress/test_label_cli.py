@@ -1,5 +1,5 @@
 """`python -m indexers.compress.train label`: texts drawn from each corpus, labelled concurrently,
-resumed without labelling a text twice (a scripted LLM keeps every other word)."""
+resumed without asking about a text twice, unusable replies recorded as rejected."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from tests.scripted_llm import ScriptedLLM
 
 
 def _every_other_word(messages: Sequence[ChatMessage], _json: bool) -> str:
+    """Every other word; corpus b's texts come back whole, which labelling rejects (all kept)."""
     text = messages[-1]["content"].split("\n\n", 1)[1]
-    return " ".join(text.split()[::2])
+    return text if " b " in text else " ".join(text.split()[::2])
 
 
 def _corpus(path: Path, prefix: str, n: int) -> Path:
@@ -35,12 +36,26 @@ def test_label_draws_from_each_corpus_and_resumes(tmp_path: Path, monkeypatch: p
     out = tmp_path / "labels.jsonl"
     argv = ["label", "--corpus", str(a), "--corpus", str(b), "--out", str(out), "--limit", "3"]
     assert train.main([*argv, "--concurrency", "2"]) == 0
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    ids = [r["id"] for r in records]
-    assert len(ids) == 5 and len(set(ids)) == 5  # 3 of a, both of b
-    assert sum(i.startswith("a") for i in ids) == 3 and {"b0", "b1"} <= set(ids)
-    first = records[0]
-    assert first["keep"] == [i % 2 == 0 for i in range(len(first["words"]))]
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(records) == 5 and sum(i.startswith("a") for i in records) == 3  # 3 of a, both of b
+    assert records["b0"] == {"id": "b0", "llm": "qwen2.5-0.5b", "rejected": True}
+    labelled = next(r for i, r in records.items() if i.startswith("a"))
+    assert labelled["keep"] == [i % 2 == 0 for i in range(len(labelled["words"]))]
     calls = len(llm.calls)
-    assert train.main(argv) == 0  # resumed: nothing left to label
+    assert train.main(argv) == 0  # resumed: nothing left to ask, rejected texts included
     assert len(llm.calls) == calls and len(out.read_text().splitlines()) == 5
+
+
+def test_fit_leaves_rejected_texts_out(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    words = "insulin reduced blood glucose in the trial".split()
+    records = [
+        {"id": f"t{i}", "llm": "scripted", "words": words, "keep": [w not in ("in", "the") for w in words]}
+        for i in range(3)
+    ]
+    records.append({"id": "r0", "llm": "scripted", "rejected": True})
+    labels.write_text("".join(json.dumps(r) + "\n" for r in records))
+    head = tmp_path / "head.npz"
+    assert train.main(["fit", "--labels", str(labels), "--out", str(head), "--epochs", "2"]) == 0
+    report = json.loads(head.with_suffix(".json").read_text())
+    assert report["texts"] == 3 and report["documents"] == ["t0", "t1", "t2"]
