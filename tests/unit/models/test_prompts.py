@@ -19,4 +19,3 @@ def test_answer_messages_puts_each_part_in_its_place() -> None:
 def test_answer_messages_takes_keywords_only() -> None:
     with pytest.raises(TypeError):
         answer_messages("Who?", "Ada met Ben.", PASSAGE_ANSWER_SYSTEM)  # type: ignore[call-arg]
-
