@@ -49,7 +49,7 @@ def test_label_draws_from_each_corpus_and_resumes(tmp_path: Path, monkeypatch: p
 def test_fit_leaves_rejected_texts_out(tmp_path: Path) -> None:
     labels = tmp_path / "labels.jsonl"
     words = "insulin reduced blood glucose in the trial".split()
-    records = [
+    records: list[dict[str, object]] = [
         {"id": f"t{i}", "llm": "scripted", "words": words, "keep": [w not in ("in", "the") for w in words]}
         for i in range(3)
     ]
