@@ -15,9 +15,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from evals.datasets import DatasetError, LocomoSample, read_locomo
+from evals.datasets import LocomoSample, read_locomo
 from indexers.base import Doc
 from indexers.cli_args import parse_args
+from indexers.errors import InvalidInput
 from indexers.storage.versions import atomic_write
 
 __all__ = ["main", "session_passages"]
@@ -51,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
-    if args.max_words < 1:
-        parser.error("--max-words must be at least 1")
     try:
+        if args.max_words < 1:
+            raise InvalidInput("--max-words must be at least 1")
         samples = read_locomo(args.data)
-    except DatasetError as exc:
+    except InvalidInput as exc:  # DatasetError is one
         print(f"python -m evals.locomo_passages: error: {exc}", file=sys.stderr)
         return 2
     docs = [doc for sample in samples for doc in session_passages(sample, args.max_words)]

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from indexers.base import Doc
 from indexers.compress.distill import LabeledText, distill_label, fit_head
@@ -29,12 +30,14 @@ from indexers.compress.lingua import WordReader
 from indexers.compress.words import split_words
 from indexers.configs import EncoderConfig
 from indexers.corpus import iter_json_lines, read_corpus
+from indexers.errors import InvalidInput
 from indexers.models.llm import LLMConfig, load_llm
 from indexers.storage.versions import atomic_write
 
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
+PROG = "python -m indexers.compress.train"
 
 
 def _drawn(corpora: Sequence[Path], limit: int, seed: int) -> list[Doc]:
@@ -47,12 +50,10 @@ def _drawn(corpora: Sequence[Path], limit: int, seed: int) -> list[Doc]:
 
 
 def _label(args: argparse.Namespace) -> int:
-    done: set[str] = set()
-    if args.out.exists():
-        with open(args.out, encoding="utf-8") as handle:
-            done = {record["id"] for _, record in iter_json_lines(handle)}
-    llm = load_llm(
-        LLMConfig.model_validate(
+    try:
+        if args.limit < 1 or args.max_words < 1:
+            raise InvalidInput("--limit and --max-words must be at least 1")
+        config = LLMConfig.model_validate(
             {
                 "backend": "openai" if args.base_url else None,  # None: llamacpp for GGUF models
                 "model": args.llm,
@@ -63,8 +64,16 @@ def _label(args: argparse.Namespace) -> int:
                 "parallel": args.concurrency,
             }
         )
-    )
-    todo = [doc for doc in _drawn(args.corpus, args.limit, args.seed) if doc.id not in done]
+        drawn = _drawn(args.corpus, args.limit, args.seed)
+        done: set[str] = set()
+        if args.out.exists():
+            with open(args.out, encoding="utf-8") as handle:
+                done = {record["id"] for _, record in iter_json_lines(handle)}
+    except (OSError, InvalidInput, ValidationError) as exc:
+        print(f"{PROG} label: error: {exc}", file=sys.stderr)
+        return 2
+    llm = load_llm(config)
+    todo = [doc for doc in drawn if doc.id not in done]
     texts = [" ".join(split_words(doc.text)[0][: args.max_words]) for doc in todo]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     kept = skipped = 0
@@ -94,8 +103,12 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    with open(args.labels, encoding="utf-8") as handle:
-        records = [record for _, record in iter_json_lines(handle) if not record.get("rejected")]
+    try:
+        with open(args.labels, encoding="utf-8") as handle:
+            records = [record for _, record in iter_json_lines(handle) if not record.get("rejected")]
+    except (OSError, InvalidInput) as exc:
+        print(f"{PROG} fit: error: {exc}", file=sys.stderr)
+        return 2
     if not records:
         print(f"no labelled texts in {args.labels}", file=sys.stderr)
         return 2
@@ -118,7 +131,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m indexers.compress.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     label = commands.add_parser("label", help="distil keep / drop labels from an LLM")
     label.add_argument(

@@ -56,3 +56,9 @@ def test_cli_writes_a_corpus_and_rejects_a_bad_file(
     assert main(["--data", str(data), "--out", str(tmp_path / "other.jsonl")]) == 2
     assert "cannot read LoCoMo file" in capsys.readouterr().err
     assert not (tmp_path / "other.jsonl").exists()
+
+
+def test_cli_rejects_a_word_bound_below_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "passages.jsonl"
+    assert main(["--data", str(tmp_path / "any.json"), "--out", str(out), "--max-words", "0"]) == 2
+    assert "--max-words must be at least 1" in capsys.readouterr().err and not out.exists()

@@ -59,3 +59,32 @@ def test_fit_leaves_rejected_texts_out(tmp_path: Path) -> None:
     assert train.main(["fit", "--labels", str(labels), "--out", str(head), "--epochs", "2"]) == 0
     report = json.loads(head.with_suffix(".json").read_text())
     assert report["texts"] == 3 and report["documents"] == ["t0", "t1", "t2"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--concurrency", "0"], "parallel"),
+        (["--limit", "0"], "--limit and --max-words must be at least 1"),
+        (["--corpus", "missing.jsonl"], "No such file"),
+    ],
+)
+def test_label_rejects_bad_input_before_loading_the_llm(
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(train, "load_llm", lambda _config: pytest.fail("the LLM was loaded"))
+    monkeypatch.chdir(tmp_path)
+    corpus = _corpus(tmp_path / "a.jsonl", "a", 2)
+    out = tmp_path / "labels.jsonl"
+    assert train.main(["label", "--corpus", str(corpus), "--out", str(out), *extra]) == 2
+    assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_fit_names_a_missing_labels_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.jsonl"
+    assert train.main(["fit", "--labels", str(missing), "--out", str(tmp_path / "head.npz")]) == 2
+    assert "fit: error:" in capsys.readouterr().err and not (tmp_path / "head.npz").exists()
