@@ -239,30 +239,39 @@ def run(
     methods: Sequence[str] = METHODS,
     retrieval_only: bool = False,
     checkpoint: Callable[[dict[str, Any]], object] | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Ingest, answer and score every conversation; returns the summary and the per-question records.
 
     Each conversation's memory lives in `work_dir / sample_id`; a finished build there made with the
     same settings is reused. `retrieval_only` records each context without asking the LLM for an
     answer. `checkpoint` gets the result so far after every question (long runs keep what they
-    measured).
+    measured). `earlier`, the result of an interrupted run with the same settings, is carried on: its
+    questions are not asked again, and a conversation whose questions it holds is not ingested again.
     """
-    scores = {method: MethodScores() for method in methods}
-    builds: list[dict[str, Any]] = []
+    scores = {method: MethodScores(list((earlier or {}).get("records", {}).get(method, []))) for method in methods}
+    done = set.intersection(*({r["qid"] for r in s.records} for s in scores.values()))
+    for method_scores in scores.values():  # a question some method has not answered is asked again
+        method_scores.records = [r for r in method_scores.records if r["qid"] in done]
+    builds: list[dict[str, Any]] = list((earlier or {}).get("builds", []))
     with ThreadPoolExecutor(len(methods), thread_name_prefix="locomo-answer") as answers:
         for conv in conversations:
             # seeded per conversation: its sample does not depend on the other conversations of the run
             rng = random.Random(f"{seed}:{conv.sample_id}")
-            sample = sample_questions(conv.questions, rng, questions, per_category)
+            drawn = sample_questions(conv.questions, rng, questions, per_category)
+            sample = [q for q in drawn if q.qid not in done]
+            if not sample:
+                continue
             memory, build = _conversation_memory(
                 conv, llm, memory_config, consolidate, work_dir / conv.sample_id
             )
+            builds = [b for b in builds if b["sample_id"] != conv.sample_id]  # this run's build replaces it
             rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
             rag_started = time.perf_counter()
             rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
             by_id = {t.id: t for t in conv.turns}
             builds.append(
-                {**build, "questions": len(sample), "rag_build_s": time.perf_counter() - rag_started}
+                {**build, "questions": len(drawn), "rag_build_s": time.perf_counter() - rag_started}
             )
             logger.info("%s built: %s", conv.sample_id, builds[-1])
             for number, q in enumerate(sample):
@@ -549,7 +558,39 @@ def _parser() -> argparse.ArgumentParser:
         help="keep each conversation's built memory here and reuse it on later runs with the same settings "
         "(default: a temporary folder)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="carry on an interrupted run: keep the answers in the result file (--out, --name) and ask "
+        "only the questions it lacks; its settings must be these",
+    )
     return p
+
+
+_MAY_DIFFER_ON_RESUME = {"resume", "store_dir", "llm_threads", "peak_rss_mb", "complete", "created_at"}
+
+
+def _earlier_result(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The result file that `--resume` carries on, or None when there is none yet.
+
+    Raises:
+        DatasetError: the file is unreadable or was written with other settings.
+    """
+    path = args.out / f"{args.name}.json"
+    if not path.is_file():
+        return None
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        setup = earlier["setup"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"--resume: cannot read the earlier result {path}: {exc}") from exc
+    now = {k: str(v) for k, v in vars(args).items()}
+    differ = sorted(
+        k for k in (setup.keys() | now.keys()) - _MAY_DIFFER_ON_RESUME if setup.get(k) != now.get(k)
+    )
+    if differ:
+        raise DatasetError(f"--resume: {path} was run with other settings ({', '.join(differ)})")
+    return earlier
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -560,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     try:
         conversations = load_locomo(args.data, args.sessions)
+        earlier = _earlier_result(args) if args.resume else None
     except DatasetError as exc:
         print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)
         return 2
@@ -624,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
                 methods=args.methods,
                 retrieval_only=args.retrieval_only,
                 checkpoint=lambda partial: write(partial, final=False),
+                earlier=earlier,
             )
         except StoreConflict as exc:
             print(f"python -m evals.locomo: error: {exc}", file=sys.stderr)

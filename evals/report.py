@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,16 @@ def write_json(path: Path, data: Any) -> Path:
     """Write `data` as indented JSON (values JSON cannot hold, such as paths and dates, as strings),
     creating the folder; returns `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    _replace_text(path, json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: a reader (or a run carried on
+    after a crash) sees the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def write_report(stem: Path, markdown: str, data: Any) -> tuple[Path, Path]:
@@ -105,5 +114,5 @@ def write_report(stem: Path, markdown: str, data: Any) -> tuple[Path, Path]:
     """
     md = stem.with_name(stem.name + ".md")
     md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text(markdown.rstrip("\n") + "\n", encoding="utf-8")
+    _replace_text(md, markdown.rstrip("\n") + "\n")
     return md, write_json(stem.with_name(stem.name + ".json"), data)

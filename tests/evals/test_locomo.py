@@ -257,3 +257,70 @@ def test_a_conversations_sample_does_not_depend_on_the_others_in_the_run(tmp_pat
 
     both = locomo.load_locomo(path)
     assert asked(both, "both") == asked(both[1:], "alone")
+
+
+class Interrupted(Exception):
+    """Stands for a run killed between two questions."""
+
+
+def test_an_interrupted_run_carries_on_without_asking_again(tmp_path: Path) -> None:
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps([{**SAMPLE, "sample_id": "conv-y"}, SAMPLE]))
+    conversations = locomo.load_locomo(path, sessions=1)
+    config = MemoryConfig(encoder=EncoderConfig(model="fake:hash"), window=2, filter_threshold=0.0)
+    methods = ("memory", "rag")
+
+    def run(llm: ScriptedLLM, folder: str, **kwargs: Any) -> dict[str, Any]:
+        return locomo.run(
+            conversations,
+            llm,
+            config,
+            questions=None,
+            seed=0,
+            token_budget=64,
+            rag_k=5,
+            consolidate=False,
+            work_dir=tmp_path / folder,
+            methods=methods,
+            **kwargs,
+        )
+
+    whole_llm = ScriptedLLM(answer)
+    whole = run(whole_llm, "whole")
+    saved: list[dict[str, Any]] = []
+
+    def stop_after_four(partial: dict[str, Any]) -> None:
+        saved.append(json.loads(json.dumps(partial)))  # what the result file holds
+        if len(partial["records"]["memory"]) == 4:  # conv-y's three questions and one of conv-x's
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run(ScriptedLLM(answer), "first", checkpoint=stop_after_four)
+    earlier = saved[-1]
+    earlier["records"]["rag"].pop()  # the last question answered by one method only is asked again
+    resumed_llm = ScriptedLLM(answer)
+    resumed = run(resumed_llm, "second", earlier=earlier)
+
+    asked = [m for m in resumed_llm.calls if not is_extraction(m)]
+    assert len(asked) == 3 * len(methods)  # conv-x's three questions: one lacked an answer of rag
+    extractions = sum(map(is_extraction, resumed_llm.calls))
+    assert 0 < extractions == sum(map(is_extraction, whole_llm.calls)) // 2  # conv-x ingested, conv-y not
+    for method in methods:
+        assert [r["qid"] for r in resumed["records"][method]] == [r["qid"] for r in whole["records"][method]]
+        assert [r["f1"] for r in resumed["records"][method]] == [r["f1"] for r in whole["records"][method]]
+    assert [b["sample_id"] for b in resumed["builds"]] == ["conv-y", "conv-x"]
+    assert [b["questions"] for b in resumed["builds"]] == [3, 3]
+
+
+def test_resuming_a_run_made_with_other_settings_is_a_cli_error(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {"setup": {"data": str(data), "token_budget": "128"}, "records": {}, "builds": []}
+    (out / "run.json").write_text(json.dumps(earlier))
+    code = locomo.main(["--data", str(data), "--out", str(out), "--name", "run", "--resume"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and "token_budget" in err
+    assert json.loads((out / "run.json").read_text()) == earlier  # the earlier result is left as it was
