@@ -249,7 +249,8 @@ def run(
     measured). `earlier`, the result of an interrupted run with the same settings, is carried on: its
     questions are not asked again, and a conversation whose questions it holds is not ingested again.
     """
-    scores = {method: MethodScores(list((earlier or {}).get("records", {}).get(method, []))) for method in methods}
+    carried = (earlier or {}).get("records", {})
+    scores = {method: MethodScores(list(carried.get(method, []))) for method in methods}
     done = set.intersection(*({r["qid"] for r in s.records} for s in scores.values()))
     for method_scores in scores.values():  # a question some method has not answered is asked again
         method_scores.records = [r for r in method_scores.records if r["qid"] in done]
@@ -580,7 +581,7 @@ def _earlier_result(args: argparse.Namespace) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        earlier = json.loads(path.read_text(encoding="utf-8"))
+        earlier: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         setup = earlier["setup"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"--resume: cannot read the earlier result {path}: {exc}") from exc

@@ -28,6 +28,7 @@ import numpy as np
 from indexers.base import Hit
 from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
+from indexers.scoring.centroid_maxsim import centroid_maxsim
 from indexers.scoring.imputation import score_retrieved
 from indexers.scoring.maxsim import segment_max
 from indexers.storage.token_store import TokenStore
@@ -116,20 +117,15 @@ class PooledColBERTIndex(ANNTokenIndex):
         if len(rows) == 0:
             return docs, np.zeros(0, dtype=np.float32)
         first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        row_sims = np.take(centroid_sims, np.asarray(store.centroid_ids[rows], dtype=np.intp), axis=1)
-        best = np.maximum.reduceat(row_sims, first, axis=1)  # (q, docs)
-        return docs[first], best.sum(axis=0)
+        return docs[first], centroid_maxsim(centroid_sims, store.centroid_ids[rows], np.r_[first, len(rows)])
 
     def _centroid_interaction(
         self, store: TokenStore, centroid_sims: np.ndarray, candidates: np.ndarray
     ) -> np.ndarray:
         """The `candidates`' MaxSim over all their rows with each row replaced by its centroid
         (PLAID's centroid interaction): one look-up in `centroid_sims` `(q, num_centroids)` per row."""
-        codes = np.asarray(store.centroid_ids[store.rows_of(candidates)], dtype=np.intp)
-        starts = store.offsets_of(candidates)[:-1]
-        best = np.maximum.reduceat(np.take(centroid_sims, codes, axis=1), starts, axis=1)  # (q, docs)
-        scores: np.ndarray = best.sum(axis=0)
-        return scores
+        codes = store.centroid_ids[store.rows_of(candidates)]
+        return centroid_maxsim(centroid_sims, codes, store.offsets_of(candidates))
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
