@@ -636,10 +636,10 @@ def parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="fine-tune an encoder (`tessera train xtr ...`: python -m indexers.train.xtr)",
+        help="fine-tune an encoder (`tessera train xtr|projection ...`: python -m indexers.train.<trainer>)",
         add_help=False,
     )
-    train.add_argument("trainer", choices=["xtr"])
+    train.add_argument("trainer", choices=["xtr", "projection"])
     train.set_defaults(run=cmd_train)
     return root
 

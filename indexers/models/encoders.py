@@ -379,6 +379,51 @@ def _load_hf(model: str, device: str, quantize: str, masked_lm: bool) -> tuple[A
     return tokenizer, net
 
 
+DENSE_TYPES = ("sentence_transformers.models.Dense", "pylate.models.Dense.Dense")
+"""`modules.json` types of the linear token projections a model folder may list after its encoder."""
+
+
+@functools.cache
+def _dense_modules(model: str, device: str) -> tuple[tuple[torch.Tensor, torch.Tensor | None], ...]:
+    """The `(weight, bias)` of each `Dense` module a model's `modules.json` lists, in order (none for
+    models without one). A hub model's listing and Dense folders are downloaded like its weights.
+
+    Raises:
+        InvalidConfig: a listed module is unreadable or has an activation other than the identity.
+    """
+    from safetensors.torch import load_file
+
+    folder = Path(resolve_model_path(model))
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(model, allow_patterns=["modules.json", "*Dense*/*"]))
+        except (OSError, ValueError) as exc:
+            raise InvalidConfig(f"cannot read the modules of model {model!r}: {exc}") from exc
+    listing = folder / "modules.json"
+    if not listing.is_file():
+        return ()
+    layers = []
+    for module in json.loads(listing.read_text(encoding="utf-8")):
+        if module.get("type") not in DENSE_TYPES:
+            continue
+        path = folder / module["path"]
+        try:
+            settings = json.loads((path / "config.json").read_text(encoding="utf-8"))
+            weights = load_file(str(path / "model.safetensors"))
+        except (OSError, ValueError) as exc:
+            raise InvalidConfig(f"{path}: unreadable Dense module: {exc}") from exc
+        activation = settings.get("activation_function", "torch.nn.modules.linear.Identity")
+        if not activation.endswith("Identity"):
+            raise InvalidConfig(f"{path}: only identity activations are supported, not {activation}")
+        weight, bias = weights.get("linear.weight"), weights.get("linear.bias")
+        if weight is None:
+            raise InvalidConfig(f"{path}: model.safetensors holds no linear.weight")
+        layers.append((weight.float().to(device), None if bias is None else bias.float().to(device)))
+    return tuple(layers)
+
+
 def _window(tokenizer: Any, net: Any) -> int:
     """The longest input the model takes: its position embeddings and the tokenizer's own limit."""
     positions = getattr(net.config, "max_position_embeddings", None) or 1 << 30
@@ -436,13 +481,17 @@ class _HFMixin:
 
 
 class HFTokenEncoder(_HFMixin, TokenEncoder):
-    """Token states of any Hugging Face encoder (default: the packaged all-MiniLM-L6-v2)."""
+    """Token states of any Hugging Face encoder (default: the packaged all-MiniLM-L6-v2), through the
+    linear projections of a model folder's sentence-transformers `Dense` modules when it has them
+    (how ColBERT-style checkpoints, and `indexers.train.projection`, ship their token projection)."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__(config)
         self.device = device_for(config.device)
         self.tokenizer, self.net = _load_hf(config.model, self.device, config.quantize, False)
-        self.dim = int(self.net.config.hidden_size)
+        self.projections = _dense_modules(config.model, self.device)
+        hidden = int(self.net.config.hidden_size)
+        self.dim = int(self.projections[-1][0].shape[0]) if self.projections else hidden
         self.window = _window(self.tokenizer, self.net)
 
     def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -451,6 +500,8 @@ class HFTokenEncoder(_HFMixin, TokenEncoder):
         tensors, attention, keep = self._inputs(batch)
         with torch.inference_mode():
             hidden = self.net(**tensors).last_hidden_state
+            for weight, bias in self.projections:
+                hidden = torch.nn.functional.linear(hidden, weight, bias)
         return hidden.float().cpu().numpy(), attention, keep
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "PseudoQuerySource",
     "TrainingPair",
     "labelled_pairs",
+    "lexical_negatives",
     "mine_hard_negatives",
     "pseudo_query_pairs",
     "read_training_corpus",
@@ -129,18 +130,13 @@ class PieceTfidf:
         return self._weigh(self._bags(texts))
 
 
-def mine_hard_negatives(
+def lexical_negatives(
     pairs: list[TrainingPair], docs: dict[str, Doc], tokenizer: Any, per_query: int
 ) -> list[list[str]]:
-    """Lexical hard negatives: per pair, the `per_query` best TF-IDF matches of the query (over the
-    model's own word pieces) that are not a positive of that query.
-
-    Returns:
-        Per pair, the texts of its negatives.
-    """
+    """Lexical hard negatives: per pair, the ids of the `per_query` best TF-IDF matches of the query
+    (over the model's own word pieces) that are not a positive of that query, best first."""
     ids = list(docs)
-    texts = [docs[i].full_text for i in ids]
-    tfidf = PieceTfidf(texts, tokenizer)
+    tfidf = PieceTfidf([docs[i].full_text for i in ids], tokenizer)
     scores = (tfidf.vectors([p.query for p in pairs]) @ tfidf.corpus.T).toarray()
     positives: dict[str, set[str]] = {}
     for pair in pairs:
@@ -150,8 +146,15 @@ def mine_hard_negatives(
         chosen: list[str] = []
         for column in np.argsort(-scores[row]):
             if ids[column] not in positives[pair.query]:
-                chosen.append(texts[column])
+                chosen.append(ids[column])
                 if len(chosen) == per_query:
                     break
         negatives.append(chosen)
     return negatives
+
+
+def mine_hard_negatives(
+    pairs: list[TrainingPair], docs: dict[str, Doc], tokenizer: Any, per_query: int
+) -> list[list[str]]:
+    """The texts of each pair's `lexical_negatives`."""
+    return [[docs[i].full_text for i in ids] for ids in lexical_negatives(pairs, docs, tokenizer, per_query)]
