@@ -1,5 +1,5 @@
 """Training pairs for token-encoder fine-tuning: labelled (BEIR layout) or pseudo-queries, and
-lexical hard negatives.
+lexical hard negatives; the trainers' shared check of their output folder.
 
 Labelled pairs come from a BEIR-layout folder (`corpus.jsonl`, `queries.jsonl` and a qrels TSV,
 read by `indexers.corpus`; rows with score <= 0 are skipped). Pseudo-query
@@ -24,6 +24,7 @@ from indexers.errors import InvalidInput
 
 __all__ = [
     "PieceTfidf",
+    "check_output_folder",
     "PseudoQuerySource",
     "TrainingPair",
     "labelled_pairs",
@@ -44,6 +45,16 @@ class TrainingPair:
     query: str
     positive: str
     positive_id: str
+
+
+def check_output_folder(folder: Path) -> None:
+    """A trainer's output folder must be absent or empty.
+
+    Raises:
+        InvalidInput: it is a file, or a folder with something in it.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidInput(f"output folder {folder} already exists and is not empty")
 
 
 def read_training_corpus(path: Path) -> dict[str, Doc]:

@@ -31,7 +31,7 @@ from indexers.cli_args import parse_args
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import HFTokenEncoder, load_token_encoder, resolve_model_path
-from indexers.train.data import TrainingPair, labelled_pairs, lexical_negatives
+from indexers.train.data import TrainingPair, check_output_folder, labelled_pairs, lexical_negatives
 
 __all__ = ["RECORD_FILE", "ProjectionResult", "ProjectionTrainConfig", "main", "train_projection"]
 
@@ -74,11 +74,6 @@ class ProjectionResult(BaseModel):
     encode_seconds: float
     train_seconds: float
     losses: list[float] = Field(description="mean loss of each epoch")
-
-
-def _check_output(folder: Path) -> None:
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InvalidInput(f"output folder {folder} already exists and is not empty")
 
 
 def _padded(vectors: Sequence[np.ndarray]) -> tuple[Any, Any]:
@@ -173,7 +168,7 @@ def train_projection(
             dimensions than `dim`.
         UnsupportedOperation: the base model is not a local folder (its files are copied).
     """
-    _check_output(config.output)
+    check_output_folder(config.output)
     pairs, corpus = labelled_pairs(config.data, config.split)
     import torch
 

@@ -36,6 +36,7 @@ from indexers.train.data import (
     PieceTfidf,
     PseudoQuerySource,
     TrainingPair,
+    check_output_folder,
     labelled_pairs,
     mine_hard_negatives,
     pseudo_query_pairs,
@@ -97,11 +98,6 @@ class TrainResult(BaseModel):
     losses: list[float]
 
 
-def _check_output(folder: Path) -> None:
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InvalidInput(f"output folder {folder} already exists and is not empty")
-
-
 def _pairs(config: XTRTrainConfig) -> list[TrainingPair]:
     if config.pseudo_queries is not None:
         return pseudo_query_pairs(read_training_corpus(config.data / "corpus.jsonl"), config.pseudo_queries)
@@ -145,7 +141,7 @@ def train_xtr(
         InvalidConfig: the base model cannot be loaded.
         UnsupportedOperation: `device="cuda"` without a CUDA device.
     """
-    _check_output(config.output)
+    check_output_folder(config.output)
     pairs = _pairs(config)
     import torch
     from sentence_transformers.multi_vector_encoder.scoring.xtr import xtr_scores
