@@ -28,7 +28,7 @@ import numpy as np
 from indexers.base import Hit
 from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
-from indexers.scoring.centroid_maxsim import centroid_maxsim
+from indexers.scoring.centroid_maxsim import centroid_maxsim, probed_candidates
 from indexers.scoring.imputation import score_retrieved
 from indexers.scoring.maxsim import segment_max
 from indexers.storage.token_store import TokenStore
@@ -110,14 +110,7 @@ class PooledColBERTIndex(ANNTokenIndex):
         `centroid_sims` is `(q, num_centroids)`."""
         nprobe = min(self.config.nprobe, centroid_sims.shape[1])
         probed = np.unique(np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe])
-        rows = np.sort(store.probe(probed)[0])
-        docs = store.doc_of(rows)
-        live = self.docs.alive()[docs]
-        rows, docs = rows[live], docs[live]
-        if len(rows) == 0:
-            return docs, np.zeros(0, dtype=np.float32)
-        first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        return docs[first], centroid_maxsim(centroid_sims, store.centroid_ids[rows], np.r_[first, len(rows)])
+        return probed_candidates(centroid_sims, probed, store.postings(), store.offsets, self.docs.alive())
 
     def _centroid_interaction(
         self, store: TokenStore, centroid_sims: np.ndarray, candidates: np.ndarray

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["centroid_maxsim"]
+__all__ = ["centroid_maxsim", "probed_candidates"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -33,6 +33,98 @@ def _segment_lookup_maxsim(table: np.ndarray, codes: np.ndarray, starts: np.ndar
             total += best[i]
         out[s] = total
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _probed_maxsim(
+    table: np.ndarray,
+    probed: np.ndarray,
+    starts: np.ndarray,
+    postings: np.ndarray,
+    offsets: np.ndarray,
+    alive: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    n_rows = 0
+    for c in probed:
+        n_rows += starts[c + 1] - starts[c]
+    slot = np.full(len(offsets) - 1, -1, dtype=np.int64)
+    docs = np.empty(n_rows, dtype=np.int64)
+    row_slots = np.empty(n_rows, dtype=np.int64)
+    found, at = 0, 0
+    for c in probed:  # each row's document (binary search in the offsets), a slot per live document
+        for j in range(starts[c], starts[c + 1]):
+            doc = np.searchsorted(offsets, postings[j], side="right") - 1
+            if alive[doc]:
+                if slot[doc] < 0:
+                    slot[doc] = found
+                    docs[found] = doc
+                    found += 1
+                row_slots[at] = slot[doc]
+            else:
+                row_slots[at] = -1
+            at += 1
+    q = table.shape[1]
+    best = np.full((found, q), -np.inf, dtype=np.float32)
+    at = 0
+    for c in probed:  # a row in list c has centroid c
+        row = table[c]
+        for _ in range(starts[c], starts[c + 1]):
+            s = row_slots[at]
+            at += 1
+            if s >= 0:
+                target = best[s]
+                for i in range(q):
+                    if row[i] > target[i]:
+                        target[i] = row[i]
+    scores = np.empty(found, dtype=np.float32)
+    for s in range(found):
+        total = np.float32(0.0)
+        for i in range(q):
+            total += best[s, i]
+        scores[s] = total
+    return docs[:found], scores
+
+
+def probed_candidates(
+    centroid_sims: np.ndarray,
+    probed: np.ndarray,
+    postings: list[tuple[np.ndarray, np.ndarray]],
+    offsets: np.ndarray,
+    alive: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The live documents with rows in the posting lists of the `probed` centroids, ascending, and
+    their scores: per query token the best similarity to the centroids of those rows, summed.
+
+    Args:
+        centroid_sims: `(q, num_centroids)` similarity of each query token to each centroid.
+        probed: `(n,)` centroid ids, each once.
+        postings: per segment, the rows of each centroid as CSR `(starts, rows)`, rows numbered
+            store-wide (`TokenStore.postings`).
+        offsets: `(n_docs + 1,)` store-wide row offsets of the documents.
+        alive: `(n_docs,)` whether each document is live.
+
+    Returns:
+        `(n_candidates,)` internal document ids and float32 scores.
+    """
+    table = np.ascontiguousarray(centroid_sims.T, dtype=np.float32)
+    probed = np.asarray(probed, dtype=np.int64)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    alive = np.asarray(alive, dtype=np.bool_)
+    parts = [
+        _probed_maxsim(
+            table,
+            probed,
+            np.asarray(starts, dtype=np.int64),
+            np.asarray(rows, dtype=np.int64),
+            offsets,
+            alive,
+        )
+        for starts, rows in postings
+    ]
+    docs = np.concatenate([d for d, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+    scores = np.concatenate([s for _, s in parts]) if parts else np.zeros(0, dtype=np.float32)
+    order = np.argsort(docs, kind="stable")  # segments hold disjoint documents
+    return docs[order], scores[order]
 
 
 def centroid_maxsim(centroid_sims: np.ndarray, codes: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from indexers.scoring.centroid_maxsim import centroid_maxsim
+from indexers.scoring.centroid_maxsim import centroid_maxsim, probed_candidates
 
 
 def reference(sims: np.ndarray, codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -55,3 +55,32 @@ def test_concurrent_calls_agree_with_a_lone_call() -> None:
     for thread in threads:
         thread.join()
     assert len(results) == 4 and all(np.array_equal(r, alone) for r in results)
+
+
+def test_probed_candidates_score_the_live_documents_of_the_probed_lists_over_segments() -> None:
+    from indexers.storage.residual import posting_lists
+
+    rng = np.random.default_rng(2)
+    sims = rng.standard_normal((5, 12)).astype(np.float32)
+    offsets = np.r_[0, np.cumsum(rng.integers(1, 7, size=30))]  # 30 documents
+    codes = rng.integers(0, 12, size=int(offsets[-1]))
+    alive = rng.random(30) > 0.2
+    split_doc = 17  # two segments: documents 0-16 and 17-29
+    split_row = int(offsets[split_doc])
+    postings = []
+    for first, last in ((0, split_row), (split_row, len(codes))):
+        starts, rows = posting_lists(codes[first:last], 12)
+        postings.append((starts, rows + first))
+    probed = np.array([1, 4, 7, 10])
+    docs, scores = probed_candidates(sims, probed, postings, offsets, alive)
+
+    expected_docs, expected_scores = [], []
+    for doc in range(30):
+        rows = [r for r in range(offsets[doc], offsets[doc + 1]) if codes[r] in probed]
+        if alive[doc] and rows:
+            expected_docs.append(doc)
+            expected_scores.append(sims[:, codes[rows]].max(axis=1).sum())
+    assert docs.tolist() == expected_docs
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
+    empty = probed_candidates(sims, probed, postings, offsets, np.zeros(30, dtype=bool))
+    assert empty[0].shape == (0,) and empty[1].shape == (0,)
