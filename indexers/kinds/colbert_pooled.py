@@ -28,7 +28,7 @@ import numpy as np
 from indexers.base import Hit
 from indexers.configs import PooledColBERTConfig
 from indexers.kinds.late_interaction import ANN_SAMPLE, ANNTokenIndex
-from indexers.scoring.centroid_maxsim import centroid_maxsim, probed_candidates
+from indexers.scoring.centroid_maxsim import centroid_maxsim, centroid_table, probed_candidates
 from indexers.scoring.imputation import score_retrieved
 from indexers.scoring.maxsim import segment_max
 from indexers.storage.token_store import TokenStore
@@ -73,11 +73,12 @@ class PooledColBERTIndex(ANNTokenIndex):
         store, ann = self.store, self.ann
         if store is None:
             return []
-        centroid_sims = None
+        centroid_sims = table = None
         if store.codec == "residual":
             query = store.project(query)
             centroid_sims = query @ store.residual_codec.centroids.T  # (q, centroids)
-            candidates, scores = self._centroid_candidates(store, centroid_sims)
+            table = centroid_table(centroid_sims)
+            candidates, scores = self._centroid_candidates(store, centroid_sims, table)
         elif ann is not None:
             sims, rows = ann.search(query, self.config.candidate_tokens)
             retrieved = score_retrieved(sims, store.doc_of(rows), self.docs.alive())
@@ -87,9 +88,9 @@ class PooledColBERTIndex(ANNTokenIndex):
         if len(candidates) == 0:
             return []
         depth = max(k, self._rerank_docs(store))
-        if centroid_sims is not None and len(candidates) > depth and self.config.centroid_docs > depth:
+        if table is not None and len(candidates) > depth and self.config.centroid_docs > depth:
             candidates = _best(candidates, scores, self.config.centroid_docs)
-            scores = self._centroid_interaction(store, centroid_sims, candidates)
+            scores = self._centroid_interaction(store, table, candidates)
         candidates = _best(candidates, scores, depth)
         sims, offsets = store.similarities(query, candidates, centroid_sims)
         return self.docs.top_hits(candidates, segment_max(sims, offsets).sum(axis=1), k)
@@ -103,22 +104,22 @@ class PooledColBERTIndex(ANNTokenIndex):
         return 32 if store.codec == "residual" else 128
 
     def _centroid_candidates(
-        self, store: TokenStore, centroid_sims: np.ndarray
+        self, store: TokenStore, centroid_sims: np.ndarray, table: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Live documents with rows in the query tokens' `nprobe` nearest centroids' posting lists, and
         their approximate scores: per query token the best centroid similarity among those rows, summed.
-        `centroid_sims` is `(q, num_centroids)`."""
+        `centroid_sims` is `(q, num_centroids)`, `table` the same as `centroid_table` lays it out."""
         nprobe = min(self.config.nprobe, centroid_sims.shape[1])
         probed = np.unique(np.argpartition(-centroid_sims, nprobe - 1, axis=1)[:, :nprobe])
-        return probed_candidates(centroid_sims, probed, store.postings(), store.offsets, self.docs.alive())
+        return probed_candidates(table, probed, store.postings(), store.offsets, self.docs.alive())
 
     def _centroid_interaction(
-        self, store: TokenStore, centroid_sims: np.ndarray, candidates: np.ndarray
+        self, store: TokenStore, table: np.ndarray, candidates: np.ndarray
     ) -> np.ndarray:
         """The `candidates`' MaxSim over all their rows with each row replaced by its centroid
-        (PLAID's centroid interaction): one look-up in `centroid_sims` `(q, num_centroids)` per row."""
+        (PLAID's centroid interaction): one look-up per row in `table` (`centroid_table`)."""
         codes = store.centroid_ids[store.rows_of(candidates)]
-        return centroid_maxsim(centroid_sims, codes, store.offsets_of(candidates))
+        return centroid_maxsim(table, codes, store.offsets_of(candidates))
 
 
 def _best(candidates: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:

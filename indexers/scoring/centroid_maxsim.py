@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["centroid_maxsim", "probed_candidates"]
+__all__ = ["centroid_maxsim", "centroid_table", "probed_candidates"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -86,7 +86,7 @@ def _probed_maxsim(
 
 
 def probed_candidates(
-    centroid_sims: np.ndarray,
+    centroid_table: np.ndarray,
     probed: np.ndarray,
     postings: list[tuple[np.ndarray, np.ndarray]],
     offsets: np.ndarray,
@@ -96,7 +96,8 @@ def probed_candidates(
     their scores: per query token the best similarity to the centroids of those rows, summed.
 
     Args:
-        centroid_sims: `(q, num_centroids)` similarity of each query token to each centroid.
+        centroid_table: `(num_centroids, q)` similarity of each centroid to each query token
+            (`centroid_table`).
         probed: `(n,)` centroid ids, each once.
         postings: per segment, the rows of each centroid as CSR `(starts, rows)`, rows numbered
             store-wide (`TokenStore.postings`).
@@ -106,7 +107,7 @@ def probed_candidates(
     Returns:
         `(n_candidates,)` internal document ids and float32 scores.
     """
-    table = np.ascontiguousarray(centroid_sims.T, dtype=np.float32)
+    table = np.ascontiguousarray(centroid_table, dtype=np.float32)
     probed = np.asarray(probed, dtype=np.int64)
     offsets = np.asarray(offsets, dtype=np.int64)
     alive = np.asarray(alive, dtype=np.bool_)
@@ -127,11 +128,19 @@ def probed_candidates(
     return docs[order], scores[order]
 
 
-def centroid_maxsim(centroid_sims: np.ndarray, codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def centroid_table(centroid_sims: np.ndarray) -> np.ndarray:
+    """The kernels' layout of a query's centroid similarities `(q, num_centroids)`: contiguous
+    float32 `(num_centroids, q)`, one row per centroid. Made once a search, used by both stages."""
+    table: np.ndarray = np.ascontiguousarray(centroid_sims.T, dtype=np.float32)
+    return table
+
+
+def centroid_maxsim(centroid_table: np.ndarray, codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per segment of rows, the sum over query tokens of the best centroid similarity among its rows.
 
     Args:
-        centroid_sims: `(q, num_centroids)` similarity of each query token to each centroid.
+        centroid_table: `(num_centroids, q)` similarity of each centroid to each query token
+            (`centroid_table`).
         codes: `(n_rows,)` centroid id of each row, segments back to back.
         starts: `(n_segments + 1,)` non-decreasing row offsets, `starts[0] == 0`,
             `starts[-1] == n_rows`.
@@ -140,11 +149,13 @@ def centroid_maxsim(centroid_sims: np.ndarray, codes: np.ndarray, starts: np.nda
         `(n_segments,)` float32 scores; an empty segment scores `-inf`.
 
     >>> sims = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.4]], dtype=np.float32)
-    >>> [round(float(s), 2) for s in centroid_maxsim(sims, np.array([0, 2, 1]), np.array([0, 2, 3, 3]))]
+    >>> table = centroid_table(sims)
+    >>> [round(float(s), 2) for s in centroid_maxsim(table, np.array([0, 2, 1]), np.array([0, 2, 3, 3]))]
     [1.2, 1.1, -inf]
     """
-    table = np.ascontiguousarray(centroid_sims.T, dtype=np.float32)  # (num_centroids, q)
     result: np.ndarray = _segment_lookup_maxsim(
-        table, np.asarray(codes, dtype=np.int64), np.asarray(starts, dtype=np.int64)
+        np.ascontiguousarray(centroid_table, dtype=np.float32),
+        np.asarray(codes, dtype=np.int64),
+        np.asarray(starts, dtype=np.int64),
     )
     return result

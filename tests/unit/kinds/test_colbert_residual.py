@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from indexers import Doc, create_index, open_index
+from indexers.scoring.centroid_maxsim import centroid_table
 from tests.unit.synthetic import config, recall_at_10
 
 RESIDUAL = {
@@ -93,7 +94,7 @@ def test_centroid_interaction_is_maxsim_over_the_documents_centroids(corpus: lis
     query = store.project(np.random.default_rng(0).standard_normal((4, store.dim)).astype(np.float32))
     centroid_sims = query @ store.residual_codec.centroids.T
     candidates = np.array([7, 3, 42])
-    scores = index._centroid_interaction(store, centroid_sims, candidates)  # type: ignore[attr-defined]
+    scores = index._centroid_interaction(store, centroid_table(centroid_sims), candidates)  # type: ignore[attr-defined]
     centroids = store.residual_codec.centroids
     expected = [
         (query @ centroids[np.asarray(store.centroid_ids[store.doc_rows(d)], dtype=np.intp)].T)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from indexers.scoring.centroid_maxsim import centroid_maxsim, probed_candidates
+from indexers.scoring.centroid_maxsim import centroid_maxsim, centroid_table, probed_candidates
 
 
 def reference(sims: np.ndarray, codes: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -26,7 +26,7 @@ def test_equals_the_numpy_gather_and_reduceat(code_dtype: type) -> None:
     lengths[[0, 13, 39]] = 0  # empty segments first, inside and last
     starts = np.r_[0, np.cumsum(lengths)]
     codes: np.ndarray = rng.integers(0, 50, size=int(starts[-1])).astype(code_dtype)
-    got = centroid_maxsim(sims, codes, starts)
+    got = centroid_maxsim(centroid_table(sims), codes, starts)
     assert got.dtype == np.float32 and got.shape == (40,)
     np.testing.assert_allclose(got, reference(sims, codes, starts), rtol=1e-6)
     assert np.isneginf(got[[0, 13, 39]]).all()
@@ -34,8 +34,10 @@ def test_equals_the_numpy_gather_and_reduceat(code_dtype: type) -> None:
 
 def test_no_segments_and_no_query_tokens() -> None:
     sims = np.zeros((3, 4), dtype=np.float32)
-    assert centroid_maxsim(sims, np.zeros(0, dtype=np.int32), np.array([0])).shape == (0,)
-    assert centroid_maxsim(np.zeros((0, 4), np.float32), np.array([1, 2]), np.array([0, 2])).tolist() == [0.0]
+    assert centroid_maxsim(centroid_table(sims), np.zeros(0, dtype=np.int32), np.array([0])).shape == (0,)
+    assert centroid_maxsim(
+        centroid_table(np.zeros((0, 4), np.float32)), np.array([1, 2]), np.array([0, 2])
+    ).tolist() == [0.0]
 
 
 def test_concurrent_calls_agree_with_a_lone_call() -> None:
@@ -43,11 +45,11 @@ def test_concurrent_calls_agree_with_a_lone_call() -> None:
     sims = rng.standard_normal((32, 300)).astype(np.float32)
     starts = np.r_[0, np.cumsum(rng.integers(1, 60, size=2000))]
     codes = rng.integers(0, 300, size=int(starts[-1]))
-    alone = centroid_maxsim(sims, codes, starts)
+    alone = centroid_maxsim(centroid_table(sims), codes, starts)
     results: list[np.ndarray] = []
 
     def score() -> None:
-        results.append(centroid_maxsim(sims, codes, starts))
+        results.append(centroid_maxsim(centroid_table(sims), codes, starts))
 
     threads = [threading.Thread(target=score) for _ in range(4)]
     for thread in threads:
@@ -72,15 +74,15 @@ def test_probed_candidates_score_the_live_documents_of_the_probed_lists_over_seg
         starts, rows = posting_lists(codes[first:last], 12)
         postings.append((starts, rows + first))
     probed = np.array([1, 4, 7, 10])
-    docs, scores = probed_candidates(sims, probed, postings, offsets, alive)
+    docs, scores = probed_candidates(centroid_table(sims), probed, postings, offsets, alive)
 
     expected_docs, expected_scores = [], []
     for doc in range(30):
-        rows = [r for r in range(offsets[doc], offsets[doc + 1]) if codes[r] in probed]
-        if alive[doc] and rows:
+        doc_rows = [r for r in range(offsets[doc], offsets[doc + 1]) if codes[r] in probed]
+        if alive[doc] and doc_rows:
             expected_docs.append(doc)
-            expected_scores.append(sims[:, codes[rows]].max(axis=1).sum())
+            expected_scores.append(sims[:, codes[doc_rows]].max(axis=1).sum())
     assert docs.tolist() == expected_docs
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-6)
-    empty = probed_candidates(sims, probed, postings, offsets, np.zeros(30, dtype=bool))
+    empty = probed_candidates(centroid_table(sims), probed, postings, offsets, np.zeros(30, dtype=bool))
     assert empty[0].shape == (0,) and empty[1].shape == (0,)
