@@ -118,8 +118,6 @@ def _initial_projection(doc_vectors: dict[str, np.ndarray], dim: int, seed: int)
     ids = sorted(doc_vectors)
     chosen = rng.choice(len(ids), size=min(len(ids), 2000), replace=False)
     sample = np.concatenate([doc_vectors[ids[i]] for i in chosen]).astype(np.float32)
-    if dim > sample.shape[1]:
-        raise InvalidConfig(f"dim {dim} is larger than the model's {sample.shape[1]} dimensions")
     _, _, vt = np.linalg.svd(sample, full_matrices=False)
     return np.ascontiguousarray(vt[:dim], dtype=np.float32)
 
@@ -177,6 +175,8 @@ def train_projection(
     encoder = load_token_encoder(EncoderConfig(model=config.base_model, doc_max_length=config.doc_max_length))
     if not isinstance(encoder, HFTokenEncoder) or encoder.projections:
         raise InvalidConfig(f"base model {config.base_model!r} must be a plain encoder without projections")
+    if config.dim > encoder.dim:  # before the corpus is encoded
+        raise InvalidConfig(f"dim {config.dim} is larger than the model's {encoder.dim} dimensions")
     started = time.perf_counter()
     candidates = lexical_negatives(pairs, corpus, encoder.tokenizer, config.mine_depth)
     needed = sorted({p.positive_id for p in pairs} | {i for ids in candidates for i in ids})

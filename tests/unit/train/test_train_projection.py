@@ -74,6 +74,8 @@ def test_bad_settings_and_folders_fail_before_training(dataset: Path, tmp_path: 
     assert (taken / "x").read_text() == "keep me"
     assert main(["--data", str(dataset), "--split", "test", "--out", str(tmp_path / "m"), "--dim", "4"]) == 2
     assert main(["--data", str(dataset), "--split", "nope", "--out", str(tmp_path / "m")]) == 2
+    with pytest.raises(InvalidConfig, match="dim 512 is larger than the model's 384"):
+        train_projection(ProjectionTrainConfig(data=dataset, output=tmp_path / "m", split="test", dim=512))
     assert not (tmp_path / "m").exists()
 
 
