@@ -25,7 +25,7 @@ count in the first only):
   version, reopen, search every dev query one at a time (k=100, query vectors given, after one
   warm-up query), then add 1,000 more distractors and save the result as a new version
   (`save_version`, what a write does), timed the same way;
-- PLAID: the same documents pooled exactly as `colbert_pooled` pools them (`pool_tokens`) and the
+- PLAID: the same documents pooled exactly as `colbert_pooled` pools them (`pool_documents`) and the
   same query vectors, written to files, then `benchmarks/plaid_side.py` in a virtualenv of its own
   (`.venv-plaid/`, made on first use: PyLate 1.6.0, its vendored Stanford PLAID, torch 2.13).
 
@@ -65,7 +65,7 @@ from indexers.configs import EncoderConfig
 from indexers.errors import UnsupportedOperation
 from indexers.models.encoders import TokenEmbeddings, TokenEncoder, load_token_encoder
 from indexers.registry import create_index
-from indexers.scoring.pooling import pool_tokens
+from indexers.scoring.pooling import pool_documents
 from indexers.storage.token_store import TokenStore
 from indexers.storage.versions import open_version, save_version
 from indexers.types import Doc
@@ -292,14 +292,13 @@ def export_plaid_input(data: Path, size: int, pool_factor: int, runs: Path, fold
         offsets = [0]
         with open(folder / f"{part}.vectors.f16", "wb") as out:
             for start in range(0, len(docs), 1024):
-                for embedded in encoder.encode(
-                    [d.full_text for d in docs[start : start + 1024]], is_query=False
-                ):
-                    started = time.perf_counter()
-                    pooled = pool_tokens(embedded.vectors, pool_factor).vectors
-                    pooling += time.perf_counter() - started
-                    pooled.astype(np.float16).tofile(out)
-                    offsets.append(offsets[-1] + len(pooled))
+                embedded = encoder.encode([d.full_text for d in docs[start : start + 1024]], is_query=False)
+                started = time.perf_counter()
+                pooled = pool_documents([e.vectors for e in embedded], pool_factor)
+                pooling += time.perf_counter() - started
+                for p in pooled:
+                    p.vectors.astype(np.float16).tofile(out)
+                    offsets.append(offsets[-1] + len(p.vectors))
         np.save(folder / f"{part}.offsets.npy", np.asarray(offsets, dtype=np.int64))
         (folder / f"{part}.ids.txt").write_text("\n".join(d.id for d in docs) + "\n", encoding="utf-8")
     ids = list(dataset.queries)

@@ -27,7 +27,7 @@ from indexers.errors import CorruptIndex, DocumentNotFound
 from indexers.models.encoders import TokenEmbeddings, UsesTokenEncoder
 from indexers.scoring.blas import one_blas_thread
 from indexers.scoring.maxsim import maxsim_matches
-from indexers.scoring.pooling import pool_tokens
+from indexers.scoring.pooling import pool_documents, pool_tokens
 from indexers.storage.residual import auto_pq_m
 from indexers.storage.token_ann import TokenANN
 from indexers.storage.token_store import ResidualSettings, TokenStore
@@ -103,7 +103,7 @@ class TokenIndex(UsesTokenEncoder, Index):
             encoded = self.encoder.encode(
                 [d.full_text for d in chunk], is_query=False, progress=chunk_progress
             )
-            pooled = [pool_tokens(e.vectors, self.pool_factor) for e in encoded]
+            pooled = pool_documents([e.vectors for e in encoded], self.pool_factor)
             if self.store is None:
                 self.store = self._new_store(self.encoder.dim)
             vectors = [p.vectors for p in pooled]

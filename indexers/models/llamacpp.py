@@ -47,15 +47,11 @@ from indexers.models.llm import (
     check_messages,
     with_json_instruction,
 )
+from indexers.parallel import available_cores
 
-__all__ = ["LlamaCppLLM", "available_cores"]
+__all__ = ["LlamaCppLLM"]
 
 MAX_DEFAULT_WINDOW = 8192
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,16 @@ Ward linkage over the L2-normalised token vectors (Euclidean distance between un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
-__all__ = ["PooledTokens", "pool_tokens"]
+from indexers.parallel import thread_map
+from indexers.scoring.blas import one_blas_thread
+
+__all__ = ["PooledTokens", "pool_documents", "pool_tokens"]
 
 
 class PooledTokens:
@@ -60,3 +66,11 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int) -> PooledTokens:
     first_of_cluster = np.searchsorted(assignment[by_cluster_then_similarity], np.arange(m))
     representatives = by_cluster_then_similarity[first_of_cluster]
     return PooledTokens(pooled, representatives, assignment)
+
+
+def pool_documents(documents: Sequence[np.ndarray], pool_factor: int) -> list[PooledTokens]:
+    """`pool_tokens` of each document, in order, over a few threads with BLAS on one thread each:
+    a document's products are too small for BLAS's own threads, which only contend with the others
+    (the linkage and the products release the GIL)."""
+    with one_blas_thread():
+        return thread_map(partial(pool_tokens, pool_factor=pool_factor), documents)

@@ -7,7 +7,7 @@ centroid), quantised one of two ways:
   (quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
   `8 // nbits` per byte, most significant first.
 - product quantisation (`pq_m` set): the residual is cut into `pq_m` sub-vectors, each stored as the
-  byte id of its nearest of 256 k-means sub-centroids (FAISS `ProductQuantizer`). At the same bytes per
+  byte id of its nearest of 256 k-means sub-centroids (`PQEncoder`). At the same bytes per
   vector this keeps MaxSim closer to the float vectors than the scalar codes.
 
 Either way a code byte at position `j` stands for a fixed sub-vector, so decoding looks up every byte
@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig
 from indexers.storage.faiss_lib import load_faiss
+from indexers.storage.pq_codes import PQEncoder
 from indexers.storage.resident import array_bytes
 
 __all__ = [
@@ -107,7 +107,7 @@ class ResidualCodec:
         self._lut = self._byte_table() if self.codebooks is None else self.codebooks
         self._flat_lut = self._lut.reshape(-1, self._lut.shape[-1])
         self._byte_offsets = np.arange(self.packed_width, dtype=np.int32) * 256
-        self._pq: Any = None  # FAISS ProductQuantizer holding the codebooks, made on first encode
+        self._pq: PQEncoder | None = None
 
     @property
     def dim(self) -> int:
@@ -200,20 +200,17 @@ class ResidualCodec:
         codes = _nearest(self.centroids, vectors)
         residuals = vectors - self.centroids[codes]
         if self.codebooks is not None:
-            return codes, self._product_quantiser().compute_codes(np.ascontiguousarray(residuals))
+            return codes, self._product_quantiser().encode(residuals)
         buckets = np.zeros(residuals.shape, dtype=np.uint8)
         for j in range(self.cutoffs.shape[1]):
             buckets += residuals > self.cutoffs[:, j]
         return codes, self.pack(buckets)
 
-    def _product_quantiser(self) -> Any:
-        """The FAISS product quantiser of the codebooks (encoding only; decoding uses the table)."""
+    def _product_quantiser(self) -> PQEncoder:
+        """The encoder of the codebooks (encoding only; decoding uses the table), made on first use."""
         if self._pq is None:
             assert self.codebooks is not None
-            m, _, sub = self.codebooks.shape
-            pq = load_faiss().ProductQuantizer(m * sub, m, 8)
-            load_faiss().copy_array_to_vector(self.codebooks.ravel(), pq.centroids)
-            self._pq = pq
+            self._pq = PQEncoder(self.codebooks)
         return self._pq
 
     def pack(self, buckets: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexers.scoring.pooling import pool_tokens
+from indexers.scoring.pooling import pool_documents, pool_tokens
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -52,3 +52,15 @@ def test_representative_is_the_member_closest_to_its_cluster_mean() -> None:
 def test_tiny_documents_are_left_alone() -> None:
     x = unit([[1, 0], [0, 1]])
     assert len(pool_tokens(x, 4).vectors) == 2
+
+
+def test_pooling_many_documents_on_threads_equals_one_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    docs = [unit(rng.standard_normal((int(n), 32)).tolist()) for n in rng.integers(1, 80, 40)]
+    pooled = pool_documents(docs, 2)
+    assert len(pooled) == len(docs)
+    for doc, many in zip(docs, pooled, strict=True):
+        one = pool_tokens(doc, 2)
+        np.testing.assert_array_equal(many.vectors, one.vectors)
+        np.testing.assert_array_equal(many.assignment, one.assignment)
+        np.testing.assert_array_equal(many.representatives, one.representatives)
