@@ -73,7 +73,8 @@ class PQEncoder:
         if vectors.ndim != 2 or vectors.shape[1] != self._width:
             raise ValueError(f"vectors must be (n, {self._width}), got {vectors.shape}")
         if self._faiss is not None:
-            return self._faiss.compute_codes(vectors)
+            codes: np.ndarray = self._faiss.compute_codes(vectors)
+            return codes
         out = np.empty((len(vectors), len(self._books_t)), dtype=np.uint8)
         parts = [slice(s, s + _ROWS_PER_TASK) for s in range(0, len(vectors), _ROWS_PER_TASK)]
         books_t, half_norms = self._books_t, self._half_norms
