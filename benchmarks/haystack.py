@@ -3,7 +3,7 @@ PyLate's PLAID fed the same vectors, at several corpus sizes.
 
     python -m benchmarks.haystack --data ../shared/data/scifact --sizes 10000,100000 \
         [--kind xtr] [--set vector_codec=residual --set reduce_dim=128] [--no-plaid] \
-        [--out docs/results/haystack]
+        [--out docs/results/haystack] [--keep-indexes runs/haystack-indexes]
 
 Sizes count distractors; every haystack also holds the 5,183 real documents. The corpus and the dev
 queries are encoded once with the packaged MiniLM token encoder and cached under
@@ -239,16 +239,22 @@ def folder_bytes(folder: Path) -> int:
 
 
 def measure_ours(
-    data: Path, size: int, overrides: Sequence[str], runs: Path, kind: str = "colbert_pooled"
+    data: Path,
+    size: int,
+    overrides: Sequence[str],
+    runs: Path,
+    kind: str = "colbert_pooled",
+    keep: Path | None = None,
 ) -> dict[str, Any]:
-    """Build, save, reopen, search and add-1,000 for `kind` over one haystack (this process)."""
+    """Build, save, reopen, search and add-1,000 for `kind` over one haystack (this process); with
+    `keep`, the index stays in `keep/<size>` as it stands after the add."""
     dataset = load_beir(data, SPLIT)
     store, queries = open_cache(dataset, cache_folder(dataset, runs))
     encoder = HaystackEncoder(store, [d.full_text for d in dataset.docs], queries)
     config = build_config(kind, None, overrides)
     docs = _haystack(dataset, size)
     with tempfile.TemporaryDirectory(prefix="tessera-haystack-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if keep is None else keep / str(size)
         index = create_index(config)
         index.use_encoder(encoder)  # type: ignore[attr-defined]
         start = time.perf_counter()
@@ -551,6 +557,8 @@ def _self(args: argparse.Namespace, *extra: str) -> list[str]:
         "--kind",
         args.kind,
     ]
+    if args.keep_indexes is not None:
+        command += ["--keep-indexes", str(args.keep_indexes)]
     return command + [f"--set={item}" for item in args.set] + list(extra)
 
 
@@ -651,6 +659,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-plaid", action="store_true", help="our side only")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="encoding cache and logs")
     parser.add_argument("--out", type=Path, default=Path("docs/results/haystack"), help="report stem")
+    parser.add_argument(
+        "--keep-indexes",
+        type=Path,
+        help="keep our side's index of each size in DIR/<size> (as it stands after the add)",
+    )
     parser.add_argument("--row", type=int, help=argparse.SUPPRESS)  # our side at this size, here
     parser.add_argument("--export", type=int, help=argparse.SUPPRESS)  # PLAID's input at this size
     parser.add_argument("--pool-factor", type=int, help=argparse.SUPPRESS)
@@ -665,7 +678,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     if args.row is not None:
-        write_json(args.json, measure_ours(args.data, args.row, args.set, args.runs_dir, args.kind))
+        write_json(
+            args.json,
+            measure_ours(args.data, args.row, args.set, args.runs_dir, args.kind, args.keep_indexes),
+        )
         return 0
     if args.export is not None:
         write_json(
