@@ -10,7 +10,8 @@ from indexers.scoring.pooling import pool_documents, pool_tokens
 
 def unit(rows: list[list[float]]) -> np.ndarray:
     x = np.asarray(rows, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
 
 
 def test_pool_factor_one_is_identity() -> None:
