@@ -38,6 +38,8 @@ from indexers.errors import IndexNotFound
 from indexers.registry import open_index
 from indexers.storage.versions import current_path, list_versions
 
+__all__ = ["main", "markdown", "open_saved", "parse_grid", "sweep"]
+
 SEARCH_K = 100
 
 

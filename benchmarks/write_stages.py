@@ -29,6 +29,8 @@ from indexers.scoring.pooling import pool_documents, pool_tokens
 from indexers.storage.pq_codes import PQEncoder
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, auto_pq_m
 
+__all__ = ["main", "markdown", "measure"]
+
 POOL_FACTOR = 2
 
 
