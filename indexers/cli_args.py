@@ -1,12 +1,14 @@
-"""The parse step shared by every `python -m` entry point: argparse errors become an exit code."""
+"""The parse step shared by every `python -m` entry point (argparse errors become an exit code), and
+options made from a pydantic config's fields."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["log_progress", "parse_args"]
+__all__ = ["add_field_options", "log_progress", "parse_args"]
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | int:
@@ -29,3 +31,15 @@ def log_progress(logger: logging.Logger) -> None:
     """Log timestamped warnings from every library and `logger`'s progress (INFO) to stderr."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logger.setLevel(logging.INFO)
+
+
+def add_field_options(
+    parser: argparse.ArgumentParser, fields: Mapping[str, Any], types: Mapping[str, type]
+) -> None:
+    """One `--kebab-name` option per entry of `types` (field name -> value type), with the default and
+    description of the pydantic field of that name in `fields` (a model's `model_fields`)."""
+    for name, kind in types.items():
+        field = fields[name]
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", type=kind, default=field.default, help=field.description
+        )

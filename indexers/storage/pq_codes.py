@@ -57,15 +57,14 @@ class PQEncoder:
         if books.ndim != 3 or books.shape[1] != 256:
             raise ValueError(f"codebooks must be (m, 256, sub), got {books.shape}")
         m, _, sub = books.shape
+        self._width, self._threads = m * sub, threads
         self._faiss: Any = None
-        use_compiled = sub not in FAISS_FAST_SUB if compiled is None else compiled
-        if not use_compiled:
+        if not (sub not in FAISS_FAST_SUB if compiled is None else compiled):
             self._faiss = load_faiss().ProductQuantizer(m * sub, m, 8)
             load_faiss().copy_array_to_vector(np.ascontiguousarray(books).ravel(), self._faiss.centroids)
+            return
         self._books_t = np.ascontiguousarray(books.transpose(0, 2, 1))
         self._half_norms = np.ascontiguousarray(0.5 * (books * books).sum(axis=2), dtype=np.float32)
-        self._width = books.shape[0] * books.shape[2]
-        self._threads = threads
 
     def encode(self, vectors: np.ndarray) -> np.ndarray:
         """Codes `(n, m)` uint8 of `vectors` `(n, m * sub)`."""

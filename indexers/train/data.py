@@ -1,5 +1,5 @@
 """Training pairs for token-encoder fine-tuning: labelled (BEIR layout) or pseudo-queries, and
-lexical hard negatives; the trainers' shared check of their output folder.
+lexical hard negatives; the trainers' shared options and check of their output folder.
 
 Labelled pairs come from a BEIR-layout folder (`corpus.jsonl`, `queries.jsonl` and a qrels TSV,
 read by `indexers.corpus`; rows with score <= 0 are skipped). Pseudo-query
@@ -9,8 +9,9 @@ document its positive. Every problem is reported with the file and line.
 
 from __future__ import annotations
 
+import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ __all__ = [
     "check_output_folder",
     "PseudoQuerySource",
     "TrainingPair",
+    "add_pair_options",
     "labelled_pairs",
     "lexical_negatives",
     "mine_hard_negatives",
@@ -45,6 +47,15 @@ class TrainingPair:
     query: str
     positive: str
     positive_id: str
+
+
+def add_pair_options(parser: argparse.ArgumentParser, fields: Mapping[str, Any]) -> None:
+    """The options every encoder trainer takes: `--data`, `--out`, `--split` and `--base-model`, with
+    the descriptions of the trainer config's fields of those names (`output` for `--out`)."""
+    parser.add_argument("--data", type=Path, required=True, help=fields["data"].description)
+    parser.add_argument("--out", dest="output", type=Path, required=True, help=fields["output"].description)
+    parser.add_argument("--split", default="train", help=fields["split"].description)
+    parser.add_argument("--base-model", default="minilm", help=fields["base_model"].description)
 
 
 def check_output_folder(folder: Path) -> None:

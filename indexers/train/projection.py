@@ -27,11 +27,17 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.cli_args import parse_args
+from indexers.cli_args import add_field_options, parse_args
 from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import HFTokenEncoder, load_token_encoder, resolve_model_path
-from indexers.train.data import TrainingPair, check_output_folder, labelled_pairs, lexical_negatives
+from indexers.train.data import (
+    TrainingPair,
+    add_pair_options,
+    check_output_folder,
+    labelled_pairs,
+    lexical_negatives,
+)
 
 __all__ = ["RECORD_FILE", "ProjectionResult", "ProjectionTrainConfig", "main", "train_projection"]
 
@@ -267,12 +273,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a linear token projection for late interaction on a frozen encoder.",
     )
     fields = ProjectionTrainConfig.model_fields
-    parser.add_argument("--data", type=Path, required=True, help=fields["data"].description)
-    parser.add_argument("--out", dest="output", type=Path, required=True, help=fields["output"].description)
-    parser.add_argument("--split", default="train", help=fields["split"].description)
-    parser.add_argument("--base-model", default="minilm", help=fields["base_model"].description)
-    numbers: dict[str, type] = {"learning_rate": float}
-    for name in (
+    add_pair_options(parser, fields)
+    integers = (
         "dim",
         "epochs",
         "batch_size",
@@ -281,13 +283,8 @@ def _parser() -> argparse.ArgumentParser:
         "mine_depth",
         "doc_max_length",
         "seed",
-    ):
-        numbers[name] = int
-    for name, kind in numbers.items():
-        field = fields[name]
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", type=kind, default=field.default, help=field.description
-        )
+    )
+    add_field_options(parser, fields, {"learning_rate": float} | dict.fromkeys(integers, int))
     return parser
 
 

@@ -29,13 +29,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.cli_args import parse_args
+from indexers.cli_args import add_field_options, parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import device_for, resolve_model_path
 from indexers.train.data import (
     PieceTfidf,
     PseudoQuerySource,
     TrainingPair,
+    add_pair_options,
     check_output_folder,
     labelled_pairs,
     mine_hard_negatives,
@@ -268,13 +269,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m indexers.train.xtr", description="Fine-tune a token encoder with the XTR objective."
     )
     fields = XTRTrainConfig.model_fields
-    parser.add_argument("--data", type=Path, required=True, help=fields["data"].description)
-    parser.add_argument("--out", dest="output", type=Path, required=True, help=fields["output"].description)
-    parser.add_argument("--split", default="train", help=fields["split"].description)
+    add_pair_options(parser, fields)
     parser.add_argument(
         "--pseudo-queries", choices=["title", "first_sentence"], help=fields["pseudo_queries"].description
     )
-    parser.add_argument("--base-model", default="minilm", help=fields["base_model"].description)
     numbers: dict[str, type] = {
         "epochs": float,
         "scale": float,
@@ -286,11 +284,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("max_steps", "max_pairs", "batch_size", "hard_negatives", "top_k", "query_max_length"):
         numbers[name] = int
     numbers.update(doc_max_length=int, seed=int)
-    for name, kind in numbers.items():
-        field = fields[name]
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", type=kind, default=field.default, help=field.description
-        )
+    add_field_options(parser, fields, numbers)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     return parser
 
@@ -309,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = XTRTrainConfig(**{k: v for k, v in vars(args).items() if v is not None})
         result = train_xtr(config, report)
-    except ValidationError as exc:
-        print(f"indexers.train.xtr: error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-    except (InvalidConfig, InvalidInput, UnsupportedOperation) as exc:
+    except (ValidationError, InvalidConfig, InvalidInput, UnsupportedOperation) as exc:
         print(f"indexers.train.xtr: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     summary = {k: v for k, v in result.model_dump(mode="json").items() if k != "losses"}
