@@ -98,6 +98,15 @@ _ResidualRefitGrowth = Annotated[
         "fitted for, the next merge refits it on the decoded vectors and re-encodes the store (0: never)",
     ),
 ]
+_ResidualAssignGroups = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="residual codec: centroid groups searched to give each vector its centroid (from "
+        "8,192 centroids on, the centroids are grouped by k-means; more groups: closer to exact, slower "
+        "writes); 0: compare every vector with every centroid",
+    ),
+]
 """The residual codec's settings (`indexers.storage.residual`), shared by the kinds that offer it."""
 
 
@@ -146,6 +155,7 @@ class PooledColBERTConfig(_Frozen):
     reduce_dim: _ReduceDim = None
     residual_min_vectors: _ResidualMinVectors = 32_768
     residual_refit_growth: _ResidualRefitGrowth = 4.0
+    residual_assign_groups: _ResidualAssignGroups = 8
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 
@@ -249,6 +259,7 @@ class XTRConfig(_Frozen):
     reduce_dim: _ReduceDim = None
     residual_min_vectors: _ResidualMinVectors = 32_768
     residual_refit_growth: _ResidualRefitGrowth = 4.0
+    residual_assign_groups: _ResidualAssignGroups = 8
     use_gpu: bool = Field(False, description="FAISS on the GPU (needs faiss-gpu and a CUDA device)")
 
 

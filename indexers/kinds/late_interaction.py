@@ -263,7 +263,7 @@ class ANNTokenIndex(TokenIndex):
     The config carries the ANN settings: `ann`, `nlist`, `nprobe`, `hnsw_m`, `ef_search`,
     `use_gpu` (and `pq_m` for `ann="ivf_pq"`), and the residual codec's settings for
     `vector_codec="residual"` (`residual_bits`, `num_centroids`, `reduce_dim`, `residual_pq_m`,
-    `residual_min_vectors`, `residual_refit_growth`).
+    `residual_min_vectors`, `residual_refit_growth`, `residual_assign_groups`).
     """
 
     def __init__(self, config: Any) -> None:
@@ -284,6 +284,7 @@ class ANNTokenIndex(TokenIndex):
             pq_m or None,
             cfg.residual_min_vectors,
             cfg.residual_refit_growth,
+            cfg.residual_assign_groups,
         )
 
     def _new_ann(self, sample: np.ndarray, n_total: int) -> TokenANN:

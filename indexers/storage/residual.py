@@ -1,7 +1,7 @@
 """PLAID-style residual compression of token vectors.
 
-A vector is stored as the id of its nearest k-means centroid plus its residual (vector minus
-centroid), quantised one of two ways:
+A vector is stored as the id of its nearest k-means centroid (found coarse-to-fine from 8,192
+centroids, `CentroidAssigner`) plus its residual (vector minus centroid), quantised one of two ways:
 
 - scalar (PLAID): `nbits` (2 or 4) per dimension. Each dimension has its own bucket cutoffs
   (quantiles of the fitted residuals) and bucket weights (the mid-bucket quantiles). Codes are packed
@@ -28,12 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.storage.centroid_assign import DEFAULT_PROBE, CentroidAssigner
 from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.pq_codes import PQEncoder
 from indexers.storage.resident import array_bytes
 
 __all__ = [
     "ENCODE_CHUNK",
+    "KMEANS_ITERATIONS",
     "MAX_FIT_SAMPLE",
     "SCORE_CHUNK",
     "ResidualCodec",
@@ -43,7 +45,7 @@ __all__ = [
     "posting_lists",
 ]
 
-KMEANS_ITERATIONS = 20
+KMEANS_ITERATIONS = 10
 MAX_FIT_SAMPLE = 200_000
 PQ_FIT_SAMPLE = 65_536
 FILE = "residual_codec.npz"
@@ -87,6 +89,7 @@ class ResidualCodec:
         projection: np.ndarray | None = None,
         codebooks: np.ndarray | None = None,
         fit_vectors: int = 0,
+        assign_probe: int = DEFAULT_PROBE,
     ) -> None:
         dim = centroids.shape[1]
         if codebooks is None:
@@ -102,6 +105,9 @@ class ResidualCodec:
         self.codebooks = None if codebooks is None else np.ascontiguousarray(codebooks, dtype=np.float32)
         self.fit_vectors = fit_vectors
         """Vectors in the store the codec was fitted for (0: not recorded)."""
+        self.assign_probe = assign_probe
+        """Centroid groups searched to assign a vector its centroid (`CentroidAssigner`; 0: exact)."""
+        self._assigner: CentroidAssigner | None = None
         self._per_byte = 8 // nbits
         self._shifts = (8 - nbits * (1 + np.arange(self._per_byte))).astype(np.uint8)
         self._lut = self._byte_table() if self.codebooks is None else self.codebooks
@@ -141,10 +147,14 @@ class ResidualCodec:
         seed: int = 0,
         pq_m: int | None = None,
         fit_vectors: int = 0,
+        assign_probe: int = DEFAULT_PROBE,
+        iterations: int = KMEANS_ITERATIONS,
     ) -> ResidualCodec:
         """Fit an optional PCA to `reduce_dim`, centroids (FAISS spherical k-means) and the residual
         quantiser (per-dimension buckets, or `pq_m` product-quantiser codebooks) on `(n, dim)` vectors
-        (a sample of a store of `fit_vectors` vectors, recorded in the codec).
+        (a sample of a store of `fit_vectors` vectors, recorded in the codec); vectors are assigned
+        their centroids with `assign_probe` groups (`CentroidAssigner`; 0: exactly); the k-means runs
+        `iterations` rounds.
 
         Raises:
             InvalidConfig: fewer vectors than centroids, or `pq_m` does not divide the dimension.
@@ -164,21 +174,25 @@ class ResidualCodec:
         dim = sample.shape[1]
         if pq_m is not None and dim % pq_m:
             raise InvalidConfig(f"residual_pq_m={pq_m} must divide the vector dimension {dim}")
-        kmeans = faiss.Kmeans(dim, num_centroids, niter=KMEANS_ITERATIONS, seed=seed, spherical=True)
+        kmeans = faiss.Kmeans(dim, num_centroids, niter=iterations, seed=seed, spherical=True)
         kmeans.train(sample)
         centroids = kmeans.centroids.astype(np.float32)
-        residuals = np.ascontiguousarray(sample - centroids[_nearest(centroids, sample)])
+        assigner = CentroidAssigner(centroids, assign_probe, seed)
+        residuals = np.ascontiguousarray(sample - centroids[assigner.nearest(sample)])
         if pq_m is not None:
             pq = faiss.ProductQuantizer(dim, pq_m, 8)
             take = np.random.default_rng(seed).permutation(len(residuals))[:PQ_FIT_SAMPLE]
             pq.train(np.ascontiguousarray(residuals[np.sort(take)]))
             codebooks = faiss.vector_to_array(pq.centroids).reshape(pq_m, 256, dim // pq_m)
             empty = np.zeros((dim, 0), np.float32)
-            return cls(centroids, empty, empty, 8, projection, codebooks, fit_vectors)
-        levels = 2**nbits
-        cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
-        weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
-        return cls(centroids, cutoffs, weights, nbits, projection, fit_vectors=fit_vectors)
+            codec = cls(centroids, empty, empty, 8, projection, codebooks, fit_vectors, assign_probe)
+        else:
+            levels = 2**nbits
+            cutoffs = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T
+            weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels, axis=0).T
+            codec = cls(centroids, cutoffs, weights, nbits, projection, None, fit_vectors, assign_probe)
+        codec._assigner = assigner
+        return codec
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Vectors (documents or queries) in the codec's space: the PCA projection, if any."""
@@ -197,7 +211,7 @@ class ResidualCodec:
 
     def _encode_chunk(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vectors = np.ascontiguousarray(self.project(vectors), dtype=np.float32)
-        codes = _nearest(self.centroids, vectors)
+        codes = self.assigner.nearest(vectors)
         residuals = vectors - self.centroids[codes]
         if self.codebooks is not None:
             return codes, self._product_quantiser().encode(residuals)
@@ -205,6 +219,13 @@ class ResidualCodec:
         for j in range(self.cutoffs.shape[1]):
             buckets += residuals > self.cutoffs[:, j]
         return codes, self.pack(buckets)
+
+    @property
+    def assigner(self) -> CentroidAssigner:
+        """Nearest-centroid assignment with `assign_probe` groups, made on first use."""
+        if self._assigner is None or self._assigner.probe != self.assign_probe:
+            self._assigner = CentroidAssigner(self.centroids, self.assign_probe)
+        return self._assigner
 
     def _product_quantiser(self) -> PQEncoder:
         """The encoder of the codebooks (encoding only; decoding uses the table), made on first use."""
@@ -308,12 +329,4 @@ def chunked_inner_products(query: np.ndarray, n: int, decode: Callable[[slice], 
     for start in range(0, n, SCORE_CHUNK):
         part = slice(start, start + SCORE_CHUNK)
         np.matmul(decode(part), query_t, out=out[part])
-    return out
-
-
-def _nearest(centroids: np.ndarray, vectors: np.ndarray, batch: int = 16_384) -> np.ndarray:
-    """Index of the highest-inner-product centroid for each vector, in batches."""
-    out = np.empty(len(vectors), dtype=np.int32)
-    for start in range(0, len(vectors), batch):
-        out[start : start + batch] = np.argmax(vectors[start : start + batch] @ centroids.T, axis=1)
     return out

@@ -32,6 +32,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from indexers.errors import CorruptIndex, InvalidConfig, UnsupportedOperation
+from indexers.storage.centroid_assign import DEFAULT_PROBE
 from indexers.storage.faiss_lib import load_faiss
 from indexers.storage.resident import array_bytes
 from indexers.storage.residual import (
@@ -65,8 +66,9 @@ LEGACY_FILES = {
 class ResidualSettings(NamedTuple):
     """How a residual store fits its codec: bits per dimension, centroids (None: auto), PCA dimension,
     product-quantiser sub-vectors (None: `bits` per dimension instead), the vectors stored as
-    float16 before the codec is fitted, and the growth (store size over the size the codec was
-    fitted for) past which a compaction refits it (0: never)."""
+    float16 before the codec is fitted, the growth (store size over the size the codec was
+    fitted for) past which a compaction refits it (0: never), and the centroid groups searched to
+    assign a vector its centroid (0: exact)."""
 
     bits: int = 4
     num_centroids: int | None = None
@@ -74,6 +76,7 @@ class ResidualSettings(NamedTuple):
     pq_m: int | None = None
     min_vectors: int = 32_768
     refit_growth: float = 4.0
+    assign_groups: int = DEFAULT_PROBE
 
 
 DEFAULT_RESIDUAL = ResidualSettings()
@@ -298,6 +301,7 @@ class TokenStore:
             settings.reduce_dim,
             pq_m=settings.pq_m,
             fit_vectors=n,
+            assign_probe=settings.assign_groups,
         )
         parts = [
             codec.encode(self.vectors(np.arange(start, min(start + ENCODE_CHUNK, n))))
@@ -479,6 +483,7 @@ class TokenStore:
                 store._pq = faiss.read_ProductQuantizer(str(path / PQ_FILE))
             if codec == "residual":
                 store.codec_fit = ResidualCodec.load(path)
+                store.codec_fit.assign_probe = residual.assign_groups
             for files in _segment_files(path):
                 store.segments.append(_load_segment(files, store.num_slots, store.num_vectors, codec))
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:

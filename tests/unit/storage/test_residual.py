@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from indexers.errors import CorruptIndex, InvalidConfig
+from indexers.storage.centroid_assign import COARSE_FROM
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, posting_lists
 
 
@@ -145,3 +146,20 @@ def test_encoding_in_chunks_gives_the_codes_of_one_pass() -> None:
         residual.ENCODE_CHUNK = chunk
     assert np.array_equal(whole[0], chunked[0]) and np.array_equal(whole[1], chunked[1])
     assert whole[0].dtype == np.uint16 and whole[1].shape == (3000, 8)
+
+
+def test_many_centroids_are_assigned_coarse_to_fine_at_exact_fidelity() -> None:
+    rng = np.random.default_rng(3)
+    modes = rng.standard_normal((40, 24))
+    data = modes[rng.integers(0, 40, 20_000)] + 0.5 * rng.standard_normal((20_000, 24))
+    data = (data / np.linalg.norm(data, axis=1, keepdims=True)).astype(np.float32)
+    codec = ResidualCodec.fit(data, COARSE_FROM, 4, pq_m=8, iterations=4)
+    assert codec.assigner.coarse
+    codes, packed = codec.encode(data)
+    error = np.linalg.norm(codec.decode(codes, packed) - data, axis=1).mean()
+    codec.assign_probe = 0
+    exact_codes, exact_packed = codec.encode(data)
+    assert not codec.assigner.coarse
+    exact_error = np.linalg.norm(codec.decode(exact_codes, exact_packed) - data, axis=1).mean()
+    assert (codes == exact_codes).mean() > 0.9
+    assert error < 1.05 * exact_error
