@@ -32,7 +32,7 @@ from evals.beir import quality
 from evals.datasets import load_beir
 from evals.metrics import ndcg_at_k, per_query
 from evals.paired import paired_comparison
-from evals.report import write_report
+from evals.report import markdown_table, write_report
 from indexers.base import Index
 from indexers.errors import IndexNotFound
 from indexers.registry import open_index
@@ -87,22 +87,34 @@ def sweep(index: Any, queries: dict[str, Any], grid: list[dict[str, int]]) -> li
 
 
 def markdown(rows: list[dict[str, Any]], notes: list[str]) -> str:
-    head = "| settings | nDCG@10 | Recall@100 | MRR@10 | p50 ms | p95 ms | vs first: diff | W / L / T | p |"
-    lines = [head, "|---|" + "---:|" * 8]
+    header = (
+        "settings",
+        "nDCG@10",
+        "Recall@100",
+        "MRR@10",
+        "p50 ms",
+        "p95 ms",
+        "vs first: diff",
+        "W / L / T",
+        "p",
+    )
+    table = []
     for row in rows:
         test = row.get("paired")
-        versus = (
-            f"{test['mean_diff']:+.4f} | {test['wins']} / {test['losses']} / {test['ties']} "
-            f"| {test['p_value']:.3f}"
-            if test
-            else "| |"
+        table.append(
+            (
+                ", ".join(f"{k}={v}" for k, v in row["settings"].items()),
+                f"{row['ndcg_at_10']:.3f}",
+                f"{row['recall_at_100']:.3f}",
+                f"{row['mrr_at_10']:.3f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p95_ms']:.1f}",
+                f"{test['mean_diff']:+.4f}" if test else None,
+                f"{test['wins']} / {test['losses']} / {test['ties']}" if test else None,
+                f"{test['p_value']:.3f}" if test else None,
+            )
         )
-        name = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
-        lines.append(
-            f"| {name} | {row['ndcg_at_10']:.3f} | {row['recall_at_100']:.3f} | {row['mrr_at_10']:.3f} "
-            f"| {row['p50_ms']:.1f} | {row['p95_ms']:.1f} | {versus} |"
-        )
-    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+    return markdown_table(header, table) + "\n\n" + "\n\n".join(notes) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

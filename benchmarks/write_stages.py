@@ -24,7 +24,7 @@ import numpy as np
 
 from benchmarks.haystack import cache_folder, encode_once, open_cache
 from evals.datasets import load_beir
-from evals.report import write_report
+from evals.report import markdown_table, write_report
 from indexers.scoring.pooling import pool_documents, pool_tokens
 from indexers.storage.pq_codes import PQEncoder
 from indexers.storage.residual import ResidualCodec, auto_num_centroids, auto_pq_m
@@ -48,7 +48,7 @@ def measure(documents: list[np.ndarray], rounds: int) -> list[dict[str, Any]]:
     pq_m = auto_pq_m(vectors.shape[1])
     codec = ResidualCodec.fit(vectors, auto_num_centroids(len(vectors), pq_m), 4, pq_m=pq_m)
     assert codec.codebooks is not None
-    residuals = vectors - codec.centroids[np.argmax(vectors @ codec.centroids.T, axis=1)]
+    residuals = vectors - codec.centroids[codec.assigner.nearest(vectors)]
     faiss_pq, compiled = PQEncoder(codec.codebooks, compiled=False), PQEncoder(codec.codebooks, compiled=True)
     for round_ in range(rounds):
         serial, serial_s = _timed(lambda: [pool_tokens(d, POOL_FACTOR) for d in documents])
@@ -77,19 +77,34 @@ def measure(documents: list[np.ndarray], rounds: int) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict[str, Any]], notes: list[str]) -> str:
-    lines = [
-        "| round | pooling: one at a time s | pool_documents s | x | identical | "
-        "PQ codes: FAISS s | compiled s | x | codes agree |",
-        "|---:|---:|---:|---:|---|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['round']} | {r['pool_serial_s']:.2f} | {r['pool_threaded_s']:.2f} | "
-            f"{r['pool_serial_s'] / r['pool_threaded_s']:.2f} | {r['pooling_identical']} | "
-            f"{r['pq_faiss_s']:.2f} | {r['pq_compiled_s']:.2f} | "
-            f"{r['pq_faiss_s'] / r['pq_compiled_s']:.2f} | {r['pq_codes_agree']:.6f} |"
-        )
-    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+    table = markdown_table(
+        (
+            "round",
+            "pooling: one at a time s",
+            "pool_documents s",
+            "x",
+            "identical",
+            "PQ codes: FAISS s",
+            "compiled s",
+            "x",
+            "codes agree",
+        ),
+        [
+            (
+                r["round"],
+                f"{r['pool_serial_s']:.2f}",
+                f"{r['pool_threaded_s']:.2f}",
+                f"{r['pool_serial_s'] / r['pool_threaded_s']:.2f}",
+                r["pooling_identical"],
+                f"{r['pq_faiss_s']:.2f}",
+                f"{r['pq_compiled_s']:.2f}",
+                f"{r['pq_faiss_s'] / r['pq_compiled_s']:.2f}",
+                f"{r['pq_codes_agree']:.6f}",
+            )
+            for r in rows
+        ],
+    )
+    return table + "\n\n" + "\n\n".join(notes) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
