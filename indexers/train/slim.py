@@ -3,7 +3,8 @@ plus FLOPS sparsity regularisation of the token vectors.
 
 For a query and a document, token vectors are `w = log(1 + relu(MLM logits))` (special and padding
 tokens zeroed) and the score is `sum_i max_j <q_i, d_j>`. Each query is scored against every document
-of its batch (its own positive plus the others' as negatives) with cross-entropy; FLOPS
+of its batch (its own positive, its mined lexical hard negatives and the other queries' documents)
+with cross-entropy; FLOPS
 (`sum_v mean_tokens(w_v)^2`, Paria et al. 2020) over the query and document token vectors pushes
 the vectors towards the sparsity the index needs. The whole vocabulary is kept during training; the
 index applies `token_top_k` at encoding time.
@@ -31,11 +32,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexers.cli_args import parse_args
+from indexers.base import Doc
+from indexers.cli_args import add_field_options, parse_args
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
-from indexers.train.data import labelled_pairs
+from indexers.train.data import TrainingPair, labelled_pairs, mine_hard_negatives
 
-__all__ = ["SlimTrainConfig", "TrainResult", "main", "read_pairs", "slim_loss", "train_slim"]
+__all__ = ["SlimTrainConfig", "TrainResult", "main", "slim_loss", "train_slim"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +48,16 @@ class SlimTrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field("splade-tiny", description="packaged alias, folder or hub name of a masked LM")
-    epochs: int = Field(1, ge=1, le=100)
+    epochs: int = Field(1, ge=1, le=100, description="passes over the training pairs")
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
     batch_size: int = Field(8, ge=2, le=256, description="pairs per step (in-batch negatives)")
-    learning_rate: float = Field(5e-5, gt=0, le=1)
-    query_max_length: int = Field(32, ge=4, le=512)
-    doc_max_length: int = Field(128, ge=8, le=512)
+    hard_negatives: int = Field(0, ge=0, le=8, description="mined lexical negatives per query")
+    learning_rate: float = Field(5e-5, gt=0, le=1, description="AdamW learning rate")
+    query_max_length: int = Field(32, ge=4, le=512, description="query tokens seen in training")
+    doc_max_length: int = Field(128, ge=8, le=512, description="document tokens seen in training")
     query_flops: float = Field(5e-4, ge=0, description="weight of the query FLOPS regulariser")
     doc_flops: float = Field(5e-4, ge=0, description="weight of the document FLOPS regulariser")
-    seed: int = 0
+    seed: int = Field(0, description="seed of the shuffle and the initial state")
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -66,17 +69,6 @@ class TrainResult(BaseModel):
     last_loss: float
     seconds: float
     output: str
-
-
-def read_pairs(folder: Path, split: str) -> list[tuple[str, str]]:
-    """(query text, document text) pairs from a BEIR-layout folder's `qrels/{split}.tsv` (positive rows).
-
-    Raises:
-        InvalidInput: a file is missing or malformed, a row names an unknown query or document, or
-            the split has no positive pair (the file and line are named).
-    """
-    pairs, _ = labelled_pairs(folder, split)
-    return [(pair.query, pair.positive) for pair in pairs]
 
 
 def _token_weights(net: Any, tokenizer: Any, texts: Sequence[str], max_length: int, device: str) -> Any:
@@ -95,7 +87,8 @@ def slim_loss(queries: Any, docs: Any, query_flops: float, doc_flops: float) -> 
 
     Args:
         queries: `(b, Lq, V)` query token vectors (non-negative, padding zeroed).
-        docs: `(b, Ld, V)` document token vectors; document i is query i's positive.
+        docs: `(b * g, Ld, V)` document token vectors in groups of `g` per query: document `i * g`
+            is query i's positive, the `g - 1` after it its hard negatives.
         query_flops: weight of the query FLOPS term.
         doc_flops: weight of the document FLOPS term.
 
@@ -105,10 +98,11 @@ def slim_loss(queries: Any, docs: Any, query_flops: float, doc_flops: float) -> 
     import torch
 
     b, lq, vocab = queries.shape
-    ld = docs.shape[1]
-    sims = queries.reshape(b * lq, vocab) @ docs.reshape(-1, vocab).T  # (b*Lq, b*Ld)
-    scores = sims.reshape(b, lq, b, ld).amax(dim=3).sum(dim=1)  # (b queries, b docs)
-    ranking = torch.nn.functional.cross_entropy(scores, torch.arange(b, device=scores.device))
+    n, ld = docs.shape[:2]
+    sims = queries.reshape(b * lq, vocab) @ docs.reshape(-1, vocab).T  # (b*Lq, n*Ld)
+    scores = sims.reshape(b, lq, n, ld).amax(dim=3).sum(dim=1)  # (b queries, n docs)
+    positives = torch.arange(b, device=scores.device) * (n // b)
+    ranking = torch.nn.functional.cross_entropy(scores, positives)
 
     def flops(tokens: Any) -> Any:
         return torch.sum(torch.mean(tokens.reshape(-1, vocab), dim=0) ** 2)
@@ -117,15 +111,18 @@ def slim_loss(queries: Any, docs: Any, query_flops: float, doc_flops: float) -> 
 
 
 def train_slim(
-    pairs: Sequence[tuple[str, str]],
+    pairs: Sequence[TrainingPair],
     config: SlimTrainConfig,
     output: Path,
+    corpus: dict[str, Doc] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune `config.model` on (query, positive document) pairs and save it to `output`.
+    """Fine-tune `config.model` on (query, positive document) pairs and save it to `output`; with
+    `config.hard_negatives`, each query also meets its best TF-IDF matches in `corpus` that are not
+    its positives.
 
     Raises:
-        InvalidInput: fewer pairs than one batch.
+        InvalidInput: fewer pairs than one batch, or hard negatives asked for without a corpus.
         InvalidConfig: the model cannot be loaded.
         UnsupportedOperation: `device="cuda"` without a CUDA device.
     """
@@ -136,6 +133,8 @@ def train_slim(
 
     if len(pairs) < config.batch_size:
         raise InvalidInput(f"{len(pairs)} training pairs is fewer than one batch of {config.batch_size}")
+    if config.hard_negatives and not corpus:
+        raise InvalidInput("hard negatives need the corpus to mine them from")
     device = "cuda" if config.device == "auto" and torch.cuda.is_available() else config.device
     if device == "auto":
         device = "cpu"
@@ -148,18 +147,23 @@ def train_slim(
         net = AutoModelForMaskedLM.from_pretrained(path).to(device).train()
     except (OSError, ValueError) as exc:
         raise InvalidConfig(f"cannot load model {config.model!r} from {path}: {exc}") from exc
+    negatives: list[list[str]] = [[] for _ in pairs]
+    if config.hard_negatives and corpus:
+        negatives = mine_hard_negatives(list(pairs), corpus, tokenizer, config.hard_negatives)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate)
     rng = random.Random(config.seed)
     per_epoch = len(pairs) // config.batch_size
     total = per_epoch * config.epochs if config.max_steps is None else config.max_steps
     started, step, first, last = time.perf_counter(), 0, float("nan"), float("nan")
     while step < total:
-        order = list(pairs)
+        order = list(range(len(pairs)))
         rng.shuffle(order)
         for start in range(0, per_epoch * config.batch_size, config.batch_size):
             batch = order[start : start + config.batch_size]
-            queries = _token_weights(net, tokenizer, [q for q, _ in batch], config.query_max_length, device)
-            docs = _token_weights(net, tokenizer, [d for _, d in batch], config.doc_max_length, device)
+            query_texts = [pairs[i].query for i in batch]
+            doc_texts = [text for i in batch for text in (pairs[i].positive, *negatives[i])]
+            queries = _token_weights(net, tokenizer, query_texts, config.query_max_length, device)
+            docs = _token_weights(net, tokenizer, doc_texts, config.doc_max_length, device)
             loss = slim_loss(queries, docs, config.query_flops, config.doc_flops)
             optimiser.zero_grad()
             loss.backward()
@@ -194,15 +198,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, required=True, help="BEIR folder: corpus, queries, qrels/")
     parser.add_argument("--split", default="train", help="qrels split holding the training pairs")
     parser.add_argument("--out", type=Path, required=True, help="folder for the fine-tuned model")
-    parser.add_argument("--model", default="splade-tiny", help="masked LM to start from")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (in-batch negatives)")
-    parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--query-flops", type=float, default=5e-4, help="query FLOPS weight")
-    parser.add_argument("--doc-flops", type=float, default=5e-4, help="document FLOPS weight")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    fields = SlimTrainConfig.model_fields
+    numbers: dict[str, type] = dict.fromkeys(("learning_rate", "query_flops", "doc_flops"), float)
+    for name in ("epochs", "max_steps", "batch_size", "hard_negatives", "query_max_length", "doc_max_length"):
+        numbers[name] = int
+    add_field_options(parser, fields, {"model": str, **numbers, "seed": int})
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     return parser
 
 
@@ -212,16 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    fields = ("model", "epochs", "max_steps", "batch_size", "learning_rate", "query_flops", "doc_flops")
     try:
-        config = SlimTrainConfig(**{f: getattr(args, f) for f in (*fields, "seed", "device")})
-        pairs = read_pairs(args.data, args.split)
+        config = SlimTrainConfig(**{name: getattr(args, name) for name in SlimTrainConfig.model_fields})
+        pairs, corpus = labelled_pairs(args.data, args.split)
 
         def report(step: int, total: int) -> None:
             if step % 10 == 0 or step == total:
                 logger.info("step %d/%d", step, total)
 
-        result = train_slim(pairs, config, args.out, progress=report)
+        result = train_slim(pairs, config, args.out, corpus, progress=report)
     except (InvalidConfig, InvalidInput, UnsupportedOperation, ValidationError) as exc:
         print(f"indexers.train.slim: error: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -13,7 +13,8 @@ from indexers.configs import EncoderConfig, SlimConfig
 from indexers.errors import InvalidInput
 from indexers.kinds.slim import SlimIndex
 from indexers.models.encoders import load_vocab_encoder
-from indexers.train.slim import SlimTrainConfig, main, read_pairs, slim_loss, train_slim
+from indexers.train.data import labelled_pairs
+from indexers.train.slim import SlimTrainConfig, main, slim_loss, train_slim
 
 
 def test_slim_loss_by_hand() -> None:
@@ -26,22 +27,35 @@ def test_slim_loss_by_hand() -> None:
     assert float(slim_loss(queries, docs, 0.1, 0.2)) == pytest.approx(float(ranking) + flops_q + flops_d)
 
 
-def test_read_pairs_and_errors(data_dir: Path, tmp_path: Path) -> None:
-    pairs = read_pairs(data_dir, "test")
-    assert len(pairs) == 10 and pairs[0][0] == "does insulin lower blood glucose in diabetes"
-    with pytest.raises(InvalidInput):
-        read_pairs(data_dir, "no-such-split")
+def test_slim_loss_with_hard_negatives_by_hand() -> None:
+    queries = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    docs = torch.tensor([[[2.0, 0.0]], [[1.0, 0.0]], [[0.0, 3.0]], [[0.0, 4.0]]])  # (positive, negative) x 2
+    scores = torch.tensor([[2.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]])
+    expected = torch.nn.functional.cross_entropy(scores, torch.tensor([0, 2]))
+    assert float(slim_loss(queries, docs, 0.0, 0.0)) == pytest.approx(float(expected))
+
+
+def test_bad_data_and_a_missing_corpus_are_errors(data_dir: Path, tmp_path: Path) -> None:
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    pairs, _ = labelled_pairs(data_dir, "test")
+    with pytest.raises(InvalidInput, match="corpus"):
+        train_slim(pairs, SlimTrainConfig(hard_negatives=1, batch_size=2), tmp_path / "m")
 
 
 def test_a_few_steps_save_an_encoder_the_slim_kind_loads(
     data_dir: Path, tiny_docs: list[Doc], tmp_path: Path
 ) -> None:
-    pairs = read_pairs(data_dir, "test")
+    pairs, corpus = labelled_pairs(data_dir, "test")
     config = SlimTrainConfig(
-        max_steps=2, batch_size=2, learning_rate=3e-4, query_max_length=16, doc_max_length=32, device="cpu"
+        max_steps=2,
+        batch_size=2,
+        hard_negatives=1,
+        learning_rate=3e-4,
+        query_max_length=16,
+        doc_max_length=32,
+        device="cpu",
     )
-    result = train_slim(pairs, config, tmp_path / "model")
+    result = train_slim(pairs, config, tmp_path / "model", corpus)
     assert result.steps == 2 and np.isfinite(result.last_loss)
     assert (tmp_path / "model" / "tessera_training.json").is_file()
 
