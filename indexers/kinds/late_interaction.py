@@ -110,6 +110,7 @@ class TokenIndex(UsesTokenEncoder, Index):
             if start == 0:  # fit a pending residual codec on the whole ingest, not its first chunk
                 expected = sum(len(v) for v in vectors) * len(docs) // len(chunk)
                 self.store.hold_vectors = min(self.store.num_vectors + expected, FIT_HOLD_VECTORS)
+                self.store.planned_vectors = self.store.num_vectors + expected
             self.store.append(
                 vectors, [e.token_ids[p.representatives] for e, p in zip(encoded, pooled, strict=True)]
             )
@@ -119,6 +120,7 @@ class TokenIndex(UsesTokenEncoder, Index):
             raise CorruptIndex("token store and document table are out of step")
         if self.store is not None:
             self.store.settle()
+            self.store.planned_vectors = 0
         self._after_ingest(first_row)
 
     def _after_chunk(self, vectors: list[np.ndarray], expected_vectors: int) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -95,6 +95,8 @@ class Segment:
     files: dict[str, Path] | None = None
     """The saved file of each array (they are memory-mapped from it); None: not saved yet."""
     postings: tuple[np.ndarray, np.ndarray] | None = None
+    spare: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Growable buffers that `rows`, `token_ids` and `centroid_ids` are views of while not saved."""
 
     @property
     def num_docs(self) -> int:
@@ -114,14 +116,37 @@ class Segment:
         }
 
     def extend(
-        self, rows: np.ndarray, token_ids: np.ndarray, lengths: np.ndarray, centroids: np.ndarray
+        self,
+        rows: np.ndarray,
+        token_ids: np.ndarray,
+        lengths: np.ndarray,
+        centroids: np.ndarray,
+        reserve: int = 0,
     ) -> None:
-        """Append rows of further documents (only to a segment not saved yet)."""
-        self.rows = np.concatenate([self.rows, rows])
-        self.token_ids = np.concatenate([self.token_ids, token_ids])
+        """Append rows of further documents (only to a segment not saved yet), into spare capacity
+        when there is room: a buffer grows to at least `reserve` rows (an ingest's estimate of this
+        segment's final size) and by a quarter, so a long ingest copies its rows a bounded number of
+        times instead of once per append, and never holds two copies of the segment at once."""
+        self.rows = self._grown("rows", self.rows, rows, reserve)
+        self.token_ids = self._grown("token_ids", self.token_ids, token_ids, reserve)
         self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
-        self.centroid_ids = np.concatenate([self.centroid_ids, centroids])
+        if len(centroids):
+            self.centroid_ids = self._grown("centroids", self.centroid_ids, centroids, reserve)
         self.postings = None
+
+    def _grown(self, name: str, filled: np.ndarray, new: np.ndarray, reserve: int) -> np.ndarray:
+        """`filled` followed by `new`: a view of the buffer kept in `spare[name]`, reallocated (and
+        `filled` copied into it) only when it is too small or of another dtype."""
+        size = len(filled) + len(new)
+        dtype = np.result_type(filled.dtype, new.dtype)
+        buffer = self.spare.get(name)
+        if buffer is None or len(buffer) < size or buffer.dtype != dtype:
+            capacity = max(size, reserve, size + size // 4)
+            buffer = np.empty((capacity, *new.shape[1:]), dtype=dtype)  # untouched pages stay unmapped
+            buffer[: len(filled)] = filled
+            self.spare[name] = buffer
+        buffer[len(filled) : size] = new
+        return buffer[:size]
 
 
 class TokenStore:
@@ -149,6 +174,9 @@ class TokenStore:
         self.hold_vectors = 0
         """A residual store waiting for its fit waits until it holds this many vectors too (an ingest
         sets it to its own size, so that its codec is fitted on all of it, then calls `settle`)."""
+        self.planned_vectors = 0
+        """An ingest's estimate of the store's size once it ends (0: none): a codec fitted during the
+        ingest gets centroids for that size, and the segment being written reserves room for it."""
         self.pq_m = pq_m
         self.residual = residual
         self._pq: Any = None  # a faiss.ProductQuantizer once trained or loaded
@@ -246,7 +274,7 @@ class TokenStore:
         self._offsets = None
         last = self.segments[-1] if self.segments else None
         if last is not None and last.files is None:
-            last.extend(encoded, ids, lengths, centroids)
+            last.extend(encoded, ids, lengths, centroids, reserve=self.planned_vectors - last.first_row)
         else:
             offsets = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(lengths)])
             self.segments.append(Segment(self.num_slots, self.num_vectors, encoded, ids, offsets, centroids))
@@ -293,14 +321,15 @@ class TokenStore:
         sample = np.arange(n)
         if n > MAX_FIT_SAMPLE:
             sample = np.sort(np.random.default_rng(0).choice(n, MAX_FIT_SAMPLE, replace=False))
-        k = settings.num_centroids or auto_num_centroids(n, settings.pq_m)
+        planned = max(n, self.planned_vectors)
+        k = settings.num_centroids or auto_num_centroids(planned, settings.pq_m)
         codec = ResidualCodec.fit(
             self.vectors(sample),
-            min(k, n),
+            min(k, len(sample)),
             settings.bits,
             settings.reduce_dim,
             pq_m=settings.pq_m,
-            fit_vectors=n,
+            fit_vectors=planned,
             assign_probe=settings.assign_groups,
         )
         parts = [

@@ -140,6 +140,37 @@ def test_an_ingest_hold_fits_the_residual_codec_on_all_of_it() -> None:
     assert early.codec == "residual" and early.hold_vectors == 0
 
 
+def test_appends_fill_reserved_room_and_keep_their_rows() -> None:
+    vecs = blocks(np.random.default_rng(10), [5] * 40, 8)
+    store = TokenStore(8)
+    store.planned_vectors = 200  # an ingest's estimate: the segment reserves room for all of it
+    for start in range(0, 40, 4):
+        store.append(vecs[start : start + 4], [np.full(5, i) for i in range(start, start + 4)])
+    (segment,) = store.segments
+    assert len(segment.spare["rows"]) == 200 and segment.rows.base is segment.spare["rows"]
+    assert store.num_vectors == 200 and store.rows.shape == (200, 8)
+    assert np.array_equal(np.asarray(store.token_ids[np.arange(0, 200, 5)]), np.arange(40))
+    for doc in (0, 17, 39):
+        assert np.allclose(store.doc_vectors(doc), vecs[doc], atol=1e-3)
+    unplanned = TokenStore(8)  # no estimate: the buffer grows by a quarter, not per append
+    for start in range(0, 40, 4):
+        unplanned.append(vecs[start : start + 4], [np.arange(5)] * 4)
+    assert np.array_equal(np.asarray(unplanned.rows[np.arange(200)]), np.asarray(store.rows[np.arange(200)]))
+    assert len(unplanned.segments[0].spare["rows"]) >= 200
+
+
+def test_a_planned_ingest_sizes_the_codec_for_its_whole_size() -> None:
+    vecs = blocks(np.random.default_rng(11), [40] * 30, 32)
+    settings = ResidualSettings(pq_m=8, min_vectors=100)
+    small, planned = (TokenStore(32, "residual", residual=settings) for _ in range(2))
+    planned.planned_vectors = 120_000  # a much larger ingest than the vectors it is fitted on
+    for store in (small, planned):
+        store.append(vecs, [np.arange(40)] * 30)
+    assert small.residual_codec.num_centroids == 128  # 4 * sqrt(1,200) -> 2^7
+    assert planned.residual_codec.num_centroids == 1024  # 4 * sqrt(120,000) -> 2^10
+    assert planned.residual_codec.fit_vectors == 120_000 and not planned.refit_due
+
+
 def test_a_grown_residual_store_is_due_a_refit_that_fits_on_all_of_it(tmp_path: Path) -> None:
     vecs = blocks(np.random.default_rng(9), [40] * 60, 32)
     settings = ResidualSettings(bits=4, min_vectors=200, refit_growth=4.0)
