@@ -26,7 +26,7 @@ from service.schemas.filters import Filter
 from service.schemas.jobs import JobPublic
 from service.writelog import Entry, WriteLog, doc_line
 
-__all__ = ["apply_to_store", "delete", "get", "ingest", "rebuild"]
+__all__ = ["apply_to_store", "delete", "get", "ingest", "rebuild", "submit_index_job"]
 
 
 def apply_to_store(services: Services, tenant: str, name: str, log: WriteLog) -> int:
@@ -42,9 +42,10 @@ def apply_to_store(services: Services, tenant: str, name: str, log: WriteLog) ->
     return len(pending)
 
 
-def _submit(services: Services, job_type: JobType, spec: CollectionSpec, entry: Entry) -> JobPublic:
+def submit_index_job(services: Services, job_type: JobType, spec: CollectionSpec, entry: Entry) -> JobPublic:
     """Enqueue the job that indexes an accepted write (accepted even if the broker is down: the
-    write is in the log, and recovery enqueues a sync job once the broker is back)."""
+    write is in the log, and recovery enqueues a sync job once the broker is back). Called with
+    `log.appending()` held, so recovery never sees the entry without its job and syncs it first."""
     job = IndexJob(
         job_id=entry.job_id, tenant=spec.tenant, collection=spec.name, seq=entry.seq, collection_uid=spec.uid
     )
@@ -101,7 +102,7 @@ def ingest(
             _check_new(services, tenant, spec.name, docs)
         entry = log.append("add", new_job_id(), map(doc_line, docs))
         apply_to_store(services, tenant, spec.name, log)
-    return _submit(services, TASK_ADD, spec, entry)
+        return submit_index_job(services, TASK_ADD, spec, entry)
 
 
 def _same(stored: StoredDoc, doc: Doc) -> bool:
@@ -156,7 +157,7 @@ def delete(services: Services, tenant: str, name: str, selector: Sequence[str] |
             doomed = list(dict.fromkeys(selector))
         entry = log.append("delete", new_job_id(), (json.dumps(doc_id) for doc_id in doomed))
         apply_to_store(services, tenant, spec.name, log)
-    return _submit(services, TASK_DELETE, spec, entry)
+        return submit_index_job(services, TASK_DELETE, spec, entry)
 
 
 def rebuild(services: Services, tenant: str, name: str) -> JobPublic:
@@ -175,4 +176,4 @@ def rebuild(services: Services, tenant: str, name: str) -> JobPublic:
             raise InvalidInput(f"collection {name!r} has no documents to build from")
         entry = log.append("build", new_job_id(), map(doc_line, docs))
         log.mark_stored(entry.seq)
-    return _submit(services, TASK_BUILD, spec, entry)
+        return submit_index_job(services, TASK_BUILD, spec, entry)

@@ -42,6 +42,14 @@ def _job_alive(services: Services, tenant: str, name: str) -> bool:
     return False
 
 
+def _enqueue_sync(services: Services, tenant: str, name: str, seq: int) -> str:
+    """Submit a sync job that applies the collection's log up to `seq`; returns its id."""
+    spec = services.layout.read_spec(tenant, name)
+    uid = None if spec is None else spec.uid
+    job = IndexJob(job_id=new_job_id(), tenant=tenant, collection=name, seq=seq, collection_uid=uid)
+    return services.queue.submit(TASK_SYNC, job, accepted=True).id
+
+
 def recover(services: Services) -> Recovered:
     """One pass over every collection."""
     done = Recovered()
@@ -56,11 +64,10 @@ def recover(services: Services) -> Recovered:
         indexed = services.queue.applied(tenant, name)
         if indexed >= head:
             log.truncate(min(indexed, log.stored()))
-        elif not _job_alive(services, tenant, name):
-            spec = services.layout.read_spec(tenant, name)
-            uid = None if spec is None else spec.uid
-            job = IndexJob(job_id=new_job_id(), tenant=tenant, collection=name, seq=head, collection_uid=uid)
-            done.synced[f"{tenant}/{name}"] = services.queue.submit(TASK_SYNC, job, accepted=True).id
+        else:
+            with log.appending():  # a write appends its entry and submits its job under this lock
+                if not _job_alive(services, tenant, name):
+                    done.synced[f"{tenant}/{name}"] = _enqueue_sync(services, tenant, name, log.head())
     if done.stored or done.synced:
         logger.warning("recovery: %s", done)
     return done

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from typing import Any
 
 import pytest
 
-from service.core.queue import JobQueue
+from indexers import Doc
+from service.core.documents import apply_to_store, submit_index_job
+from service.core.queue import JobQueue, new_job_id
 from service.core.recovery import recover
-from service.jobs import JobRecord
+from service.jobs import TASK_ADD, JobRecord
 from service.schemas.jobs import JobPublic
 from service.settings import Settings
+from service.writelog import doc_line
 from tests.api.support import EXACT, open_client
 
 
@@ -180,3 +184,24 @@ def test_a_job_of_a_deleted_collection_never_writes_to_a_new_one_of_that_name(
         assert client.get(f"/v1/jobs/{old['id']}").json()["state"] == "failed"
         hits = client.post("/v1/collections/docs/search", json={"query": "insulin", "k": 50}).json()["hits"]
         assert {hit["id"] for hit in hits} <= {record["id"] for record in tiny_records[5:]}
+
+
+def test_recovery_waits_for_a_write_to_submit_its_job(settings: Settings) -> None:
+    """A write appends its entry and submits its job under the log's lock: recovery, running
+    between the two, would see the entry with no job and sync it ahead of the write's own job."""
+    for client, jobs in open_client(settings, run_jobs=False):
+        client.post("/v1/collections", json={"name": "docs", "indexes": [EXACT]})
+        services = client.app.state.services  # type: ignore[attr-defined]
+        spec = services.catalog.get("default", "docs")
+        log = services.layout.write_log("default", "docs")
+        passes: list[Any] = []
+        with log.appending():
+            entry = log.append("add", new_job_id(), [doc_line(Doc(id="a", text="b"))])
+            apply_to_store(services, "default", "docs", log)  # the write is stored, not yet submitted
+            recovery = threading.Thread(target=lambda found=passes, s=services: found.append(recover(s)))
+            recovery.start()
+            recovery.join(timeout=0.5)
+            assert recovery.is_alive()  # blocked on the lock the write holds
+            submit_index_job(services, TASK_ADD, spec, entry)
+        recovery.join(timeout=10)
+        assert passes[0].synced == {} and [name for name, _ in jobs.sent] == ["index.add"]
