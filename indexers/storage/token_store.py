@@ -126,7 +126,7 @@ class Segment:
         """Append rows of further documents (only to a segment not saved yet), into spare capacity
         when there is room: a buffer grows to at least `reserve` rows (an ingest's estimate of this
         segment's final size) and by a quarter, so a long ingest copies its rows a bounded number of
-        times instead of once per append, and never holds two copies of the segment at once."""
+        times instead of once per append, and not at all once its estimate is reserved."""
         self.rows = self._grown("rows", self.rows, rows, reserve)
         self.token_ids = self._grown("token_ids", self.token_ids, token_ids, reserve)
         self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(lengths)])
