@@ -2,11 +2,12 @@
 
 For each selected conversation: ingest its turns into `AgentMemory` (extraction, then one
 consolidation), index the raw turns in a `dense` index (plain RAG), then answer every sampled
-question three ways with the same answering prompt and LLM:
+question three ways (each only when asked for) with the same answering prompt and LLM:
 
 - memory: the memory's recalled context (adaptive k, token budget);
 - rag: the top raw turns by dense similarity, packed into the same token budget;
-- full: the whole (selected) conversation, cut from the start to fit the model window.
+- full: the whole (selected) conversation, cut from the start to fit the model window (one cut per
+  conversation, so the LLM's prompt cache reads it once).
 
 Scores (`evals.qa_metrics`): LoCoMo's own per-category F1 (`locomo_f1`: stemmed tokens, multi-hop
 answers split on commas) and SimpleMem's BLEU-1 per category 1-4; category 5 (adversarial)
@@ -157,9 +158,12 @@ def pack_turns(turns: Sequence[Turn], budget: int, count: Callable[[str], int]) 
     return kept
 
 
-def full_context(turns: Sequence[Turn], llm: LLM, question: str) -> list[Turn]:
-    """The conversation's latest turns that fit the model window with the prompt and the answer."""
-    overhead = llm.count_tokens(CONVERSATION_ANSWER_SYSTEM + question) + ANSWER_RESERVE + 32
+def full_context(turns: Sequence[Turn], llm: LLM, questions: Sequence[Question]) -> list[Turn]:
+    """The conversation's latest turns that fit the model window with the prompt, the longest of
+    `questions` and the answer. One cut serves every question of the conversation, so their prompts
+    share the conversation as a prefix, which the LLM's prompt cache evaluates once."""
+    longest = max((llm.count_tokens(q.question) for q in questions), default=0)
+    overhead = llm.count_tokens(CONVERSATION_ANSWER_SYSTEM) + longest + ANSWER_RESERVE + 32
     budget = llm.context_window - overhead
     kept: list[Turn] = []
     used = 0
@@ -263,23 +267,27 @@ def run(
             sample = [q for q in drawn if q.qid not in done]
             if not sample:
                 continue
-            memory, build = _conversation_memory(
-                conv, llm, memory_config, consolidate, work_dir / conv.sample_id
-            )
-            builds = [b for b in builds if b["sample_id"] != conv.sample_id]  # this run's build replaces it
+            memory = None
+            if "memory" in methods:  # plain RAG and full context need no memory
+                memory, build = _conversation_memory(
+                    conv, llm, memory_config, consolidate, work_dir / conv.sample_id
+                )
             rag = DenseIndex(DenseConfig(encoder=memory_config.encoder))
             rag_started = time.perf_counter()
-            rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
+            if "rag" in methods:
+                rag.build([Doc(id=t.id, text=render_turn(t)) for t in conv.turns])
+            rag_s = time.perf_counter() - rag_started
+            full = full_context(conv.turns, llm, drawn) if "full" in methods else []
             by_id = {t.id: t for t in conv.turns}
-            builds.append(
-                {**build, "questions": len(drawn), "rag_build_s": time.perf_counter() - rag_started}
-            )
-            logger.info("%s built: %s", conv.sample_id, builds[-1])
+            if memory is not None:
+                builds = [b for b in builds if b["sample_id"] != conv.sample_id]  # this build replaces it
+                builds.append({**build, "questions": len(drawn), "rag_build_s": rag_s})
+                logger.info("%s built: %s", conv.sample_id, builds[-1])
             for number, q in enumerate(sample):
                 contexts: list[str] = []
                 for method in methods:
                     t0 = time.perf_counter()
-                    if method == "memory":
+                    if memory is not None and method == "memory":
                         recall = memory.recall(q.question, token_budget)
                         context = recall.context
                         seen = {turn for unit in recall.units for turn in unit.source_turn_ids}
@@ -290,7 +298,7 @@ def run(
                                 [by_id[h.doc_id] for h in hits], token_budget, llm.count_tokens
                             )
                         else:
-                            shown = full_context(conv.turns, llm, q.question)
+                            shown = full
                         context = "\n".join(render_turn(turn) for turn in shown)
                         seen = {turn.id for turn in shown}
                     contexts.append(context)

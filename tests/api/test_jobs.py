@@ -44,7 +44,13 @@ def test_queued_then_succeeded_and_listed(settings: Settings, tiny_records: list
             "versions": {"exact": "v000001"},
             "num_docs": {"exact": 20},
         }
-        assert done[1]["result"] == {"collection": "docs", "seq": 2, "entries": 0, "documents": 0}
+        assert done[1]["result"] == {
+            "collection": "docs",
+            "seq": 2,
+            "entries": 0,
+            "documents": 0,
+            "applied_by_another_job": True,
+        }
         listed = client.get("/v1/jobs").json()
         assert listed["count"] == 2 and [job["id"] for job in listed["data"]] == [second["id"], first["id"]]
         assert client.get("/v1/jobs", params={"collection": "other"}).json()["count"] == 0

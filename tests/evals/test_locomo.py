@@ -129,6 +129,29 @@ def test_run_scores_every_method(data: Path, tmp_path: Path) -> None:
     assert "memory vs rag, F1 1-4 per question: mean difference +0.000, 0 better / 0 worse / 2 tied" in table
 
 
+def test_full_context_alone_builds_no_memory_and_shows_every_question_one_cut(
+    data: Path, tmp_path: Path
+) -> None:
+    llm = ScriptedLLM(answer)
+    result = locomo.run(
+        locomo.load_locomo(data),
+        llm,
+        MemoryConfig(encoder=EncoderConfig(model="fake:hash")),
+        questions=None,
+        seed=0,
+        token_budget=64,
+        rag_k=5,
+        consolidate=False,
+        work_dir=tmp_path / "work",
+        methods=["full"],
+    )
+    assert not (tmp_path / "work").exists() and result["builds"] == []  # no extraction call either:
+    assert all(call[0]["content"] == CONVERSATION_ANSWER_SYSTEM for call in llm.calls)
+    contexts = {call[-1]["content"].split("Question:")[0] for call in llm.calls}
+    assert len(llm.calls) == 4 and len(contexts) == 1  # one prefix for the prompt cache
+    assert result["summary"]["full"]["f1_c4"] == 0.5  # the scripted answerer knows the painting only
+
+
 def test_stratified_sample_takes_each_category_in_turn() -> None:
     pool = [locomo.Question(f"q{i}", "a", 1 + i % 3, ["D1:1"]) for i in range(12)]  # 4 per category
     sample = locomo.sample_questions(pool, random.Random(0), None, 2)

@@ -72,8 +72,10 @@ def flow(client: Any, docs: list[Doc], corpus: Path) -> None:
     rebuilt = client.post("/v1/collections/e2e/build").json()
     done = wait_job(client, rebuilt["id"])
     assert done["state"] == "succeeded" and done["type"] == "index.build"
-    # the job reports what it applied; an earlier job may have applied its entry already
-    assert done["result"].get("num_docs", {"exact": 19, "dense": 19}) == {"exact": 19, "dense": 19}
+    # the job reports what it applied, or that a job queued earlier applied its entry (every index
+    # job applies all the entries it finds, and the worker may still hold the ingestion's second job)
+    result = done["result"]
+    assert result.get("applied_by_another_job") or result["num_docs"] == {"exact": 19, "dense": 19}
     rebuilt_stats = client.get("/v1/collections/e2e").json()
     assert {k["version"] for k in rebuilt_stats["kinds"]} != after and rebuilt_stats["documents"] == 19
     for kind in ("exact", "dense"):

@@ -86,7 +86,14 @@ def test_a_rerun_or_late_job_finds_its_write_applied(layout: Layout, tiny_docs: 
     first = add_documents(**payload("j1", write(layout, "add", "j1", tiny_docs)))
     again = add_documents(**payload("j1", 1))  # a redelivery
     assert first["num_docs"] == {"exact": 20, "dense": 20}
-    assert again == {"collection": "c", "seq": 1, "entries": 0, "documents": 0}
+    assert "applied_by_another_job" not in first
+    assert again == {
+        "collection": "c",
+        "seq": 1,
+        "entries": 0,
+        "documents": 0,
+        "applied_by_another_job": True,
+    }
     assert current_version(layout.index_root("t", "c"), "exact") == "v000001"
 
 
@@ -102,7 +109,8 @@ def test_writes_apply_in_acceptance_order_whichever_job_runs_first(
     # The last job runs first (another worker, a redelivery): it applies everything before it too.
     assert add_documents(**payload("a2", later_add))["entries"] == 4
     # The build runs last, as a redelivered build would: it must not roll the later writes back.
-    assert build_collection(**payload("b", build))["entries"] == 0
+    late_build = build_collection(**payload("b", build))
+    assert late_build["entries"] == 0 and late_build["applied_by_another_job"]
     assert add_documents(**payload("a1", late_add))["entries"] == 0
     expected = {doc.id for doc in tiny_docs} - {"d01"}
     assert live_ids(layout, "exact") == live_ids(layout, "dense") == expected
