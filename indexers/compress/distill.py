@@ -2,8 +2,8 @@
 
 1. An LLM compresses a text keeping only words from the original, in order (`distill_label`).
 2. The kept words are aligned back to the original words (`align_kept`): word-level labels.
-3. A 2-label head is fitted on the frozen encoder's word-piece states, each piece labelled with its
-   word's label (`fit_head`).
+3. A keep / drop head (linear, or one hidden layer) is fitted on the frozen encoder's word-piece
+   states, each piece labelled with its word's label (`fit_head`).
 """
 
 from __future__ import annotations
@@ -117,11 +117,14 @@ def fit_head(
     samples: Sequence[LabeledText],
     *,
     epochs: int = 50,
+    hidden: int = 0,
+    lr: float = 1e-2,
     validation: float = 0.2,
     seed: int = 0,
 ) -> tuple[KeepHead, dict[str, Any]]:
-    """Fit a 2-label linear head on frozen word-piece states (class-balanced cross-entropy, AdamW,
-    full batch); hold out `validation` of the texts and report word-level scores on them."""
+    """Fit a keep / drop head on frozen word-piece states (class-balanced cross-entropy, AdamW, full
+    batch): linear, or with one ReLU layer of `hidden` units; hold out `validation` of the texts
+    and report word-level scores on them."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -139,22 +142,28 @@ def fit_head(
 
     _, x_train, y_train = pieces(train_ids)
     torch.manual_seed(seed)
-    layer = torch.nn.Linear(x_train.shape[1], 2)
+    dim = x_train.shape[1]
+    layers: list[torch.nn.Module] = [torch.nn.Linear(dim, hidden), torch.nn.ReLU()] if hidden else []
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(hidden or dim, 2))
     counts = np.bincount(y_train, minlength=2).astype(np.float32)
     weights = torch.tensor(counts.sum() / np.maximum(2 * counts, 1.0))
-    optimiser = torch.optim.AdamW(layer.parameters(), lr=1e-2, weight_decay=1e-3)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)
     inputs, targets = torch.from_numpy(x_train), torch.from_numpy(y_train)
     for _ in range(epochs):
         optimiser.zero_grad()
-        loss = torch.nn.functional.cross_entropy(layer(inputs), targets, weight=weights)
+        logits: torch.Tensor = model(inputs)
+        loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
         loss.backward()
         optimiser.step()
-    head = KeepHead(
-        layer.weight.detach().numpy().astype(np.float32),
-        layer.bias.detach().numpy().astype(np.float32),
-        reader.encoder.config.model,
-    )
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    arrays = [
+        (m.weight.detach().numpy().astype(np.float32), m.bias.detach().numpy().astype(np.float32))
+        for m in linear
+    ]
+    head = KeepHead(*arrays[-1], reader.encoder.config.model, tuple(arrays[:-1]))
     report: dict[str, Any] = {
+        "hidden": hidden,
+        "lr": lr,
         "train_texts": int(len(train_ids)),
         "validation_texts": int(len(val_ids)),
         "train_pieces": int(len(y_train)),

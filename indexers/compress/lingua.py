@@ -72,23 +72,41 @@ class LinguaConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class KeepHead:
-    """A 2-label linear classifier over token states: `weight` (2, dim), `bias` (2,); label 1 = keep."""
+    """A keep / drop classifier over token states: optional `hidden` layers (each a `(out, in)` weight
+    and `(out,)` bias, ReLU after each), then the output layer `weight` (2, in) and `bias` (2,);
+    label 1 = keep. With no hidden layer it is a linear head."""
 
     weight: np.ndarray
     bias: np.ndarray
     encoder_model: str
+    hidden: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+
+    @property
+    def input_dim(self) -> int:
+        """The state dimension the head reads."""
+        return int((self.hidden[0][0] if self.hidden else self.weight).shape[1])
 
     def keep_probability(self, states: np.ndarray) -> np.ndarray:
         """P(keep) per row of `states` (n, dim)."""
-        logits = states @ self.weight.T + self.bias
+        x = states
+        for weight, bias in self.hidden:
+            x = np.maximum(x @ weight.T + bias, 0.0)
+        logits = x @ self.weight.T + self.bias
         probability: np.ndarray = 1.0 / (1.0 + np.exp(logits[:, 0] - logits[:, 1]))
         return probability
 
     def save(self, path: Path) -> None:
         """Write the head as an `.npz` file (atomically)."""
+        import io
+
         from indexers.storage.versions import atomic_write
 
-        atomic_write(path, _npz_bytes(self.weight, self.bias, self.encoder_model))
+        arrays = {"weight": self.weight, "bias": self.bias, "encoder_model": np.asarray(self.encoder_model)}
+        for number, (weight, bias) in enumerate(self.hidden):
+            arrays |= {f"hidden_weight_{number}": weight, f"hidden_bias_{number}": bias}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        atomic_write(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> KeepHead:
@@ -104,24 +122,33 @@ class KeepHead:
             )
         try:
             with np.load(path) as data:
+                layers = sum(1 for key in data.files if key.startswith("hidden_weight_"))
                 head = cls(
                     data["weight"].astype(np.float32),
                     data["bias"].astype(np.float32),
                     str(data["encoder_model"]),
+                    tuple(
+                        (
+                            data[f"hidden_weight_{n}"].astype(np.float32),
+                            data[f"hidden_bias_{n}"].astype(np.float32),
+                        )
+                        for n in range(layers)
+                    ),
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise CorruptIndex(f"{path} is not a compression head: {exc}") from exc
-        if head.weight.ndim != 2 or head.weight.shape[0] != 2 or head.bias.shape != (2,):
-            raise CorruptIndex(f"{path}: head weight must be (2, dim) and bias (2,)")
+        widths = [w.shape[0] for w, _ in head.hidden]
+        inputs = [w.shape[1] for w, _ in head.hidden] + [head.weight.shape[1]]
+        shapes_ok = all(w.ndim == 2 and b.shape == (w.shape[0],) for w, b in head.hidden)
+        if (
+            head.weight.ndim != 2
+            or head.weight.shape[0] != 2
+            or head.bias.shape != (2,)
+            or not shapes_ok
+            or widths != inputs[1:]
+        ):
+            raise CorruptIndex(f"{path}: the head's layers do not chain to a (2, in) output layer")
         return head
-
-
-def _npz_bytes(weight: np.ndarray, bias: np.ndarray, encoder_model: str) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, weight=weight, bias=bias, encoder_model=np.asarray(encoder_model))
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +246,9 @@ class LinguaCompressor(Compressor):
             raise InvalidConfig(
                 f"the head was trained on encoder {self.head.encoder_model!r}, not {config.encoder.model!r}"
             )
-        if self.head.weight.shape[1] != self.reader.dim:
+        if self.head.input_dim != self.reader.dim:
             raise InvalidConfig(
-                f"head expects {self.head.weight.shape[1]}-d states, the encoder gives {self.reader.dim}"
+                f"head expects {self.head.input_dim}-d states, the encoder gives {self.reader.dim}"
             )
 
     def count_tokens(self, text: str) -> int:

@@ -114,7 +114,9 @@ def _fit(args: argparse.Namespace) -> int:
         return 2
     samples = [LabeledText(r["words"], r["keep"]) for r in records]
     reader = WordReader(EncoderConfig(model=args.encoder, batch_size=8))
-    head, report = fit_head(reader, samples, epochs=args.epochs, seed=args.seed)
+    head, report = fit_head(
+        reader, samples, epochs=args.epochs, hidden=args.hidden, lr=args.lr, seed=args.seed
+    )
     head.save(args.out)
     report.update(
         labels=str(args.labels),
@@ -151,11 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     label.add_argument("--concurrency", type=int, default=2, help="texts labelled at once (llama.cpp slots)")
     label.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: cores less one)")
     label.add_argument("--seed", type=int, default=0)
-    fit = commands.add_parser("fit", help="fit the 2-label head on the frozen encoder")
+    fit = commands.add_parser("fit", help="fit the keep / drop head on the frozen encoder")
     fit.add_argument("--labels", type=Path, required=True)
     fit.add_argument("--out", type=Path, required=True, help="head .npz (a .json report goes next to it)")
     fit.add_argument("--encoder", default="minilm")
     fit.add_argument("--epochs", type=int, default=50)
+    fit.add_argument(
+        "--hidden", type=int, default=0, help="units of one ReLU layer before the output (0: linear)"
+    )
+    fit.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate")
     fit.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -62,6 +62,23 @@ def test_training_learns_the_labels(trained: tuple[KeepHead, dict[str, float]]) 
     assert report["validation_word_accuracy"] > 0.9 and report["validation_keep_auc"] > 0.95
 
 
+def test_a_head_with_a_hidden_layer_learns_the_labels_and_round_trips(
+    reader: WordReader, tmp_path: Path
+) -> None:
+    head, report = fit_head(reader, [labelled(i) for i in range(24)], epochs=100, hidden=16, lr=3e-3)
+    assert [w.shape for w, _ in head.hidden] == [(16, 384)] and head.weight.shape == (2, 16)
+    assert head.input_dim == 384 and report["hidden"] == 16
+    assert report["validation_keep_auc"] > 0.95
+    head.save(tmp_path / "mlp.npz")
+    again = KeepHead.load(tmp_path / "mlp.npz")
+    states = np.random.default_rng(0).normal(size=(5, 384)).astype(np.float32)
+    assert np.allclose(again.keep_probability(states), head.keep_probability(states))
+    broken = KeepHead(head.weight[:, :8], head.bias, "minilm", head.hidden)  # 16 units into 8 inputs
+    broken.save(tmp_path / "broken.npz")
+    with pytest.raises(CorruptIndex, match="chain"):
+        KeepHead.load(tmp_path / "broken.npz")
+
+
 def test_compress_reaches_the_rate_with_whole_words(lingua: LinguaCompressor) -> None:
     text = "\n".join(sentence(i) for i in range(40, 46))
     result = lingua.compress(text, rate=1 / 3)
