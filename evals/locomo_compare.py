@@ -1,7 +1,10 @@
 """Per-question comparison of two LoCoMo result files (`python -m evals.locomo --out/--name`): for each
-method, F1 1-4 on the answerable questions both runs answered, and the paired sign-flip test.
+method, F1 1-4 on the answerable questions both runs answered, and the paired sign-flip test; with
+`--methods NEW BASELINE`, one method of the first file against another of the second.
 
     python -m evals.locomo_compare docs/results/locomo-c26-c30-fast.json docs/results/locomo-c26-c30.json
+    python -m evals.locomo_compare docs/results/locomo-full-0.5b.json \
+        docs/results/locomo-full-0.5b-context.json --methods memory full
 """
 
 from __future__ import annotations
@@ -23,15 +26,19 @@ def _f1(result: dict[str, Any], method: str) -> dict[str, float]:
     return {r["qid"]: r["f1"] for r in records if "f1" in r and r["category"] != 5}
 
 
-def compare(new: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per method present in both: questions in common, mean F1 of each run, the paired comparison."""
+def compare(
+    new: dict[str, Any], baseline: dict[str, Any], methods: tuple[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per method present in both (or the one pair `methods`, new's then baseline's, keyed
+    "new vs baseline"): questions in common, mean F1 of each run, the paired comparison."""
+    pairs = [methods] if methods else [(method, method) for method in new.get("records", {})]
     out = {}
-    for method in new.get("records", {}):
-        ours, theirs = _f1(new, method), _f1(baseline, method)
+    for mine, other in pairs:
+        ours, theirs = _f1(new, mine), _f1(baseline, other)
         common = sorted(ours.keys() & theirs.keys())
         if not common:
             continue
-        out[method] = {
+        out[mine if mine == other else f"{mine} vs {other}"] = {
             "questions": len(common),
             "f1_new": statistics.mean(ours[q] for q in common),
             "f1_baseline": statistics.mean(theirs[q] for q in common),
@@ -47,10 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("new", type=Path, help="result JSON of the run to judge")
     parser.add_argument("baseline", type=Path, help="result JSON of the run it is compared with")
+    parser.add_argument(
+        "--methods", nargs=2, metavar=("NEW", "BASELINE"), help="compare these two methods only"
+    )
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
-    rows = compare(json.loads(args.new.read_text()), json.loads(args.baseline.read_text()))
+    pair = tuple(args.methods) if args.methods else None
+    rows = compare(json.loads(args.new.read_text()), json.loads(args.baseline.read_text()), pair)
     print("| method | questions | F1 1-4 new | F1 1-4 baseline | mean diff | better / worse / tied | p |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for method, c in rows.items():

@@ -28,3 +28,16 @@ def test_compare_pairs_the_questions_both_runs_answered(
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert main([str(tmp_path / "new.json"), str(tmp_path / "old.json")]) == 0
     assert "| memory | 2 | 0.750 | 0.500 | +0.250 | 1 / 0 / 1 |" in capsys.readouterr().out
+
+
+def test_compare_pairs_one_method_with_another(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = result({"a": 1.0, "b": 0.5})
+    full = {
+        "records": {"full": [{"qid": "a", "category": 1, "f1": 0.0}, {"qid": "b", "category": 2, "f1": 0.5}]}
+    }
+    rows = compare(new, full, ("memory", "full"))
+    assert list(rows) == ["memory vs full"] and rows["memory vs full"]["wins"] == 1
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    assert main([str(tmp_path / "new.json"), str(tmp_path / "full.json"), "--methods", "memory", "full"]) == 0
+    assert "| memory vs full | 2 | 0.750 | 0.250 | +0.500 | 1 / 0 / 1 |" in capsys.readouterr().out
