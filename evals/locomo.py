@@ -538,6 +538,9 @@ def _parser() -> argparse.ArgumentParser:
         "--base-url)",
     )
     p.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: cores less one)")
+    p.add_argument(
+        "--llm-parallel", type=int, default=2, help="llamacpp: parallel slots (calls decoded together)"
+    )
     p.add_argument("--context-window", type=int, default=4096, help="LLM window (caps full-context prompts)")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
@@ -576,7 +579,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_MAY_DIFFER_ON_RESUME = {"resume", "store_dir", "llm_threads", "peak_rss_mb", "complete", "created_at"}
+_MAY_DIFFER_ON_RESUME = {
+    "resume",
+    "store_dir",
+    "llm_threads",
+    "llm_parallel",
+    "peak_rss_mb",
+    "complete",
+    "created_at",
+}
 
 
 def _earlier_result(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -625,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
                 "context_window": args.context_window,
                 "timeout_s": args.timeout,
                 "threads": args.llm_threads,
+                "parallel": args.llm_parallel,
             }
         )
         fields: dict[str, Any] = {
