@@ -1,9 +1,15 @@
-"""Data distillation for the keep / drop classifier (LLMLingua-2 recipe, our own code).
+"""Data distillation for the keep / drop classifier (our own code), with word labels from an LLM in
+one of two ways:
 
-1. An LLM compresses a text keeping only words from the original, in order (`distill_label`).
-2. The kept words are aligned back to the original words (`align_kept`): word-level labels.
-3. A keep / drop head (linear, or one hidden layer) is fitted on the frozen encoder's word-piece
-   states, each piece labelled with its word's label (`fit_head`).
+- extractive (LLMLingua-2's recipe): the LLM compresses a text keeping only words from the
+  original, in order (`distill_label`), and the kept words are aligned back to the original words
+  (`align_kept`);
+- surprisal (LLMLingua's self-information): the LLM reads the text once, and the words it finds
+  least predictable from the text before them are kept (`surprisal_labels`).
+
+Then:
+A keep / drop head (linear, or one hidden layer) is fitted on the frozen encoder's word-piece
+states, each piece labelled with its word's label (`fit_head`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,18 @@ import numpy as np
 
 from indexers.compress.lingua import KeepHead, WordReader, word_probability
 from indexers.compress.words import normalise, split_words
+from indexers.models.causal_lm import CausalLM
 from indexers.models.llm import LLM, ChatMessage
 
-__all__ = ["LabeledText", "align_kept", "compression_prompt", "distill_label", "fit_head"]
+__all__ = [
+    "LabeledText",
+    "align_kept",
+    "compression_prompt",
+    "distill_label",
+    "fit_head",
+    "surprisal_labels",
+    "word_surprisal",
+]
 
 SYSTEM = (
     "You compress text for another model. Delete unimportant words everywhere in the text: articles, "
@@ -99,6 +114,52 @@ def distill_label(
     if matched < min_matched or not keep_range[0] <= kept <= keep_range[1] or _one_run(keep):
         return None
     return LabeledText(words, keep)
+
+
+def word_surprisal(lm: CausalLM, texts: Sequence[str]) -> list[tuple[list[str], np.ndarray]]:
+    """Each text's words and, per word, the LM's surprisal of its tokens (the sum of their negative
+    log-probabilities given the text before them, in nats); the texts are read as one padded batch,
+    each after the LM's end-of-text token so that its first word has a context too. Tokens past the
+    LM's window are not read (their words get 0)."""
+    import torch
+
+    tokenizer = lm.tokenizer
+    start = tokenizer.eos_token_id
+    rows, spans, owners = [], [], []
+    for text in texts:
+        words, _ = split_words(text)
+        joined = " ".join(words)
+        encoded = tokenizer(joined, add_special_tokens=False, return_offsets_mapping=True)
+        read = lm.context_window - 1
+        ends = np.cumsum([len(w) + 1 for w in words]) - 1  # end offset of each word in `joined`
+        offsets = encoded["offset_mapping"][:read]
+        first = [a + len(joined[a:b]) - len(joined[a:b].lstrip()) for a, b in offsets]
+        owners.append(np.searchsorted(ends, first, side="right").clip(0, max(len(words) - 1, 0)))
+        rows.append([start, *encoded["input_ids"][:read]])
+        spans.append(words)
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), start, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    with torch.inference_mode():
+        logits = lm.model(input_ids=ids, attention_mask=mask).logits.float()
+    surprise = -torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0].numpy()
+    out = []
+    for i, (words, owner) in enumerate(zip(spans, owners, strict=True)):
+        per_word = np.bincount(owner, weights=surprise[i, : len(owner)], minlength=len(words))
+        out.append((words, per_word))
+    return out
+
+
+def surprisal_labels(words: Sequence[str], surprisal: np.ndarray, keep: float = 0.5) -> LabeledText:
+    """Keep the `keep` fraction of words the LM found most surprising (ties: the earlier word)."""
+    count = max(1, round(keep * len(words))) if len(words) else 0
+    order = np.lexsort((np.arange(len(words)), -surprisal))
+    kept = np.zeros(len(words), dtype=bool)
+    kept[order[:count]] = True
+    return LabeledText(list(words), kept.tolist())
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -4,9 +4,11 @@
         --out labels.jsonl --limit 200 --max-words 120 --llm qwen2.5-0.5b
     python -m indexers.compress.train fit --labels labels.jsonl --out indexers/compress/heads/minilm-keep.npz
 
-`label` appends one JSON line per text (marked `rejected` when the reply was unusable) and resumes
-where an earlier run stopped. `fit` writes the head and, next to it, a `.json` record of the data,
-the LLM and the held-out scores.
+`label` appends one JSON line per text and resumes where an earlier run stopped. `--method
+surprisal` (the default) keeps the words the LLM (through transformers) finds least predictable;
+`--method extractive` asks the LLM to compress each text and marks a text `rejected` when the reply
+is unusable. `fit` writes the head and, next to it, a `.json` record of the data, the LLM and the
+held-out scores.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -25,12 +27,19 @@ import numpy as np
 from pydantic import ValidationError
 
 from indexers.base import Doc
-from indexers.compress.distill import LabeledText, distill_label, fit_head
+from indexers.compress.distill import (
+    LabeledText,
+    distill_label,
+    fit_head,
+    surprisal_labels,
+    word_surprisal,
+)
 from indexers.compress.lingua import WordReader
 from indexers.compress.words import split_words
 from indexers.configs import EncoderConfig
 from indexers.corpus import iter_json_lines, read_corpus
 from indexers.errors import InvalidInput
+from indexers.models.causal_lm import load_causal_lm
 from indexers.models.llm import LLMConfig, load_llm
 from indexers.storage.versions import atomic_write
 
@@ -38,6 +47,7 @@ __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
 PROG = "python -m indexers.compress.train"
+SURPRISAL_BATCH = 8  # texts read by the LM at once
 
 
 def _drawn(corpora: Sequence[Path], limit: int, seed: int) -> list[Doc]:
@@ -53,6 +63,12 @@ def _label(args: argparse.Namespace) -> int:
     try:
         if args.limit < 1 or args.max_words < 1:
             raise InvalidInput("--limit and --max-words must be at least 1")
+        if not 0 < args.keep < 1:
+            raise InvalidInput("--keep must be between 0 and 1")
+        if args.method == "surprisal" and args.base_url:
+            raise InvalidInput(
+                "--method surprisal reads the LLM's probabilities in this process; drop --base-url"
+            )
         config = LLMConfig.model_validate(
             {
                 "backend": "openai" if args.base_url else None,  # None: llamacpp for GGUF models
@@ -72,20 +88,14 @@ def _label(args: argparse.Namespace) -> int:
     except (OSError, InvalidInput, ValidationError) as exc:
         print(f"{PROG} label: error: {exc}", file=sys.stderr)
         return 2
-    llm = load_llm(config)
     todo = [doc for doc in drawn if doc.id not in done]
     texts = [" ".join(split_words(doc.text)[0][: args.max_words]) for doc in todo]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     kept = skipped = 0
     started = time.perf_counter()
-    with (
-        open(args.out, "a", encoding="utf-8") as out,
-        ThreadPoolExecutor(args.concurrency, thread_name_prefix="label") as pool,
-    ):
-        for number, (doc, sample) in enumerate(
-            zip(todo, pool.map(partial(distill_label, llm), texts), strict=True), 1
-        ):
-            record: dict[str, object] = {"id": doc.id, "llm": args.llm}
+    with open(args.out, "a", encoding="utf-8") as out:
+        for number, (doc, sample) in enumerate(zip(todo, _samples(args, config, texts), strict=True), 1):
+            record: dict[str, object] = {"id": doc.id, "llm": args.llm, "method": args.method}
             if sample is None:  # recorded, so a resumed run does not ask again
                 skipped += 1
                 record["rejected"] = True
@@ -100,6 +110,19 @@ def _label(args: argparse.Namespace) -> int:
                 flush=True,
             )
     return 0
+
+
+def _samples(args: argparse.Namespace, config: LLMConfig, texts: list[str]) -> Iterator[LabeledText | None]:
+    """Labels per text, in order, as they are made."""
+    if args.method == "surprisal":
+        lm = load_causal_lm(args.llm, config.resolved_cache_dir())
+        for start in range(0, len(texts), SURPRISAL_BATCH):
+            for words, surprisal in word_surprisal(lm, texts[start : start + SURPRISAL_BATCH]):
+                yield surprisal_labels(words, surprisal, args.keep) if words else None
+        return
+    llm = load_llm(config)
+    with ThreadPoolExecutor(args.concurrency, thread_name_prefix="label") as pool:
+        yield from pool.map(partial(distill_label, llm), texts)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -146,11 +169,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     label.add_argument("--out", type=Path, required=True, help="labels JSONL (appended, resumable)")
     label.add_argument("--limit", type=int, default=200, help="documents drawn from each corpus (seeded)")
     label.add_argument("--max-words", type=int, default=120, help="words per document kept for labelling")
+    label.add_argument(
+        "--method",
+        choices=["surprisal", "extractive"],
+        default="surprisal",
+        help="keep the least predictable words (LLMLingua), or ask the LLM to compress (LLMLingua-2)",
+    )
+    label.add_argument("--keep", type=float, default=0.5, help="surprisal: fraction of words kept")
     label.add_argument("--llm", default="qwen2.5-0.5b", help="local model alias, .gguf, folder or hub name")
-    label.add_argument("--base-url", help="an OpenAI-compatible endpoint serving --llm instead")
+    label.add_argument("--base-url", help="extractive: an OpenAI-compatible endpoint serving --llm instead")
     label.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call")
     label.add_argument("--context-window", type=int, default=2048)
-    label.add_argument("--concurrency", type=int, default=2, help="texts labelled at once (llama.cpp slots)")
+    label.add_argument(
+        "--concurrency", type=int, default=2, help="extractive: texts labelled at once (llama.cpp slots)"
+    )
     label.add_argument("--llm-threads", type=int, help="llamacpp: CPU threads (default: cores less one)")
     label.add_argument("--seed", type=int, default=0)
     fit = commands.add_parser("fit", help="fit the keep / drop head on the frozen encoder")
