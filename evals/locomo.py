@@ -504,7 +504,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{o.get('llm', 0)} / {o.get('raw', 0)} / {o.get('abstract', 0)}",
             ]
         )
-    lines += ["", markdown_table(_BUILD_COLUMNS, builds)]
+    if builds:  # a run without the memory method builds none
+        lines += ["", markdown_table(_BUILD_COLUMNS, builds)]
     return "\n".join(lines)
 
 

@@ -150,6 +150,7 @@ def test_full_context_alone_builds_no_memory_and_shows_every_question_one_cut(
     contexts = {call[-1]["content"].split("Question:")[0] for call in llm.calls}
     assert len(llm.calls) == 4 and len(contexts) == 1  # one prefix for the prompt cache
     assert result["summary"]["full"]["f1_c4"] == 0.5  # the scripted answerer knows the painting only
+    assert "memory build s" not in locomo.markdown(result)
 
 
 def test_stratified_sample_takes_each_category_in_turn() -> None:
