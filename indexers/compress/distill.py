@@ -31,6 +31,7 @@ __all__ = [
     "compression_prompt",
     "distill_label",
     "fit_head",
+    "held_out_split",
     "surprisal_labels",
     "word_surprisal",
 ]
@@ -173,6 +174,13 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def held_out_split(count: int, validation: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`fit_head`'s split of `count` texts: (training positions, held-out positions)."""
+    order = np.random.default_rng(seed).permutation(count)
+    held = max(1, int(count * validation)) if count > 1 else 0
+    return order[held:], order[:held]
+
+
 def fit_head(
     reader: WordReader,
     samples: Sequence[LabeledText],
@@ -188,10 +196,7 @@ def fit_head(
     and report word-level scores on them."""
     import torch
 
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(samples))
-    held = max(1, int(len(samples) * validation)) if len(samples) > 1 else 0
-    train_ids, val_ids = order[held:], order[:held]
+    train_ids, val_ids = held_out_split(len(samples), validation, seed)
 
     def pieces(ids: np.ndarray) -> tuple[list[Any], np.ndarray, np.ndarray]:
         reads = reader.read_many([samples[i].words for i in ids])

@@ -31,6 +31,7 @@ from indexers.compress.distill import (
     LabeledText,
     distill_label,
     fit_head,
+    held_out_split,
     surprisal_labels,
     word_surprisal,
 )
@@ -135,11 +136,12 @@ def _fit(args: argparse.Namespace) -> int:
     if not records:
         print(f"no labelled texts in {args.labels}", file=sys.stderr)
         return 2
+    if args.inner_seed is not None:  # choosing settings: the held-out texts stay unseen
+        records = [records[int(i)] for i in held_out_split(len(records), seed=args.seed)[0]]
     samples = [LabeledText(r["words"], r["keep"]) for r in records]
     reader = WordReader(EncoderConfig(model=args.encoder, batch_size=8))
-    head, report = fit_head(
-        reader, samples, epochs=args.epochs, hidden=args.hidden, lr=args.lr, seed=args.seed
-    )
+    seed = args.seed if args.inner_seed is None else args.inner_seed
+    head, report = fit_head(reader, samples, epochs=args.epochs, hidden=args.hidden, lr=args.lr, seed=seed)
     head.save(args.out)
     report.update(
         labels=str(args.labels),
@@ -149,6 +151,7 @@ def _fit(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         epochs=args.epochs,
         seed=args.seed,
+        inner_seed=args.inner_seed,
     )
     atomic_write(args.out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "documents"}, indent=2))
@@ -194,7 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--hidden", type=int, default=0, help="units of one ReLU layer before the output (0: linear)"
     )
     fit.add_argument("--lr", type=float, default=1e-2, help="AdamW learning rate")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="the split of held-out texts")
+    fit.add_argument(
+        "--inner-seed",
+        type=int,
+        help="to choose settings: fit on the training texts of the --seed split only, holding out "
+        "some of them (drawn with this seed) to score on",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return _label(args) if args.command == "label" else _fit(args)

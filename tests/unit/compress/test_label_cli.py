@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from indexers.compress import train
-from indexers.compress.distill import surprisal_labels, word_surprisal
+from indexers.compress.distill import held_out_split, surprisal_labels, word_surprisal
 from indexers.models.causal_lm import load_causal_lm
 from indexers.models.llm import ChatMessage
 from tests.scripted_llm import ScriptedLLM
@@ -64,6 +64,23 @@ def test_fit_leaves_rejected_texts_out(tmp_path: Path) -> None:
     assert train.main(["fit", "--labels", str(labels), "--out", str(head), "--epochs", "2"]) == 0
     report = json.loads(head.with_suffix(".json").read_text())
     assert report["texts"] == 3 and report["documents"] == ["t0", "t1", "t2"]
+
+
+def test_fit_with_an_inner_seed_never_sees_the_held_out_texts(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    words = "insulin reduced blood glucose in the trial".split()
+    keep = [w not in ("in", "the") for w in words]
+    labels.write_text(
+        "".join(
+            json.dumps({"id": f"t{i}", "llm": "x", "words": words, "keep": keep}) + "\n" for i in range(10)
+        )
+    )
+    held = {f"t{i}" for i in held_out_split(10)[1]}
+    head = tmp_path / "head.npz"
+    argv = ["fit", "--labels", str(labels), "--out", str(head), "--epochs", "2", "--inner-seed", "1"]
+    assert train.main(argv) == 0
+    report = json.loads(head.with_suffix(".json").read_text())
+    assert report["texts"] == 8 and not held & set(report["documents"]) and report["inner_seed"] == 1
 
 
 @pytest.mark.parametrize(
