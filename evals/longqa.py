@@ -41,7 +41,7 @@ from evals.report import cell, markdown_table, write_report
 from indexers.cli_args import parse_args
 from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
-from indexers.compress.lingua import load_lingua
+from indexers.compress.lingua import LinguaConfig, load_lingua
 from indexers.compress.prompt import prepare_answer
 from indexers.models.llm import LLM, LLMConfig, load_llm
 
@@ -237,9 +237,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{setup['seed']}, from {setup['conversations']} conversations), each with a window of about "
         f"{setup['context_tokens']} LLM tokens of its conversation around the first evidence turn, "
         "one passage per session opened by its date. "
-        f"LLM: `{setup['llm']}` (local, greedy, 24 answer tokens). Compressor: MiniLM + packaged "
-        "keep/drop head; `+q`: question-aware (segments ranked by MiniLM cosine to the question get "
-        f"the budget). Machine: {setup['machine']}.",
+        f"LLM: `{setup['llm']}` (local, greedy, 24 answer tokens). Compressor: MiniLM + "
+        f"{setup.get('head', 'packaged')} keep/drop head; `+q`: question-aware (segments ranked by "
+        f"MiniLM cosine to the question get the budget). Machine: {setup['machine']}.",
         "",
         markdown_table(
             [
@@ -307,7 +307,7 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
     order = np.random.default_rng(args.seed).permutation(len(items))[: args.questions]
     sample = [items[i] for i in order]
     llm = llm or load_llm(LLMConfig(model=args.llm, context_window=args.llm_window, timeout_s=args.timeout))
-    lingua = load_lingua()
+    lingua = load_lingua(LinguaConfig(head=args.head) if args.head else None)
     crag = CragCompressor(lingua)
     by_kind: dict[str | None, Compressor | None] = {None: None, "lingua": lingua, "crag": crag}
     methods = {name: METHODS[name] for name in args.methods}
@@ -323,6 +323,7 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
             "conversations": len({item.sample for item in sample}),
             "context_tokens": args.context_tokens,
             "llm": args.llm,
+            "head": str(args.head) if args.head else "packaged",
             "machine": args.machine,
         }
     }
@@ -377,6 +378,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--passages", type=int, nargs="+", default=[5, 20, 50], help="CRAG growth sizes")
     parser.add_argument("--growth-questions", type=int, default=6, help="questions for CRAG growth (0: skip)")
+    parser.add_argument("--head", type=Path, help="keep / drop head for lingua (default: the packaged one)")
     parser.add_argument("--machine", default="shared 2-core CPU, contended", help="stated in the results")
     parser.add_argument("--out", type=Path, default=Path("docs/results/longqa"), help="writes .md and .json")
     return parser
