@@ -219,7 +219,7 @@ def fit_head(
         optimiser.zero_grad()
         logits: torch.Tensor = model(inputs)
         loss = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
     linear = [m for m in model if isinstance(m, torch.nn.Linear)]
     arrays = [
