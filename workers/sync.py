@@ -134,11 +134,13 @@ def sync_collection(
     check: Callable[[], None],
     cache_bytes: int = 0,
     merge_segments: int = 0,
+    job_seq: int | None = None,
 ) -> dict[str, Any]:
     """Apply the pending log entries to every kind and commit them together (call with the
     collection's write lock held). Returns the applied sequence number, the entries applied, the
-    documents indexed per kind, each kind's live version and document count, and (`merged`) the
-    kinds merged after the commit, if any.
+    documents indexed per kind, each kind's live version and document count, (`merged`) the
+    kinds merged after the commit, if any, and `applied_by_another_job` when the indexes held
+    `job_seq` before this run (an earlier job applies every entry it finds, later writes included).
 
     Args:
         spec: the collection.
@@ -152,11 +154,13 @@ def sync_collection(
             model (`indexers.models.encoding_cache`); 0 encodes per kind.
         merge_segments: after the commit, merge the token kinds left with more segments than
             this (`merge_collection`); 0 never merges.
+        job_seq: the write of the job running this, if any.
     """
     manifest = live_manifest(root, spec.kinds)
+    earlier = {"applied_by_another_job": True} if job_seq is not None and job_seq <= manifest.seq else {}
     pending = fold(log, manifest.seq, cancelled)
     if pending is None:
-        return {"seq": manifest.seq, "entries": 0, "documents": 0}
+        return {"seq": manifest.seq, "entries": 0, "documents": 0, **earlier}
     total = pending.size * len(spec.configs)
     versions: dict[str, str] = {}
     num_docs: dict[str, int] = {}
@@ -186,6 +190,7 @@ def sync_collection(
         "documents": pending.size,
         "versions": versions,
         "num_docs": num_docs,
+        **earlier,
     }
     if merge_segments:
         merged = merge_collection(spec, root, keep=keep, max_segments=merge_segments)["merged"]

@@ -30,7 +30,6 @@ from celery.exceptions import Ignore
 from indexers.errors import IndexNotFound
 from indexers.memory import AgentMemory
 from indexers.models.llm import load_llm
-from indexers.storage.versions import read_manifest
 from service.core.queue import JobQueue, new_job_id
 from service.jobs import (
     TASK_ADD,
@@ -173,16 +172,11 @@ def run_job(task: Task, job: JobPayload, apply: Apply) -> dict[str, Any]:
 
 
 def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
-    """Apply the log; the result says so when an earlier job (which applies every entry it finds,
-    later writes included) had already applied this job's write."""
     settings = get_settings()
     layout = Layout(settings.data_dir)
-    root = layout.index_root(spec.tenant, spec.name)
-    manifest = read_manifest(root)
-    earlier = isinstance(run.job, IndexJob) and manifest is not None and run.job.seq <= manifest.seq
-    result = sync_collection(
+    return sync_collection(
         spec,
-        root,
+        layout.index_root(spec.tenant, spec.name),
         layout.write_log(spec.tenant, spec.name),
         keep=settings.keep_versions,
         cancelled=lambda job_id: layout.cancel_requested(spec.tenant, job_id),
@@ -190,8 +184,8 @@ def _sync(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
         check=run.check_cancelled,
         cache_bytes=settings.encoding_cache_mb * 2**20,
         merge_segments=settings.merge_segments,
+        job_seq=run.job.seq if isinstance(run.job, IndexJob) else None,
     )
-    return result | {"applied_by_another_job": True} if earlier else result
 
 
 def _merge(spec: CollectionSpec, run: JobRun) -> dict[str, Any]:
