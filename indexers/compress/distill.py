@@ -126,12 +126,12 @@ def word_surprisal(lm: CausalLM, texts: Sequence[str]) -> list[tuple[list[str], 
 
     tokenizer = lm.tokenizer
     start = tokenizer.eos_token_id
+    read = lm.context_window - 1  # tokens after the start token
     rows, spans, owners = [], [], []
     for text in texts:
         words, _ = split_words(text)
         joined = " ".join(words)
         encoded = tokenizer(joined, add_special_tokens=False, return_offsets_mapping=True)
-        read = lm.context_window - 1
         ends = np.cumsum([len(w) + 1 for w in words]) - 1  # end offset of each word in `joined`
         offsets = encoded["offset_mapping"][:read]
         first = [a + len(joined[a:b]) - len(joined[a:b].lstrip()) for a, b in offsets]
