@@ -1,11 +1,13 @@
 """Two in-process LLM runtimes side by side: llama.cpp (`llamacpp`) and transformers (`local`).
 
     python -m benchmarks.llm_runtime [--models qwen2.5-0.5b [qwen2.5-1.5b | a .gguf path ...]] \
-        [--backends local llamacpp] [--threads 2] [--repeats 3] [--prompt-tokens 350] \
-        [--max-tokens 128] [--results-dir docs/results] [--name llm-runtime]
+        [--backends local llamacpp] [--requantize iq4_nl off] [--threads 2] [--repeats 3] \
+        [--prompt-tokens 350] [--max-tokens 128] [--results-dir docs/results] [--name llm-runtime]
 
-For each model and backend, in one process and one after the other: the load time (for `local` the
-first load of a packaged model also de-quantises it into the cache folder; the row says so), then one
+For each model and backend (llama.cpp once per `--requantize` setting: the weights re-quantised for
+its fastest CPU kernels, or the file as it is), in one process and one after the other: the load time
+(the first load of a packaged model also de-quantises it for `local`, or re-quantises it for `iq4_nl`,
+into the cache folder; the row says so), then one
 untimed warm-up call, then `--repeats` rounds of two greedy calls with a prompt of about
 `--prompt-tokens` tokens: one with a 1-token reply (its time is the prompt evaluation) and one with a
 `--max-tokens` reply (the total). Prompt tokens/s = prompt tokens / first call's time; generated
@@ -87,15 +89,18 @@ def measure(config: LLMConfig, repeats: int, prompt_tokens: int, max_tokens: int
     load_before = _load_average()
     rss_before = _rss_mb()
     folder = Path(config.model).stem if config.model.endswith(".gguf") else config.model
+    cache = config.resolved_cache_dir()
+    requantized = set(cache.glob("*.iq4_nl.gguf"))
     converted = (
         config.backend == "local"
         and is_gguf_model(config.model)
-        and not (config.resolved_cache_dir() / folder / "config.json").exists()
+        and not (cache / folder / "config.json").exists()
     )
     started = time.perf_counter()
     llm: LLM = LocalLLM(config) if config.backend == "local" else LlamaCppLLM(config)
     llm.count_tokens("load")  # loads the model
     load_s = time.perf_counter() - started
+    converted = converted or set(cache.glob("*.iq4_nl.gguf")) != requantized
     notes = _notes(llm, prompt_tokens - 40)
     llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=2)  # one-off allocations, untimed
     rounds: list[dict[str, Any]] = []
@@ -117,6 +122,7 @@ def measure(config: LLMConfig, repeats: int, prompt_tokens: int, max_tokens: int
     row = {
         "model": config.model,
         "backend": config.backend,
+        "weights": "fp32" if config.backend == "local" else config.requantize,
         "threads": config.threads,
         "load_s": load_s,
         "converted_on_load": converted,
@@ -141,6 +147,7 @@ def markdown(result: dict[str, Any]) -> str:
         [
             r["model"],
             r["backend"],
+            r.get("weights", ""),
             cell(r["load_s"], ".1f") + (" (converted)" if r["converted_on_load"] else ""),
             cell(r["prompt_tokens"], ".0f"),
             cell(r["prompt_tok_s"], ".0f"),
@@ -155,6 +162,7 @@ def markdown(result: dict[str, Any]) -> str:
     header = [
         "model",
         "backend",
+        "weights",
         "load s",
         "prompt tokens",
         "prompt tok/s",
@@ -164,13 +172,20 @@ def markdown(result: dict[str, Any]) -> str:
         "RSS growth MB",
         "load avg before / after",
     ]
-    return report.markdown_table(header, rows, text_columns=2)
+    return report.markdown_table(header, rows, text_columns=3)
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.llm_runtime", description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["qwen2.5-0.5b"], help="packaged aliases or .gguf paths")
     p.add_argument("--backends", nargs="+", choices=["local", "llamacpp"], default=["local", "llamacpp"])
+    p.add_argument(
+        "--requantize",
+        nargs="+",
+        choices=["iq4_nl", "off"],
+        default=["iq4_nl"],
+        help="llamacpp: one row per setting (iq4_nl: re-quantised for its fastest CPU kernels; off: as is)",
+    )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for both runtimes")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds per row (medians reported)")
     p.add_argument("--prompt-tokens", type=int, default=350, help="about this many prompt tokens")
@@ -207,7 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": [],
     }
     for model in args.models:
-        for backend in args.backends:
+        runs = [
+            (backend, weights)
+            for backend in args.backends
+            for weights in (args.requantize if backend == "llamacpp" else ["off"])
+        ]
+        for backend, weights in runs:
             config = LLMConfig(
                 backend=backend,
                 model=model,
@@ -217,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parallel=1,
                 device="cpu",
                 cache_dir=args.cache_dir or default_cache_dir(),
+                requantize=weights,
             )
             try:
                 row = measure(config, args.repeats, args.prompt_tokens, args.max_tokens)
@@ -225,8 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             result["rows"].append(row)
             print(
-                f"{model} {backend}: load {row['load_s']:.1f} s, prompt {row['prompt_tok_s']:.0f} tok/s, "
-                f"gen {row['gen_tok_s']:.1f} tok/s, total {row['total_s']:.2f} s",
+                f"{model} {backend} {row['weights']}: load {row['load_s']:.1f} s, "
+                f"prompt {row['prompt_tok_s']:.0f} tok/s, gen {row['gen_tok_s']:.1f} tok/s, "
+                f"total {row['total_s']:.2f} s",
                 file=sys.stderr,
             )
     result["setup"]["load_average_end"] = _load_average()

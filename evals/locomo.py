@@ -542,6 +542,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--llm-parallel", type=int, default=2, help="llamacpp: parallel slots (calls decoded together)"
     )
+    p.add_argument(
+        "--llm-requantize",
+        choices=["iq4_nl", "off"],
+        default="iq4_nl",
+        help="llamacpp: re-quantise the GGUF weights for its fastest CPU kernels (iq4_nl) or use them as is",
+    )
     p.add_argument("--context-window", type=int, default=4096, help="LLM window (caps full-context prompts)")
     p.add_argument("--timeout", type=float, default=120.0, help="bound on one LLM call, seconds")
     p.add_argument("--token-budget", type=int, default=256, help="context tokens for memory and rag")
@@ -589,6 +595,8 @@ _MAY_DIFFER_ON_RESUME = {
     "complete",
     "created_at",
 }
+# Settings added after some results were written: an earlier result without one ran with this value.
+_EARLIER_DEFAULTS = {"llm_requantize": "off"}
 
 
 def _earlier_result(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -606,6 +614,7 @@ def _earlier_result(args: argparse.Namespace) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DatasetError(f"--resume: cannot read the earlier result {path}: {exc}") from exc
     now = {k: str(v) for k, v in vars(args).items()}
+    setup = {**_EARLIER_DEFAULTS, **setup}
     differ = sorted(
         k for k in (setup.keys() | now.keys()) - _MAY_DIFFER_ON_RESUME if setup.get(k) != now.get(k)
     )
@@ -638,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
                 "timeout_s": args.timeout,
                 "threads": args.llm_threads,
                 "parallel": args.llm_parallel,
+                "requantize": args.llm_requantize,
             }
         )
         fields: dict[str, Any] = {

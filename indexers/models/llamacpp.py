@@ -1,8 +1,9 @@
 """The llama.cpp LLM backend: a GGUF model run in this process by llama.cpp's own server engine, through
 the `xllamacpp` binding (a prebuilt CPU wheel, nothing to compile).
 
-The quantised weights are used as they are (no de-quantisation), with the chat template stored in the
-GGUF file. `parallel` slots decode concurrent calls together (continuous batching), each slot with the
+The quantised weights are used without de-quantisation, by default re-quantised once for llama.cpp's
+fastest CPU kernels (`requantize`, see `indexers.models.requantize`), with the chat template stored in
+the GGUF file. `parallel` slots decode concurrent calls together (continuous batching), each slot with the
 whole context window; `threads` caps the CPU threads. JSON mode constrains decoding with llama.cpp's JSON
 grammar, so a reply that is not cut short by `max_tokens` parses. Token counts are the model's own
 tokenizer's.
@@ -38,7 +39,7 @@ from typing import Any
 
 from indexers.errors import InvalidConfig, InvalidInput, LLMError, LLMUnavailable
 from indexers.import_lock import IMPORT_LOCK
-from indexers.models.causal_lm import resolve_gguf_file
+from indexers.models.causal_lm import PACKAGED_LMS, resolve_gguf_file
 from indexers.models.llm import (
     LLM,
     ChatMessage,
@@ -47,6 +48,7 @@ from indexers.models.llm import (
     check_messages,
     with_json_instruction,
 )
+from indexers.models.requantize import requantized_gguf
 from indexers.parallel import available_cores
 
 __all__ = ["LlamaCppLLM"]
@@ -115,7 +117,11 @@ class LlamaCppLLM(LLM):
             return self._loaded
 
     def _start(self) -> _Engine:
-        path = resolve_gguf_file(self.config.model, self.config.resolved_cache_dir())
+        cache_dir = self.config.resolved_cache_dir()
+        path = resolve_gguf_file(self.config.model, cache_dir)
+        if self.config.requantize == "iq4_nl":
+            packaged = self.config.model if self.config.model in PACKAGED_LMS else None
+            path = requantized_gguf(path, cache_dir, packaged)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # effective only before OpenMP loads
         with IMPORT_LOCK:
             import xllamacpp

@@ -108,6 +108,11 @@ class LLMConfig(BaseModel):
     parallel: int = Field(
         2, ge=1, le=64, description="llamacpp: calls decoded together, each with the whole context window"
     )
+    requantize: Literal["iq4_nl", "off"] = Field(
+        "iq4_nl",
+        description="llamacpp: iq4_nl re-quantises the GGUF file's block matrices once into cache_dir for "
+        "llama.cpp's fastest CPU kernels (IQ4_NL, precise ones Q8_0); off: the file as it is",
+    )
 
     @model_validator(mode="before")
     @classmethod

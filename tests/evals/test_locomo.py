@@ -347,4 +347,5 @@ def test_resuming_a_run_made_with_other_settings_is_a_cli_error(
     assert code == 2
     err = capsys.readouterr().err
     assert "other settings" in err and "token_budget" in err
+    assert "llm_requantize" in err  # a result from before the setting ran on the weights as packaged
     assert json.loads((out / "run.json").read_text()) == earlier  # the earlier result is left as it was
