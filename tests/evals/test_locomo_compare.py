@@ -41,3 +41,24 @@ def test_compare_pairs_one_method_with_another(tmp_path: Path, capsys: pytest.Ca
     (tmp_path / "full.json").write_text(json.dumps(full))
     assert main([str(tmp_path / "new.json"), str(tmp_path / "full.json"), "--methods", "memory", "full"]) == 0
     assert "| memory vs full | 2 | 0.750 | 0.250 | +0.500 | 1 / 0 / 1 |" in capsys.readouterr().out
+
+
+def test_files_pool_into_each_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def both(memory: dict[str, float], rag: dict[str, float]) -> dict[str, object]:
+        rows = {
+            m: [{"qid": q, "category": 1, "f1": v} for q, v in f1.items()]
+            for m, f1 in (("memory", memory), ("rag", rag))
+        }
+        return {"records": rows}
+
+    files = [tmp_path / "c1.json", tmp_path / "c2.json"]
+    files[0].write_text(json.dumps(both({"c1#0": 1.0, "c1#1": 0.5}, {"c1#0": 0.0, "c1#1": 0.5})))
+    files[1].write_text(json.dumps(both({"c2#0": 1.0}, {"c2#0": 0.5})))
+    paths = [str(f) for f in files]
+    assert main([*paths, "--baseline", *paths, "--methods", "memory", "rag"]) == 0
+    assert "| memory vs rag | 3 | 0.833 | 0.333 | +0.500 | 2 / 0 / 1 |" in capsys.readouterr().out
+
+
+def test_more_than_two_files_need_a_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), str(tmp_path / "c.json")]) == 2
+    assert "--baseline" in capsys.readouterr().err
