@@ -55,6 +55,7 @@ EXTRACT_SYSTEM = (
 MIN_FACT_WORDS = 3
 MOST_SOURCES = 3
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
 def windows(items: Sequence[T], size: int, stride: int) -> list[list[T]]:
@@ -139,7 +140,7 @@ class Extraction:
 
 def fact_strings(text: str) -> list[str]:
     """The sentences of a `{"facts": [...]}` reply; from a reply cut short or malformed, every complete
-    JSON string in it but its keys."""
+    JSON string in it but its keys, and the complete sentences of a string it was cut inside."""
     try:
         whole = json.loads(text)
     except json.JSONDecodeError:
@@ -147,14 +148,22 @@ def fact_strings(text: str) -> list[str]:
     if isinstance(whole, dict) and isinstance(whole.get("facts"), list):
         items = [i.get("text") if isinstance(i, dict) else i for i in whole["facts"]]
         return [i for i in items if isinstance(i, str)]
-    found = []
+    found, end = [], 0
     for match in _STRING.finditer(text):
-        if text[match.end() :].lstrip().startswith(":"):
+        end = match.end()
+        if text[end:].lstrip().startswith(":"):
             continue  # a key
         try:
             found.append(json.loads(match.group(0)))
         except json.JSONDecodeError:
             continue
+    opened = text.find('"', end)  # a string the reply was cut inside: keep its complete sentences
+    cut = max((m.end() for m in _SENTENCE_END.finditer(text, opened + 1)), default=0) if opened >= 0 else 0
+    if cut:
+        try:
+            found.append(json.loads(text[opened:cut] + '"'))
+        except json.JSONDecodeError:
+            pass
     return found
 
 

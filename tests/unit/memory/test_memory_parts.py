@@ -169,6 +169,11 @@ def test_facts_are_salvaged_from_malformed_or_cut_off_replies() -> None:
     assert fact_strings('{"facts": ["Ada swims.", {"text": "Ben runs."}]}') == ["Ada swims.", "Ben runs."]
     assert fact_strings('{facts: ["Ada \\"swims\\".", "Ben ru') == ['Ada "swims".']  # keys, cut string out
     assert fact_strings('{"facts": []}') == [] and fact_strings("Not mentioned") == []
+    cut_inside = '{"facts": ["Ada swims.", "Ben\'s dog \\"Toby\\" is new. Ben ran home! He also sa'
+    assert fact_strings(cut_inside) == ["Ada swims.", 'Ben\'s dog "Toby" is new. Ben ran home!']
+    assert fact_strings('{"facts": ["Ben went to Paris on 7 May 2023. He ') == [
+        "Ben went to Paris on 7 May 2023."
+    ]
 
 
 def test_parsed_facts_drop_repeats_inventions_and_fragments() -> None:
