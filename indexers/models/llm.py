@@ -110,8 +110,8 @@ class LLMConfig(BaseModel):
     )
     requantize: Literal["iq4_nl", "off"] = Field(
         "iq4_nl",
-        description="llamacpp: iq4_nl re-quantises the GGUF file's block matrices once into cache_dir for "
-        "llama.cpp's fastest CPU kernels (IQ4_NL, precise ones Q8_0); off: the file as it is",
+        description="llamacpp: iq4_nl re-quantises the GGUF file's block matrices stored in Q4_1, Q5_0 "
+        "or Q5_1 to IQ4_NL once into cache_dir, for llama.cpp's fastest CPU kernels; off: the file as it is",
     )
 
     @model_validator(mode="before")

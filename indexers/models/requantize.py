@@ -88,16 +88,7 @@ def _rewritten(tensor: ReaderTensor) -> bool:
     return tensor.name.startswith("blk.") and len(tensor.shape) == 2 and tensor.tensor_type in slow
 
 
-def _rewrites(source: Path) -> bool:
-    """Whether the recipe changes anything in `source`."""
-    try:
-        return any(_rewritten(tensor) for tensor in GGUFReader(source).tensors)
-    except (ValueError, KeyError, IndexError) as exc:  # what the reader raises for a broken file
-        raise InvalidConfig(f"cannot read {source} as GGUF (set requantize off): {exc}") from exc
-
-
-def _write_iq4_nl(source: Path, target: Path) -> None:
-    reader = GGUFReader(source)
+def _write_iq4_nl(reader: GGUFReader, target: Path) -> None:
     writer = GGUFWriter(target, reader.fields["general.architecture"].contents())
     writer.data_alignment = reader.alignment
     for name, field in reader.fields.items():
@@ -138,19 +129,20 @@ def requantized_gguf(source: Path, cache_dir: Path, stem: str | None = None) -> 
     if unchanged.is_file():
         return source
     cache_dir.mkdir(parents=True, exist_ok=True)
-    if not _rewrites(source):  # reading a GGUF header takes seconds: done once
-        unchanged.touch()
-        return source
-    logger.info("re-quantising %s to %s (once)", source, target)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}-", dir=cache_dir)
-    os.close(handle)
-    staging = Path(name)
     try:
+        reader = GGUFReader(source)  # reading a GGUF header takes seconds: done once per source
+        if not any(_rewritten(tensor) for tensor in reader.tensors):
+            unchanged.touch()
+            return source
+        logger.info("re-quantising %s to %s (once)", source, target)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}-", dir=cache_dir)
+        os.close(handle)
+        staging = Path(name)
         try:
-            _write_iq4_nl(source, staging)
-        except (ValueError, KeyError, IndexError) as exc:  # what the reader raises for a broken file
-            raise InvalidConfig(f"cannot re-quantise {source} (set requantize off): {exc}") from exc
-        os.replace(staging, target)
-    finally:
-        staging.unlink(missing_ok=True)
+            _write_iq4_nl(reader, staging)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
+    except (ValueError, KeyError, IndexError) as exc:  # what the reader raises for a broken file
+        raise InvalidConfig(f"cannot re-quantise {source} (set requantize off): {exc}") from exc
     return target
