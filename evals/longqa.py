@@ -7,9 +7,11 @@ cannot read whole 20k-token conversations), one passage per session, each opened
 Every method answers from the same context:
 
     none, lingua at 2x / 3x / 5x (rate 1/2, 1/3, 1/5), crag (turns clustered, rate 1/3, 64 tokens
-    per cluster at most), and each compressor again question-aware ("+q": given the question)
+    per cluster at most), each compressor again question-aware ("+q": given the question), and
+    lingua 3x without its session-date priority ("titles off": every word ranked alike)
 
-and is scored by answer F1 (SQuAD-style token overlap), prompt tokens, compression seconds and
+and is scored by answer F1 (SQuAD-style token overlap), the share of the gold answer's words left in
+the context it sends (what compression kept of the answer), prompt tokens, compression seconds and
 end-to-end seconds (compression plus answering). A second table shows CRAG's prompt growth: for each
 question the 5 / 20 / 50 conversation turns most similar to it (MiniLM cosine) are compressed by CRAG
 with no overall rate (only its bound of 64 tokens per cluster), with and without the question, and
@@ -36,12 +38,12 @@ from typing import Any, Literal
 import numpy as np
 
 from evals.datasets import LocomoSample, read_locomo
-from evals.qa_metrics import token_f1
+from evals.qa_metrics import answer_recall, token_f1
 from evals.report import cell, markdown_table, write_report
 from indexers.cli_args import parse_args
 from indexers.compress.base import Compressor
 from indexers.compress.crag import CragCompressor
-from indexers.compress.lingua import LinguaConfig, load_lingua
+from indexers.compress.lingua import LinguaCompressor, LinguaConfig, load_lingua
 from indexers.compress.prompt import prepare_answer
 from indexers.models.llm import LLM, LLMConfig, load_llm
 
@@ -54,7 +56,7 @@ CRAG_RATE = 1 / 3
 class Method:
     """A row of the table: compressor (None: no compression), rate, and whether it gets the question."""
 
-    compressor: Literal["lingua", "crag"] | None
+    compressor: Literal["lingua", "lingua-titles-off", "crag"] | None
     rate: float | None
     question_aware: bool = False
 
@@ -69,6 +71,7 @@ METHODS = {
     "lingua 3x +q": Method("lingua", 1 / 3, question_aware=True),
     "lingua 5x +q": Method("lingua", 1 / 5, question_aware=True),
     "crag +q": Method("crag", CRAG_RATE, question_aware=True),
+    "lingua 3x titles off": Method("lingua-titles-off", 1 / 3),
 }
 
 
@@ -152,6 +155,7 @@ class MethodStats:
     """Per-question measurements of one method."""
 
     f1: list[float] = field(default_factory=list)
+    answer_recall: list[float] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
     compress_s: list[float] = field(default_factory=list)
     end_to_end_s: list[float] = field(default_factory=list)
@@ -162,6 +166,7 @@ class MethodStats:
         return {
             "questions": len(self.f1),
             "answer_f1": mean(self.f1),
+            "answer_recall": mean(self.answer_recall),
             "prompt_tokens": mean(self.prompt_tokens),
             "compression_rate": mean(self.rate),
             "compress_s": mean(self.compress_s),
@@ -170,10 +175,23 @@ class MethodStats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """One method's answer to one question: the reply, the context it was given, prompt tokens,
+    compression and end-to-end seconds, and the context rate reached in LLM tokens."""
+
+    text: str
+    context: str
+    prompt_tokens: int
+    compress_s: float
+    total_s: float
+    rate: float
+
+
 def _answer(
     llm: LLM, item: Item, sessions: Sequence[Sequence[str]], compressor: Compressor | None, method: Method
-) -> tuple[str, int, float, float, float]:
-    """(answer, prompt tokens, compression s, end-to-end s, context rate in LLM tokens)."""
+) -> Answered:
+    """Compress (per `method`) and answer `item` from `sessions`."""
     started = time.perf_counter()
     if isinstance(compressor, CragCompressor):  # CRAG clusters the lines
         passages = [line for session in sessions for line in session]
@@ -191,7 +209,9 @@ def _answer(
     reply = llm.chat(prompt.messages, max_tokens=24, stop=["\n"])
     seconds = time.perf_counter() - started
     rate_reached = prompt.context_tokens_after / max(prompt.context_tokens_before, 1)
-    return reply.text, reply.prompt_tokens, prompt.compress_seconds, seconds, rate_reached
+    return Answered(
+        reply.text, prompt.context, reply.prompt_tokens, prompt.compress_seconds, seconds, rate_reached
+    )
 
 
 def _crag_growth(items: Sequence[Item], crag: CragCompressor, sizes: Sequence[int]) -> dict[str, Any]:
@@ -246,6 +266,7 @@ def markdown(report: dict[str, Any]) -> str:
                 "method",
                 "questions",
                 "answer F1",
+                "answer words in context",
                 "prompt tokens",
                 "context rate",
                 "compression s",
@@ -257,6 +278,7 @@ def markdown(report: dict[str, Any]) -> str:
                     name,
                     row["questions"],
                     cell(row["answer_f1"], ".3f"),
+                    cell(row.get("answer_recall"), ".3f"),
                     cell(row["prompt_tokens"], ".0f"),
                     cell(row["compression_rate"], ".2f"),
                     cell(row["compress_s"], ".2f"),
@@ -310,6 +332,10 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
     lingua = load_lingua(LinguaConfig(head=args.head) if args.head else None)
     crag = CragCompressor(lingua)
     by_kind: dict[str | None, Compressor | None] = {None: None, "lingua": lingua, "crag": crag}
+    if any(METHODS[name].compressor == "lingua-titles-off" for name in args.methods):
+        by_kind["lingua-titles-off"] = LinguaCompressor(
+            LinguaConfig(head=args.head, title_tokens=0), head=lingua.head
+        )
     methods = {name: METHODS[name] for name in args.methods}
     llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=2)  # load and warm up before timing
     lingua.compress("warm up the encoder once", rate=0.5)
@@ -337,19 +363,26 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
         row: dict[str, Any] = {"sample": item.sample, "qa_index": item.qa_index, "category": item.category}
         for name, method in methods.items():
             compressor = by_kind[method.compressor]
-            text, prompt_tokens, compress_s, total_s, reached = _answer(
-                llm, item, sessions, compressor, method
-            )
-            f1 = token_f1(text, item.answer)
+            answered = _answer(llm, item, sessions, compressor, method)
+            f1 = token_f1(answered.text, item.answer)
+            recall = answer_recall(answered.context, item.answer)
             entry = stats[name]
             entry.f1.append(f1)
-            entry.prompt_tokens.append(prompt_tokens)
-            entry.compress_s.append(compress_s)
-            entry.end_to_end_s.append(total_s)
-            entry.rate.append(reached)
-            row[name] = {"answer": text, "f1": f1, "prompt_tokens": prompt_tokens, "seconds": total_s}
+            entry.answer_recall.append(recall)
+            entry.prompt_tokens.append(answered.prompt_tokens)
+            entry.compress_s.append(answered.compress_s)
+            entry.end_to_end_s.append(answered.total_s)
+            entry.rate.append(answered.rate)
+            row[name] = {
+                "answer": answered.text,
+                "f1": f1,
+                "answer_recall": recall,
+                "prompt_tokens": answered.prompt_tokens,
+                "seconds": answered.total_s,
+            }
             print(
-                f"[{number}/{len(sample)}] {name}: f1={f1:.2f} tokens={prompt_tokens} {total_s:.1f}s",
+                f"[{number}/{len(sample)}] {name}: f1={f1:.2f} answer words kept={recall:.2f} "
+                f"tokens={answered.prompt_tokens} {answered.total_s:.1f}s",
                 flush=True,
             )
         answers.append(row)

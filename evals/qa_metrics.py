@@ -1,6 +1,7 @@
 """Answer metrics for question answering over passages and conversations.
 
-- `token_f1` (with `normalize_answer`): SQuAD-style token F1, no stemming (`evals.longqa`).
+- `token_f1` (with `normalize_answer`): SQuAD-style token F1, no stemming (`evals.longqa`), and
+  `answer_recall`: how much of the gold answer a context holds.
 - `locomo_f1`: LoCoMo's own per-category score, as its `task_eval/evaluation.py` computes it
   (`eval_question_answering`): Porter-stemmed token F1; category 1 (multi-hop) splits reply and gold
   on commas and averages, over the gold parts, the best F1 of any reply part; category 3 keeps the
@@ -26,6 +27,7 @@ from functools import cache
 __all__ = [
     "SIMPLEMEM_ADVERSARIAL_REFERENCE",
     "abstained",
+    "answer_recall",
     "bleu1",
     "locomo_abstained",
     "locomo_f1",
@@ -73,6 +75,17 @@ def token_f1(prediction: str, truth: str) -> float:
         return float(pred == gold)
     precision, recall = common / len(pred), common / len(gold)
     return 2 * precision * recall / (precision + recall)
+
+
+def answer_recall(context: str, truth: str) -> float:
+    """The share of the gold answer's normalised words that occur anywhere in `context`: an upper
+    bound on what a reader of `context` can copy.
+
+    >>> answer_recall("Ann moved to Lisbon, in May", "Lisbon, Portugal")
+    0.5
+    """
+    gold, have = normalize_answer(truth), set(normalize_answer(context))
+    return sum(word in have for word in gold) / len(gold) if gold else 1.0
 
 
 def abstained(prediction: str) -> bool:

@@ -3,8 +3,10 @@
 The encoder (the packaged MiniLM by default) reads the text in chunks that fit its window; a small
 2-label head turns each word piece's state into a keep probability; a word's probability is the mean
 of its pieces' (never half a word). The most probable words are kept until the token budget is spent;
-forced words are kept first, whatever their probability. Given a question, a coarse stage first
-gives the budget to the segments most relevant to it (`indexers.compress.question`).
+forced words are kept first, whatever their probability. Without a question, a short first line of a
+multi-line passage that is no sentence (its title, a session date) comes before any other word while
+the budget lasts. Given a question, a coarse stage first gives the budget to the segments most relevant to it
+(`indexers.compress.question`), each with its passage's title.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from indexers.compress.base import (
     check_request,
     token_budget,
 )
-from indexers.compress.question import coarse_stage, segment_words
+from indexers.compress.question import SENTENCE_END, Segments, coarse_stage, segment_words
 from indexers.compress.words import join_words, normalise, split_words
 from indexers.configs import EncoderConfig
 from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
@@ -59,6 +61,13 @@ class LinguaConfig(BaseModel):
     chunk_tokens: int = Field(510, ge=16, description="word pieces per encoder window (chunks beyond)")
     segment_tokens: int = Field(
         96, ge=8, description="with a question: a line longer than this is also cut at sentence ends"
+    )
+    title_tokens: int = Field(
+        24,
+        ge=0,
+        description="without a question: the first line of a multi-line passage, when it has at most "
+        "this many tokens and does not end like a sentence (a title, a date), is kept before other "
+        "words, within the budget; 0: never",
     )
     # spread and rank_weight: the best of a small grid (spread 1-3, weight 0-10) on answer-word survival
     # at 3x and 5x, 30 LoCoMo questions disjoint from the evals.longqa sample
@@ -287,8 +296,10 @@ class LinguaCompressor(Compressor):
         probability, cost = self.word_probabilities(words, deadline)
         budget = token_budget(int(cost.sum()), rate, target_tokens)
         allowed = None
-        if question is not None:
-            segments = segment_words(words, breaks, np.asarray(passage_of), cost, self.config.segment_tokens)
+        segments = segment_words(words, breaks, np.asarray(passage_of), cost, self.config.segment_tokens)
+        if question is None:
+            probability = probability + self._short_titles(words, segments, cost)  # above every other word
+        elif question is not None:
             coarse = coarse_stage(
                 self.reader.encoder, question, words, segments, cost, budget, self.config.spread
             )
@@ -307,6 +318,18 @@ class LinguaCompressor(Compressor):
             kept=kept.tolist(),
             seconds=time.perf_counter() - started,
         )
+
+    def _short_titles(self, words: Sequence[str], segments: Segments, cost: np.ndarray) -> np.ndarray:
+        """Per word: whether it is in a title, a passage's first line of at most `title_tokens`
+        tokens that does not end like a sentence."""
+        count = len(segments.title)
+        size = np.bincount(segments.of_word, weights=cost, minlength=count)
+        last = np.zeros(count, dtype=np.int64)
+        last[segments.of_word] = np.arange(len(words))  # the last word of each segment
+        prose = np.asarray([words[int(i)].endswith(SENTENCE_END) for i in last], dtype=np.bool_)
+        short = segments.title & (size <= self.config.title_tokens) & np.logical_not(prose)
+        flags: np.ndarray = short[segments.of_word]
+        return flags
 
 
 def word_probability(head: KeepHead, read: WordPieces) -> np.ndarray:

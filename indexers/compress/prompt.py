@@ -17,10 +17,12 @@ __all__ = ["AnswerPrompt", "fit_to_tokens", "prepare_answer"]
 
 @dataclass(frozen=True, slots=True)
 class AnswerPrompt:
-    """The chat to send and what compression did: LLM tokens of the context before and after,
-    the compressor's result (None without compression) and its wall time."""
+    """The chat to send, the context it carries (compressed and cut to the window), and what
+    compression did: LLM tokens of the context before and after, the compressor's result (None
+    without compression) and its wall time."""
 
     messages: list[ChatMessage]
+    context: str
     context_tokens_before: int
     context_tokens_after: int
     compression: CompressResult | None
@@ -85,4 +87,4 @@ def prepare_answer(
     overhead = llm.count_tokens("".join(m["content"] for m in empty)) + 32
     context = fit_to_tokens(llm, context, llm.context_window - max_tokens - overhead)
     messages = answer_messages(question=question, context=context, system=PASSAGE_ANSWER_SYSTEM)
-    return AnswerPrompt(messages, before, llm.count_tokens(context), compression, seconds)
+    return AnswerPrompt(messages, context, before, llm.count_tokens(context), compression, seconds)

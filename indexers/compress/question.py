@@ -19,9 +19,10 @@ import numpy as np
 
 from indexers.models.encoders import TokenEncoder
 
-__all__ = ["Coarse", "Segments", "coarse_stage", "relevance", "segment_words"]
+__all__ = ["SENTENCE_END", "Coarse", "Segments", "coarse_stage", "relevance", "segment_words"]
 
-_SENTENCE_END = (".", "!", "?", '."', '!"', '?"')
+SENTENCE_END = (".", "!", "?", '."', '!"', '?"')
+"""How the last word of a sentence ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ def segment_words(
     size = 0
     for i in range(len(words)):
         new_passage = i == 0 or passage_of[i] != passage_of[i - 1]
-        long_sentence = size >= segment_tokens and words[i - 1].endswith(_SENTENCE_END)
+        long_sentence = size >= segment_tokens and words[i - 1].endswith(SENTENCE_END)
         if new_passage or breaks[i] or long_sentence:
             line = 0 if new_passage else lines[-1] + int(breaks[i])
             passage.append(int(passage_of[i]))

@@ -209,6 +209,21 @@ def test_question_aware_compression_keeps_the_answer_segment(lingua: LinguaCompr
     assert lingua.compress(text, rate=1.0, question=QUESTION).text == text
 
 
+def test_without_a_question_titles_come_first_within_the_budget(
+    lingua: LinguaCompressor, trained: tuple[KeepHead, dict[str, float]]
+) -> None:
+    text = "\n".join(DIALOGUE)
+    titled = lingua.compress(text, rate=1 / 3)
+    assert titled.text.startswith("[8 May 2023]\n")  # the session date is kept whole
+    untitled = LinguaCompressor(LinguaConfig(title_tokens=0), head=trained[0]).compress(text, rate=1 / 3)
+    assert not untitled.text.startswith("[8 May 2023]\n")  # control: its words rank like any other
+    assert titled.rate <= 1 / 3 + 0.01 and titled.tokens_after <= untitled.tokens_after + 1
+    tiny = lingua.compress(text, target_tokens=3)  # a title longer than the budget is cut, not forced
+    assert tiny.tokens_after <= 3 and set(tiny.text.split()) < {"[8", "May", "2023]"}
+    lead = lingua.compress("\n".join([sentence(1), sentence(2), sentence(3)]), rate=1 / 3)
+    assert not lead.text.startswith(sentence(1))  # a long first line is no title
+
+
 def test_crag_ranks_clusters_and_representatives_by_the_question(lingua: LinguaCompressor) -> None:
     crag = CragCompressor(lingua, CragConfig(cluster_tokens=24))
     aware = crag.compress(DIALOGUE[1:], rate=1 / 3, question=QUESTION)
