@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from evals.datasets import LocomoSample, read_locomo
+from evals.paired import paired_comparison
 from evals.qa_metrics import answer_recall, token_f1
 from evals.report import cell, markdown_table, write_report
 from indexers.cli_args import parse_args
@@ -289,6 +290,7 @@ def markdown(report: dict[str, Any]) -> str:
             ],
         ),
     ]
+    lines += _paired_table(report)
     if report.get("crag_growth"):
         lines += [
             "",
@@ -320,6 +322,41 @@ def markdown(report: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _paired_table(report: dict[str, Any]) -> list[str]:
+    """Each method against the table's first row (normally `none`), question by question: the
+    share of its F1, the mean difference, better / worse / tied, and the sign-flip test's p."""
+    names = list(report["methods"])
+    answers = report.get("answers", [])
+    if len(names) < 2 or not answers:
+        return []
+    first = names[0]
+
+    def scores(name: str) -> dict[str, float]:
+        return {f"{row['sample']}:{row['qa_index']}": row[name]["f1"] for row in answers}
+
+    rows = []
+    for name in names[1:]:
+        test = paired_comparison(scores(name), scores(first))
+        share = report["methods"][name]["answer_f1"] / max(report["methods"][first]["answer_f1"], 1e-9)
+        rows.append(
+            [
+                name,
+                f"{share:.0%}",
+                cell(test["mean_diff"], "+.3f"),
+                f"{test['wins']} / {test['losses']} / {test['ties']}",
+                cell(test["p_value"], ".3f"),
+            ]
+        )
+    return [
+        "",
+        f"Per question against `{first}` (paired sign-flip randomization test, 10,000 rounds):",
+        "",
+        markdown_table(
+            ["method", f"F1 as share of {first}", "mean difference", "better / worse / tied", "p"], rows
+        ),
+    ]
 
 
 def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def test_runs_every_method_and_writes_the_tables(tmp_path: Path) -> None:
     growth = report["crag_growth"]
     assert growth["20"]["tokens_before"] > growth["5"]["tokens_before"] and growth["20"]["crag_q_tokens"]
     assert "| lingua 3x +q | 1 |" in out.with_suffix(".md").read_text()
+    assert report["methods"]["none"]["answer_recall"] == 1.0  # the whole window holds "Lisbon"
 
 
 def test_question_aware_methods_send_the_question_to_the_compressor(tmp_path: Path) -> None:
@@ -79,3 +80,5 @@ def test_question_aware_methods_send_the_question_to_the_compressor(tmp_path: Pa
     blind, aware = (call[-1]["content"] for call in llm.calls[-2:])
     turn = "Ann: My sister Maria moved to Lisbon last spring."
     assert turn in aware and turn not in blind  # 5x keeps the answer's turn whole only with the question
+    table = out.with_suffix(".md").read_text()
+    assert "Per question against `lingua 5x`" in table and "| lingua 5x +q |" in table
