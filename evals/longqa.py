@@ -8,8 +8,7 @@ Every method answers from the same context:
 
     none, lingua at 2x / 3x / 5x (rate 1/2, 1/3, 1/5), crag (turns clustered, rate 1/3, 64 tokens
     per cluster at most), each compressor again question-aware ("+q": given the question), and
-    lingua 3x ranking words by the keep / drop head alone ("head only": no title priority, no
-    rarity bonus)
+    lingua 3x without its session-date priority ("titles off": every word ranked alike)
 
 and is scored by answer F1 (SQuAD-style token overlap), the share of the gold answer's words left in
 the context it sends (what compression kept of the answer), prompt tokens, compression seconds and
@@ -58,7 +57,7 @@ CRAG_RATE = 1 / 3
 class Method:
     """A row of the table: compressor (None: no compression), rate, and whether it gets the question."""
 
-    compressor: Literal["lingua", "lingua-head-only", "crag"] | None
+    compressor: Literal["lingua", "lingua-titles-off", "crag"] | None
     rate: float | None
     question_aware: bool = False
 
@@ -73,7 +72,7 @@ METHODS = {
     "lingua 3x +q": Method("lingua", 1 / 3, question_aware=True),
     "lingua 5x +q": Method("lingua", 1 / 5, question_aware=True),
     "crag +q": Method("crag", CRAG_RATE, question_aware=True),
-    "lingua 3x head only": Method("lingua-head-only", 1 / 3),
+    "lingua 3x titles off": Method("lingua-titles-off", 1 / 3),
 }
 
 
@@ -370,9 +369,9 @@ def run(args: argparse.Namespace, command: str, llm: LLM | None = None) -> dict[
     lingua = load_lingua(LinguaConfig(head=args.head) if args.head else None)
     crag = CragCompressor(lingua)
     by_kind: dict[str | None, Compressor | None] = {None: None, "lingua": lingua, "crag": crag}
-    if any(METHODS[name].compressor == "lingua-head-only" for name in args.methods):
-        by_kind["lingua-head-only"] = LinguaCompressor(
-            LinguaConfig(head=args.head, title_tokens=0, idf_weight=0.0), head=lingua.head
+    if any(METHODS[name].compressor == "lingua-titles-off" for name in args.methods):
+        by_kind["lingua-titles-off"] = LinguaCompressor(
+            LinguaConfig(head=args.head, title_tokens=0), head=lingua.head
         )
     methods = {name: METHODS[name] for name in args.methods}
     llm.chat([{"role": "user", "content": "Say hi."}], max_tokens=2)  # load and warm up before timing

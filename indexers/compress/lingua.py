@@ -3,17 +3,15 @@
 The encoder (the packaged MiniLM by default) reads the text in chunks that fit its window; a small
 2-label head turns each word piece's state into a keep probability; a word's probability is the mean
 of its pieces' (never half a word). The most probable words are kept until the token budget is spent;
-forced words are kept first, whatever their probability. Without a question, a word's score also
-rises with its rarity across the text's lines (words that recur in many lines say less), and a short
-first line of a multi-line passage that is no sentence (its title, a session date) comes before any
-other word while the budget lasts. Given a question, a coarse stage first gives the budget to the
-segments most relevant to it (`indexers.compress.question`), each with its passage's title.
+forced words are kept first, whatever their probability. Without a question, a short first line of a
+multi-line passage that is no sentence (its title, a session date) comes before any other word while
+the budget lasts. Given a question, a coarse stage first gives the budget to the segments most relevant to it
+(`indexers.compress.question`), each with its passage's title.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,7 +43,6 @@ __all__ = [
     "WordReader",
     "forced_mask",
     "load_lingua",
-    "segment_idf",
     "select_words",
     "word_probability",
 ]
@@ -71,12 +68,6 @@ class LinguaConfig(BaseModel):
         description="without a question: the first line of a multi-line passage, when it has at most "
         "this many tokens and does not end like a sentence (a title, a date), is kept before other "
         "words, within the budget; 0: never",
-    )
-    idf_weight: float = Field(
-        1.0,
-        ge=0.0,
-        description="without a question: each word's keep score gains this times its rarity across "
-        "the text's segments (log inverse segment frequency, scaled to [0, 1]); 0: the head alone",
     )
     # spread and rank_weight: the best of a small grid (spread 1-3, weight 0-10) on answer-word survival
     # at 3x and 5x, 30 LoCoMo questions disjoint from the evals.longqa sample
@@ -307,10 +298,8 @@ class LinguaCompressor(Compressor):
         allowed = None
         segments = segment_words(words, breaks, np.asarray(passage_of), cost, self.config.segment_tokens)
         if question is None:
-            weight = self.config.idf_weight
-            probability = probability + weight * segment_idf(words, segments.of_word)
-            probability = probability + (1 + weight) * self._short_titles(words, segments, cost)  # first
-        else:
+            probability = probability + self._short_titles(words, segments, cost)  # above every other word
+        elif question is not None:
             coarse = coarse_stage(
                 self.reader.encoder, question, words, segments, cost, budget, self.config.spread
             )
@@ -348,20 +337,6 @@ def word_probability(head: KeepHead, read: WordPieces) -> np.ndarray:
     piece = head.keep_probability(read.states)
     sums = np.bincount(read.word_of, weights=piece, minlength=len(read.cost))
     return sums / np.maximum(np.bincount(read.word_of, minlength=len(read.cost)), 1)
-
-
-def segment_idf(words: Sequence[str], of_segment: np.ndarray) -> np.ndarray:
-    """Per word: log(segments / segments holding it), scaled so that the rarest word has 1 (all 0
-    in a text of one segment). Words compare by `normalise`."""
-    normal = [normalise(word) for word in words]
-    holders: dict[str, set[int]] = {}
-    for word, segment in zip(normal, of_segment.tolist(), strict=True):
-        holders.setdefault(word, set()).add(segment)
-    count = len(set(of_segment.tolist()))
-    idf = np.asarray([math.log(count / len(holders[word])) for word in normal], dtype=np.float64)
-    top = float(idf.max(initial=0.0))
-    scaled: np.ndarray = idf / top if top > 0 else idf
-    return scaled
 
 
 def forced_mask(words: Sequence[str], force_tokens: Sequence[str]) -> np.ndarray:

@@ -58,7 +58,7 @@ def test_runs_every_method_and_writes_the_tables(tmp_path: Path) -> None:
         "lingua 3x +q",
         "lingua 5x +q",
         "crag +q",
-        "lingua 3x head only",
+        "lingua 3x titles off",
     ]
     assert report["methods"]["none"]["answer_f1"] == 1.0
     tokens = {name: row["prompt_tokens"] for name, row in report["methods"].items()}

@@ -13,14 +13,7 @@ import pytest
 
 from indexers.compress.crag import CragCompressor, CragConfig, choose_clusters
 from indexers.compress.distill import LabeledText, fit_head
-from indexers.compress.lingua import (
-    DEFAULT_HEAD,
-    KeepHead,
-    LinguaCompressor,
-    LinguaConfig,
-    WordReader,
-    segment_idf,
-)
+from indexers.compress.lingua import DEFAULT_HEAD, KeepHead, LinguaCompressor, LinguaConfig, WordReader
 from indexers.compress.words import normalise
 from indexers.configs import EncoderConfig
 from indexers.errors import CorruptIndex, InvalidConfig, InvalidInput
@@ -229,28 +222,6 @@ def test_without_a_question_titles_come_first_within_the_budget(
     assert tiny.tokens_after <= 3 and set(tiny.text.split()) < {"[8", "May", "2023]"}
     lead = lingua.compress("\n".join([sentence(1), sentence(2), sentence(3)]), rate=1 / 3)
     assert not lead.text.startswith(sentence(1))  # a long first line is no title
-
-
-def test_segment_idf_scales_rarity_across_lines() -> None:
-    words = ["Ann:", "likes", "tea.", "Ann:", "likes", "Lisbon.", "Ann:", "hates", "rain."]
-    idf = segment_idf(words, np.asarray([0, 0, 0, 1, 1, 1, 2, 2, 2]))
-    assert idf[0] == idf[3] == idf[6] == 0.0  # in every line
-    assert idf[2] == idf[5] == idf[8] == idf[7] == 1.0 and 0 < idf[1] == idf[4] < 1
-    assert segment_idf(["one", "line"], np.zeros(2, dtype=np.int64)).tolist() == [0.0, 0.0]
-
-
-def test_without_a_question_words_recurring_in_every_line_rank_lower(
-    trained: tuple[KeepHead, dict[str, float]],
-) -> None:
-    text = "\n".join(f"Lisbon clinic: {sentence(i)}" for i in range(12))
-
-    def recurring_kept(idf_weight: float) -> int:
-        compressor = LinguaCompressor(LinguaConfig(idf_weight=idf_weight), head=trained[0])
-        result = compressor.compress(text, rate=1 / 3)
-        assert result.kept is not None and result.rate <= 1 / 3 + 0.01
-        return sum(k for w, k in zip(result.words, result.kept, strict=True) if w == "Lisbon")
-
-    assert recurring_kept(1.0) < recurring_kept(0.0)
 
 
 def test_crag_ranks_clusters_and_representatives_by_the_question(lingua: LinguaCompressor) -> None:
