@@ -48,7 +48,17 @@ from indexers.compress.lingua import LinguaCompressor, LinguaConfig, load_lingua
 from indexers.compress.prompt import prepare_answer
 from indexers.models.llm import LLM, LLMConfig, load_llm
 
-__all__ = ["Answered", "Item", "Method", "MethodStats", "context_window", "load_items", "main", "markdown", "run"]
+__all__ = [
+    "Answered",
+    "Item",
+    "Method",
+    "MethodStats",
+    "context_window",
+    "load_items",
+    "main",
+    "markdown",
+    "run",
+]
 
 CRAG_RATE = 1 / 3
 
