@@ -299,7 +299,7 @@ class LinguaCompressor(Compressor):
         segments = segment_words(words, breaks, np.asarray(passage_of), cost, self.config.segment_tokens)
         if question is None:
             probability = probability + self._short_titles(words, segments, cost)  # above every other word
-        elif question is not None:
+        else:
             coarse = coarse_stage(
                 self.reader.encoder, question, words, segments, cost, budget, self.config.spread
             )
@@ -324,8 +324,7 @@ class LinguaCompressor(Compressor):
         tokens that does not end like a sentence."""
         count = len(segments.title)
         size = np.bincount(segments.of_word, weights=cost, minlength=count)
-        last = np.zeros(count, dtype=np.int64)
-        last[segments.of_word] = np.arange(len(words))  # the last word of each segment
+        last = np.flatnonzero(np.diff(segments.of_word, append=count))  # each segment's last word
         prose = np.asarray([words[int(i)].endswith(SENTENCE_END) for i in last], dtype=np.bool_)
         short = segments.title & (size <= self.config.title_tokens) & np.logical_not(prose)
         flags: np.ndarray = short[segments.of_word]
