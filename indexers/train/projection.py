@@ -4,11 +4,15 @@ The encoder's token vectors are computed once; a `dim x hidden` matrix, started 
 directions of the corpus's token vectors, is then trained so that MaxSim over the projected,
 L2-normalised vectors ranks each labelled positive above hard negatives and the other documents of
 its batch (cross-entropy, ColBERT's objective). Hard negatives are the documents the base model's
-exact MaxSim ranks highest among each query's best lexical matches. The result is the base model's
-folder with a sentence-transformers `Dense` module (`1_Dense/`) after the encoder, which
-`EncoderConfig.model` can point to: token vectors then have `dim` dimensions.
+exact MaxSim ranks highest among each query's best lexical matches. Pseudo-query pairs from the
+corpus (a document's title as the query, the rest of it as the positive) can join the labelled
+ones. The result is the base model's folder with a sentence-transformers `Dense` module
+(`1_Dense/`) after the encoder, which `EncoderConfig.model` can point to: token vectors then have
+`dim` dimensions.
 
     python -m indexers.train.projection --data ../shared/data/scifact --split train --out runs/minilm-128
+    python -m indexers.train.projection --data ../shared/data/scifact --split train \
+        --pseudo-queries title --epochs 4 --out runs/minilm-128-title
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ from indexers.configs import EncoderConfig
 from indexers.errors import InvalidConfig, InvalidInput, UnsupportedOperation
 from indexers.models.encoders import HFTokenEncoder, load_token_encoder, resolve_model_path
 from indexers.train.data import (
+    PseudoQuerySource,
     TrainingPair,
     add_pair_options,
     check_output_folder,
     labelled_pairs,
     lexical_negatives,
+    pseudo_query_pairs,
 )
 
 __all__ = ["RECORD_FILE", "ProjectionResult", "ProjectionTrainConfig", "main", "train_projection"]
@@ -57,6 +63,9 @@ class ProjectionTrainConfig(BaseModel):
     data: Path = Field(description="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)")
     output: Path = Field(description="where the model folder is written (absent or empty)")
     split: str = Field("train", description="qrels split of labelled pairs")
+    pseudo_queries: PseudoQuerySource | None = Field(
+        None, description="also train on pseudo-queries from the corpus (its titles or first sentences)"
+    )
     base_model: str = Field("minilm", description="packaged alias, folder or hub name (kept frozen)")
     dim: int = Field(128, ge=8, description="dimensions of the projected token vectors")
     epochs: int = Field(16, ge=1)
@@ -75,6 +84,7 @@ class ProjectionResult(BaseModel):
     config: dict[str, Any]
     model_folder: str
     pairs: int
+    pseudo_pairs: int = Field(description="of the pairs, those made from the corpus")
     documents_encoded: int
     steps: int
     encode_seconds: float
@@ -106,24 +116,23 @@ def _hard_negatives(
     pairs: list[TrainingPair],
     candidates: list[list[str]],
     query_vectors: dict[str, np.ndarray],
-    doc_vectors: dict[str, np.ndarray],
+    doc_vectors: Callable[[str], np.ndarray],
     depth: int,
 ) -> list[list[str]]:
     """Per pair, its candidates re-ranked by the base model's exact MaxSim, the best `depth` kept."""
     out = []
     for pair, ids in zip(pairs, candidates, strict=True):
         query = query_vectors[pair.query].astype(np.float32)
-        scores = [float((doc_vectors[i].astype(np.float32) @ query.T).max(axis=0).sum()) for i in ids]
+        scores = [float((doc_vectors(i).astype(np.float32) @ query.T).max(axis=0).sum()) for i in ids]
         out.append([ids[j] for j in np.argsort(scores)[::-1][:depth]])
     return out
 
 
-def _initial_projection(doc_vectors: dict[str, np.ndarray], dim: int, seed: int) -> np.ndarray:
+def _initial_projection(doc_vectors: list[np.ndarray], dim: int, seed: int) -> np.ndarray:
     """The `dim` leading right singular vectors of a sample of token vectors `(dim, hidden)`."""
     rng = np.random.default_rng(seed)
-    ids = sorted(doc_vectors)
-    chosen = rng.choice(len(ids), size=min(len(ids), 2000), replace=False)
-    sample = np.concatenate([doc_vectors[ids[i]] for i in chosen]).astype(np.float32)
+    chosen = rng.choice(len(doc_vectors), size=min(len(doc_vectors), 2000), replace=False)
+    sample = np.concatenate([doc_vectors[i] for i in sorted(chosen)]).astype(np.float32)
     _, _, vt = np.linalg.svd(sample, full_matrices=False)
     return np.ascontiguousarray(vt[:dim], dtype=np.float32)
 
@@ -174,6 +183,9 @@ def train_projection(
     """
     check_output_folder(config.output)
     pairs, corpus = labelled_pairs(config.data, config.split)
+    labelled = len(pairs)
+    if config.pseudo_queries is not None:
+        pairs += pseudo_query_pairs(corpus, config.pseudo_queries)
     import torch
 
     random.seed(config.seed)
@@ -186,11 +198,17 @@ def train_projection(
     started = time.perf_counter()
     candidates = lexical_negatives(pairs, corpus, encoder.tokenizer, config.mine_depth)
     needed = sorted({p.positive_id for p in pairs} | {i for ids in candidates for i in ids})
-    doc_vectors: dict[str, np.ndarray] = {}
-    for start in range(0, len(needed), ENCODE_CHUNK):  # float16 as they come: a chunk in float32 at a time
-        chunk = needed[start : start + ENCODE_CHUNK]
-        encoded = encoder.encode([corpus[i].full_text for i in chunk], is_query=False)
-        doc_vectors |= {i: e.vectors.astype(np.float16) for i, e in zip(chunk, encoded, strict=True)}
+    # vectors by text: a pseudo-query's positive is its document without the part that made the query
+    texts = sorted({corpus[i].full_text for i in needed} | {p.positive for p in pairs})
+    vectors: dict[str, np.ndarray] = {}
+    for start in range(0, len(texts), ENCODE_CHUNK):  # float16 as they come: a chunk in float32 at a time
+        chunk = texts[start : start + ENCODE_CHUNK]
+        encoded = encoder.encode(chunk, is_query=False)
+        vectors |= {t: e.vectors.astype(np.float16) for t, e in zip(chunk, encoded, strict=True)}
+
+    def doc_vectors(doc_id: str) -> np.ndarray:
+        return vectors[corpus[doc_id].full_text]
+
     queries = sorted({p.query for p in pairs})
     query_vectors = {
         q: e.vectors for q, e in zip(queries, encoder.encode(queries, is_query=True), strict=True)
@@ -198,7 +216,8 @@ def train_projection(
     hard = _hard_negatives(pairs, candidates, query_vectors, doc_vectors, config.hard_depth)
     encode_seconds = time.perf_counter() - started
 
-    weight = torch.nn.Parameter(torch.from_numpy(_initial_projection(doc_vectors, config.dim, config.seed)))
+    initial = _initial_projection([doc_vectors(i) for i in needed], config.dim, config.seed)
+    weight = torch.nn.Parameter(torch.from_numpy(initial))
     optimizer = torch.optim.Adam([weight], lr=config.learning_rate)
     positives: dict[str, set[str]] = {}
     for pair in pairs:
@@ -218,15 +237,15 @@ def train_projection(
             chosen = order[start : start + config.batch_size]
             batch = [pairs[i] for i in chosen]
             doc_ids: list[str] = []
+            doc_texts: list[str] = []
             labels = []
             for i in chosen:
                 labels.append(len(doc_ids))
-                doc_ids += [
-                    pairs[i].positive_id,
-                    *random.sample(hard[i], min(config.negatives, len(hard[i]))),
-                ]
+                negatives = random.sample(hard[i], min(config.negatives, len(hard[i])))
+                doc_ids += [pairs[i].positive_id, *negatives]
+                doc_texts += [pairs[i].positive, *(corpus[n].full_text for n in negatives)]
             query_tensor, query_mask = _padded([query_vectors[p.query].astype(np.float32) for p in batch])
-            doc_tensor, doc_mask = _padded([doc_vectors[i].astype(np.float32) for i in doc_ids])
+            doc_tensor, doc_mask = _padded([vectors[t].astype(np.float32) for t in doc_texts])
             scores = _maxsim(project(query_tensor), query_mask.float(), project(doc_tensor), doc_mask)
             other_positives = torch.tensor(  # a query's other positives in the batch are no negatives
                 [
@@ -254,6 +273,7 @@ def train_projection(
         config=config.model_dump(mode="json"),
         model_folder=str(config.output),
         pairs=len(pairs),
+        pseudo_pairs=len(pairs) - labelled,
         documents_encoded=len(needed),
         steps=steps,
         encode_seconds=encode_seconds,
@@ -274,6 +294,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     fields = ProjectionTrainConfig.model_fields
     add_pair_options(parser, fields)
+    parser.add_argument(
+        "--pseudo-queries", choices=["title", "first_sentence"], help=fields["pseudo_queries"].description
+    )
     integers = (
         "dim",
         "epochs",

@@ -59,6 +59,26 @@ def test_the_saved_folder_projects_the_base_models_token_states(trained: Path) -
     np.testing.assert_allclose(got.vectors, expected, atol=1e-4)
 
 
+def test_title_pseudo_queries_join_the_labelled_pairs(data_dir: Path, tmp_path: Path) -> None:
+    config = ProjectionTrainConfig(
+        data=data_dir,
+        output=tmp_path / "model",
+        split="test",
+        pseudo_queries="title",
+        dim=16,
+        epochs=2,
+        batch_size=8,
+        negatives=3,
+        hard_depth=5,
+    )
+    record = train_projection(config)
+    titled = sum(bool(d.title) for d in read_training_corpus(data_dir / "corpus.jsonl").values())
+    assert (record.pairs, record.pseudo_pairs) == (10 + titled, titled)
+    assert record.documents_encoded == 20 and record.steps == 2 * math.ceil(record.pairs / 8)
+    assert all(math.isfinite(loss) for loss in record.losses)
+    assert json.loads((tmp_path / "model" / RECORD_FILE).read_text())["pseudo_pairs"] == titled
+
+
 def test_a_projected_model_indexes_and_finds_the_labelled_documents(trained: Path, data_dir: Path) -> None:
     index = create_index(parse_config({"kind": "exact", "encoder": {"model": str(trained)}}))
     index.build(list(read_training_corpus(data_dir / "corpus.jsonl").values()))
