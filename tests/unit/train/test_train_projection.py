@@ -60,18 +60,12 @@ def test_the_saved_folder_projects_the_base_models_token_states(trained: Path) -
 
 
 def test_title_pseudo_queries_join_the_labelled_pairs(data_dir: Path, tmp_path: Path) -> None:
-    config = ProjectionTrainConfig(
-        data=data_dir,
-        output=tmp_path / "model",
-        split="test",
-        pseudo_queries="title",
-        dim=16,
-        epochs=2,
-        batch_size=8,
-        negatives=3,
-        hard_depth=5,
+    small = {"dim": 16, "epochs": 2, "batch_size": 8, "negatives": 3, "hard_depth": 5}
+    record = train_projection(
+        ProjectionTrainConfig(
+            data=data_dir, output=tmp_path / "model", split="test", pseudo_queries="title", **small
+        )
     )
-    record = train_projection(config)
     titled = sum(bool(d.title) for d in read_training_corpus(data_dir / "corpus.jsonl").values())
     assert (record.pairs, record.pseudo_pairs) == (10 + titled, titled)
     assert record.documents_encoded == 20 and record.steps == 2 * math.ceil(record.pairs / 8)
