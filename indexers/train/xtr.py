@@ -177,7 +177,7 @@ def train_xtr(
     if config.max_steps is not None:
         total = min(total, config.max_steps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)  # type: ignore[no-untyped-call]
 
     def tokenize(texts: Sequence[str], max_length: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The model inputs and the mask of kept tokens (no specials, no padding)."""
@@ -236,7 +236,7 @@ def train_xtr(
         if not torch.isfinite(loss):
             raise InvalidConfig(f"the loss became {loss.item()} at step {step + 1}; lower learning_rate")
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
