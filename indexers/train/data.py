@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from scipy import sparse
@@ -29,6 +29,7 @@ __all__ = [
     "PseudoQuerySource",
     "TrainingPair",
     "add_pair_options",
+    "add_pseudo_query_option",
     "labelled_pairs",
     "lexical_negatives",
     "mine_hard_negatives",
@@ -56,6 +57,14 @@ def add_pair_options(parser: argparse.ArgumentParser, fields: Mapping[str, Any])
     parser.add_argument("--out", dest="output", type=Path, required=True, help=fields["output"].description)
     parser.add_argument("--split", default="train", help=fields["split"].description)
     parser.add_argument("--base-model", default="minilm", help=fields["base_model"].description)
+
+
+def add_pseudo_query_option(parser: argparse.ArgumentParser, fields: Mapping[str, Any]) -> None:
+    """`--pseudo-queries title|first_sentence`, described by the trainer config's `pseudo_queries`
+    field."""
+    parser.add_argument(
+        "--pseudo-queries", choices=get_args(PseudoQuerySource), help=fields["pseudo_queries"].description
+    )
 
 
 def check_output_folder(folder: Path) -> None:

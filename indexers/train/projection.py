@@ -39,6 +39,7 @@ from indexers.train.data import (
     PseudoQuerySource,
     TrainingPair,
     add_pair_options,
+    add_pseudo_query_option,
     check_output_folder,
     labelled_pairs,
     lexical_negatives,
@@ -294,9 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fields = ProjectionTrainConfig.model_fields
     add_pair_options(parser, fields)
-    parser.add_argument(
-        "--pseudo-queries", choices=["title", "first_sentence"], help=fields["pseudo_queries"].description
-    )
+    add_pseudo_query_option(parser, fields)
     integers = (
         "dim",
         "epochs",

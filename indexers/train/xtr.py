@@ -37,6 +37,7 @@ from indexers.train.data import (
     PseudoQuerySource,
     TrainingPair,
     add_pair_options,
+    add_pseudo_query_option,
     check_output_folder,
     labelled_pairs,
     mine_hard_negatives,
@@ -270,9 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fields = XTRTrainConfig.model_fields
     add_pair_options(parser, fields)
-    parser.add_argument(
-        "--pseudo-queries", choices=["title", "first_sentence"], help=fields["pseudo_queries"].description
-    )
+    add_pseudo_query_option(parser, fields)
     numbers: dict[str, type] = {
         "epochs": float,
         "scale": float,
